@@ -1,0 +1,153 @@
+//! What the API needs from the engine. The daemon implements [`Backend`]; routes only translate
+//! between HTTP and these calls.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use berth_types::api;
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::ApiError;
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Docker's `filters` query parameter: `{"status":["running"],"label":["a=b"]}` (the legacy
+/// `{"status":{"running":true}}` shape is accepted too).
+pub type Filters = HashMap<String, Vec<String>>;
+
+/// A duplex byte stream taken over from an HTTP connection (attach, exec start).
+pub trait DuplexStream: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> DuplexStream for T {}
+
+/// The engine's side of a hijacked connection: bytes it produces go to the client (already in
+/// stdcopy framing unless `tty`), bytes the client sends are the process's stdin, and a
+/// half-close from the client is passed on as the end of stdin.
+pub struct AttachedStream {
+    pub tty: bool,
+    pub stream: Pin<Box<dyn DuplexStream>>,
+}
+
+/// A stream of body chunks (log output, JSON messages).
+pub type ByteStream = BoxStream<'static, Bytes>;
+
+/// A future that resolves when a waited-for container reaches its condition.
+pub type WaitFuture = Pin<Box<dyn std::future::Future<Output = api::ContainerWaitResponse> + Send>>;
+
+#[derive(Debug, Clone, Default)]
+pub struct ListOptions {
+    pub all: bool,
+    pub limit: Option<usize>,
+    pub size: bool,
+    pub filters: Filters,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LogsOptions {
+    pub follow: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+    /// Unix seconds (fractional), 0 = from the start.
+    pub since: f64,
+    /// Unix seconds (fractional), 0 = no limit.
+    pub until: f64,
+    pub timestamps: bool,
+    /// `None` = all lines.
+    pub tail: Option<usize>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AttachOptions {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+    /// Replay the log before streaming.
+    pub logs: bool,
+    pub stream: bool,
+    pub detach_keys: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitCondition {
+    NotRunning,
+    NextExit,
+    Removed,
+}
+
+/// The result of a state change that may already have happened (Docker answers 304).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Changed {
+    Yes,
+    AlreadyInState,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EventsOptions {
+    /// Unix seconds; `None` = only new events.
+    pub since: Option<f64>,
+    /// Unix seconds; `None` = stream until the client goes away.
+    pub until: Option<f64>,
+    pub filters: Filters,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    pub repo: Option<String>,
+    pub tag: Option<String>,
+    pub changes: Vec<String>,
+    pub message: Option<String>,
+    pub platform: Option<String>,
+}
+
+/// The engine behind the API.
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    // --- system ---
+    async fn version(&self) -> ApiResult<api::SystemVersion>;
+    async fn info(&self) -> ApiResult<serde_json::Value>;
+    async fn events(&self, opts: EventsOptions) -> ApiResult<BoxStream<'static, api::EventMessage>>;
+
+    // --- containers ---
+    async fn container_create(
+        &self,
+        name: Option<String>,
+        body: api::ContainerCreateBody,
+    ) -> ApiResult<api::ContainerCreateResponse>;
+    async fn container_list(&self, opts: ListOptions) -> ApiResult<Vec<api::ContainerSummary>>;
+    async fn container_inspect(&self, id: &str, size: bool) -> ApiResult<serde_json::Value>;
+    async fn container_top(&self, id: &str, ps_args: Option<String>) -> ApiResult<api::ContainerTopResponse>;
+    async fn container_logs(&self, id: &str, opts: LogsOptions) -> ApiResult<(bool, ByteStream)>;
+    async fn container_start(&self, id: &str) -> ApiResult<Changed>;
+    async fn container_stop(&self, id: &str, signal: Option<String>, timeout: Option<i64>) -> ApiResult<Changed>;
+    async fn container_restart(&self, id: &str, signal: Option<String>, timeout: Option<i64>) -> ApiResult<()>;
+    async fn container_kill(&self, id: &str, signal: Option<String>) -> ApiResult<()>;
+    async fn container_pause(&self, id: &str) -> ApiResult<()>;
+    async fn container_unpause(&self, id: &str) -> ApiResult<()>;
+    async fn container_rename(&self, id: &str, new_name: &str) -> ApiResult<()>;
+    async fn container_resize(&self, id: &str, height: u16, width: u16) -> ApiResult<()>;
+    /// Registers the waiter and returns the future of its answer; errors (no such container)
+    /// are reported before the 200 is sent.
+    async fn container_wait(&self, id: &str, condition: WaitCondition) -> ApiResult<WaitFuture>;
+    async fn container_remove(&self, id: &str, force: bool, volumes: bool) -> ApiResult<()>;
+    async fn container_prune(&self, filters: Filters) -> ApiResult<api::ContainerPruneResponse>;
+    async fn container_attach(&self, id: &str, opts: AttachOptions) -> ApiResult<AttachedStream>;
+
+    // --- exec ---
+    async fn exec_create(&self, id: &str, config: api::ExecConfig) -> ApiResult<api::IdResponse>;
+    /// `None` when detached.
+    async fn exec_start(&self, exec_id: &str, config: api::ExecStartConfig) -> ApiResult<Option<AttachedStream>>;
+    async fn exec_resize(&self, exec_id: &str, height: u16, width: u16) -> ApiResult<()>;
+    async fn exec_inspect(&self, exec_id: &str) -> ApiResult<serde_json::Value>;
+
+    // --- images ---
+    async fn image_list(&self, all: bool, filters: Filters, digests: bool) -> ApiResult<Vec<api::ImageSummary>>;
+    async fn image_inspect(&self, name: &str) -> ApiResult<serde_json::Value>;
+    /// Loads a `docker save` or OCI layout archive; the stream carries JSON progress messages.
+    async fn image_load(&self, body: ByteStream, quiet: bool) -> ApiResult<ByteStream>;
+    /// Imports a rootfs tar as a one-layer image; the stream carries JSON progress messages.
+    async fn image_import(&self, body: ByteStream, opts: ImportOptions) -> ApiResult<ByteStream>;
+    async fn image_remove(&self, name: &str, force: bool, noprune: bool) -> ApiResult<Vec<api::ImageDeleteResponseItem>>;
+    async fn image_tag(&self, name: &str, repo: &str, tag: Option<&str>) -> ApiResult<()>;
+}
