@@ -1,0 +1,377 @@
+//! Tests of apply/tar against real directories. They run as root (ownership, devices and
+//! `trusted.*` xattrs need it), as the project's tests do.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::Path;
+
+use berth_content::Digest;
+use tar::{EntryType, Header};
+
+use crate::*;
+
+/// A tar builder that writes names verbatim (the `tar` crate refuses `..` and absolute names,
+/// which hostile archives contain).
+struct Layer(tar::Builder<Vec<u8>>);
+
+impl Layer {
+    fn new() -> Self {
+        Layer(tar::Builder::new(Vec::new()))
+    }
+
+    fn raw(&mut self, name: &str, kind: EntryType, mode: u32, link: Option<&str>, data: &[u8]) {
+        let mut h = Header::new_gnu();
+        {
+            let gnu = h.as_gnu_mut().unwrap();
+            gnu.name[..name.len()].copy_from_slice(name.as_bytes());
+            if let Some(l) = link {
+                gnu.linkname[..l.len()].copy_from_slice(l.as_bytes());
+            }
+        }
+        h.set_entry_type(kind);
+        h.set_mode(mode);
+        h.set_uid(1000);
+        h.set_gid(1001);
+        h.set_mtime(1_600_000_000);
+        h.set_size(data.len() as u64);
+        h.set_cksum();
+        self.0.append(&h, data).unwrap();
+    }
+
+    fn dir(&mut self, name: &str) -> &mut Self {
+        self.raw(name, EntryType::Directory, 0o755, None, b"");
+        self
+    }
+    fn file(&mut self, name: &str, data: &[u8]) -> &mut Self {
+        self.raw(name, EntryType::Regular, 0o644, None, data);
+        self
+    }
+    fn symlink(&mut self, name: &str, target: &str) -> &mut Self {
+        self.raw(name, EntryType::Symlink, 0o777, Some(target), b"");
+        self
+    }
+    fn hardlink(&mut self, name: &str, target: &str) -> &mut Self {
+        self.raw(name, EntryType::Link, 0o644, Some(target), b"");
+        self
+    }
+    fn bytes(&mut self) -> Vec<u8> {
+        std::mem::replace(&mut self.0, tar::Builder::new(Vec::new()))
+            .into_inner()
+            .unwrap()
+    }
+}
+
+fn apply(bytes: &[u8], root: &Path, mode: WhiteoutMode) -> Result<Applied> {
+    apply_layer(bytes, root, &ApplyOptions::new(mode))
+}
+
+#[test]
+fn unpacks_files_links_metadata_and_computes_diff_id() {
+    let mut l = Layer::new();
+    l.dir("etc/")
+        .file("etc/passwd", b"root:x:0:0::/root:/bin/sh\n");
+    l.raw("bin/tool", EntryType::Regular, 0o4755, None, b"#!binary");
+    l.symlink("bin/sh", "/bin/tool")
+        .hardlink("bin/tool2", "bin/tool");
+    l.raw("dev/null", EntryType::Char, 0o666, None, b"");
+    l.raw("run/fifo", EntryType::Fifo, 0o600, None, b"");
+    let tar = l.bytes();
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let applied = apply(&tar, root, WhiteoutMode::Delete).unwrap();
+    assert_eq!(applied.diff_id, Digest::of(&tar));
+    assert_eq!(applied.compression, Compression::None);
+    assert_eq!(applied.size, 26 + 8);
+
+    assert_eq!(
+        fs::read(root.join("etc/passwd")).unwrap(),
+        b"root:x:0:0::/root:/bin/sh\n"
+    );
+    let m = fs::metadata(root.join("bin/tool")).unwrap();
+    assert_eq!((m.uid(), m.gid(), m.mode() & 0o7777), (1000, 1001, 0o4755));
+    assert_eq!(m.mtime(), 1_600_000_000);
+    assert_eq!(
+        fs::metadata(root.join("etc")).unwrap().mtime(),
+        1_600_000_000,
+        "dir mtime last"
+    );
+    assert_eq!(
+        fs::read_link(root.join("bin/sh")).unwrap(),
+        Path::new("/bin/tool")
+    );
+    assert_eq!(
+        fs::symlink_metadata(root.join("bin/sh")).unwrap().uid(),
+        1000
+    );
+    assert_eq!(fs::metadata(root.join("bin/tool2")).unwrap().ino(), m.ino());
+    assert!(fs::symlink_metadata(root.join("dev/null"))
+        .unwrap()
+        .file_type()
+        .is_char_device());
+    assert!(fs::symlink_metadata(root.join("run/fifo"))
+        .unwrap()
+        .file_type()
+        .is_fifo());
+
+    // Devices can be refused.
+    let dir2 = tempfile::tempdir().unwrap();
+    let opts = ApplyOptions {
+        allow_devices: false,
+        ..ApplyOptions::new(WhiteoutMode::Delete)
+    };
+    let a2 = apply_layer(&tar[..], dir2.path(), &opts).unwrap();
+    assert_eq!(a2.skipped_devices, 1);
+    assert!(!dir2.path().join("dev/null").exists());
+}
+
+#[test]
+fn compressed_layers_have_the_uncompressed_diff_id() {
+    let tar = Layer::new().dir("a/").file("a/b", b"hello").bytes();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&tar).unwrap();
+    let gz = gz.finish().unwrap();
+    let zst = zstd::encode_all(&tar[..], 3).unwrap();
+    for (bytes, c) in [(gz, Compression::Gzip), (zst, Compression::Zstd)] {
+        let dir = tempfile::tempdir().unwrap();
+        let a = apply(&bytes, dir.path(), WhiteoutMode::Overlay).unwrap();
+        assert_eq!(a.compression, c);
+        assert_eq!(a.diff_id, Digest::of(&tar));
+        assert_eq!(fs::read(dir.path().join("a/b")).unwrap(), b"hello");
+    }
+}
+
+#[test]
+fn delete_mode_whiteouts_remove_files_and_opaque_dirs_keep_this_layers_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let base = Layer::new()
+        .dir("a/")
+        .file("a/old1", b"1")
+        .dir("a/sub/")
+        .file("a/sub/old2", b"2")
+        .dir("b/")
+        .file("b/x", b"x")
+        .file("c", b"c")
+        .bytes();
+    apply(&base, root, WhiteoutMode::Delete).unwrap();
+    // The new file comes before the opaque marker: it must survive.
+    let upper = Layer::new()
+        .file("a/new", b"n")
+        .file("a/.wh..wh..opq", b"")
+        .file(".wh.b", b"")
+        .file(".wh.c", b"")
+        .bytes();
+    apply(&upper, root, WhiteoutMode::Delete).unwrap();
+    let mut names: Vec<_> = fs::read_dir(root.join("a"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["new"]);
+    assert!(!root.join("b").exists());
+    assert!(!root.join("c").exists());
+    assert!(!root.join(".wh.b").exists());
+}
+
+#[test]
+fn overlay_mode_whiteouts_become_devices_and_xattrs() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let upper = Layer::new()
+        .dir("a/")
+        .file("a/.wh..wh..opq", b"")
+        .file("a/keep", b"k")
+        .file(".wh.gone", b"")
+        .file(".wh..wh.plnk", b"")
+        .bytes();
+    apply(&upper, root, WhiteoutMode::Overlay).unwrap();
+    let m = fs::symlink_metadata(root.join("gone")).unwrap();
+    assert!(m.file_type().is_char_device());
+    assert_eq!(m.rdev(), 0);
+    let v = crate::sys::get_xattr_path(&root.join("a"), c"trusted.overlay.opaque").unwrap();
+    assert_eq!(v.as_deref(), Some(&b"y"[..]));
+    assert_eq!(fs::read(root.join("a/keep")).unwrap(), b"k");
+    assert!(!root.join(".wh..wh.plnk").exists());
+}
+
+#[test]
+fn hostile_paths_are_refused() {
+    let outside = tempfile::tempdir().unwrap();
+    let victim = outside.path().join("victim");
+    fs::write(&victim, b"original").unwrap();
+    let root_parent = tempfile::tempdir().unwrap();
+    let root = root_parent.path().join("root");
+
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("dotdot", Layer::new().file("../escape", b"x").bytes()),
+        (
+            "nested dotdot",
+            Layer::new().file("a/../../escape", b"x").bytes(),
+        ),
+        ("absolute", Layer::new().file("/etc/escape", b"x").bytes()),
+        (
+            "symlink climbing out",
+            Layer::new()
+                .symlink("up", "../../../../../..")
+                .file("up/escape", b"x")
+                .bytes(),
+        ),
+        (
+            "symlink chain climbing out",
+            Layer::new()
+                .dir("d/")
+                .symlink("d/l1", "..")
+                .symlink("l2", "d/l1/..")
+                .file("l2/escape", b"x")
+                .bytes(),
+        ),
+        (
+            "hardlink out",
+            Layer::new().hardlink("h", "../victim").bytes(),
+        ),
+        (
+            "whiteout of parent",
+            Layer::new().file("a/.wh...", b"").bytes(),
+        ),
+    ];
+    for (what, bytes) in cases {
+        fs::create_dir_all(&root).unwrap();
+        let err = apply(&bytes, &root, WhiteoutMode::Delete).expect_err(what);
+        assert!(
+            matches!(
+                err,
+                Error::UnsafePath { .. }
+                    | Error::SymlinkEscape { .. }
+                    | Error::SymlinkLoop { .. }
+                    | Error::BadHardlink { .. }
+            ),
+            "{what}: {err}"
+        );
+        assert!(!root_parent.path().join("escape").exists(), "{what}");
+        fs::remove_dir_all(&root).unwrap();
+    }
+    assert_eq!(fs::read(&victim).unwrap(), b"original");
+}
+
+#[test]
+fn absolute_symlinks_resolve_inside_the_root() {
+    let outside = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let target = outside.path().display().to_string();
+    // A link to an absolute host path: writing through it must land inside the root.
+    let tar = Layer::new()
+        .dir(&format!("{}/", target.trim_start_matches('/')))
+        .symlink("abs", &target)
+        .file("abs/pwned", b"x")
+        .symlink("hosts", "/")
+        .file("hosts/inside", b"y")
+        .hardlink("hl", "hosts/inside")
+        .bytes();
+    apply(&tar, root, WhiteoutMode::Delete).unwrap();
+    assert!(!outside.path().join("pwned").exists());
+    let inner = root.join(target.trim_start_matches('/')).join("pwned");
+    assert_eq!(fs::read(inner).unwrap(), b"x");
+    assert_eq!(fs::read(root.join("inside")).unwrap(), b"y");
+    assert_eq!(fs::read(root.join("hl")).unwrap(), b"y");
+}
+
+#[test]
+fn hardlink_through_symlink_cannot_reach_host_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let tar = Layer::new()
+        .symlink("e", "/etc")
+        .hardlink("shadow", "e/passwd")
+        .bytes();
+    // /etc/passwd exists on the host but not in the root: the link must fail, not reach it.
+    let err = apply(&tar, dir.path(), WhiteoutMode::Delete).unwrap_err();
+    assert!(matches!(err, Error::BadHardlink { .. }), "{err}");
+    assert!(!dir.path().join("shadow").exists());
+}
+
+#[test]
+fn replacing_entries_and_truncated_archives() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    apply(
+        &Layer::new()
+            .dir("x/")
+            .file("x/f", b"1")
+            .file("y", b"2")
+            .bytes(),
+        root,
+        WhiteoutMode::Delete,
+    )
+    .unwrap();
+    // A file replaces a directory and a directory replaces a file.
+    apply(
+        &Layer::new().file("x", b"now a file").dir("y/").bytes(),
+        root,
+        WhiteoutMode::Delete,
+    )
+    .unwrap();
+    assert_eq!(fs::read(root.join("x")).unwrap(), b"now a file");
+    assert!(root.join("y").is_dir());
+
+    let mut tar = Layer::new().file("big", &[7u8; 5000]).bytes();
+    tar.truncate(2048);
+    let err = apply(&tar, root, WhiteoutMode::Delete).unwrap_err();
+    assert!(matches!(err, Error::Malformed(_)), "{err}");
+}
+
+#[test]
+fn tar_dir_round_trips_and_writes_whiteouts() {
+    let src = tempfile::tempdir().unwrap();
+    let layer = Layer::new()
+        .dir("d/")
+        .file("d/f", b"data")
+        .hardlink("d/g", "d/f")
+        .symlink("l", "d/f")
+        .file(".wh.deleted", b"")
+        .dir("o/")
+        .file("o/.wh..wh..opq", b"")
+        .bytes();
+    apply(&layer, src.path(), WhiteoutMode::Overlay).unwrap();
+    fs::set_permissions(src.path().join("d/f"), fs::Permissions::from_mode(0o600)).unwrap();
+
+    let out = tar_dir(src.path(), Vec::new()).unwrap();
+    let mut names = Vec::new();
+    let mut ar = tar::Archive::new(&out[..]);
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        let mut s = String::new();
+        e.read_to_string(&mut s).unwrap();
+        names.push((
+            e.path().unwrap().display().to_string(),
+            e.header().entry_type(),
+        ));
+    }
+    assert!(
+        names.contains(&(".wh.deleted".into(), EntryType::Regular)),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&("o/.wh..wh..opq".into(), EntryType::Regular)),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&("d/g".into(), EntryType::Link)),
+        "{names:?}"
+    );
+
+    let dst = tempfile::tempdir().unwrap();
+    fs::write(dst.path().join("deleted"), b"lower").unwrap();
+    apply(&out, dst.path(), WhiteoutMode::Delete).unwrap();
+    assert!(!dst.path().join("deleted").exists());
+    assert_eq!(fs::read(dst.path().join("d/g")).unwrap(), b"data");
+    assert_eq!(
+        fs::metadata(dst.path().join("d/f")).unwrap().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        fs::read_link(dst.path().join("l")).unwrap(),
+        Path::new("d/f")
+    );
+}
