@@ -317,7 +317,12 @@ impl Executor for DockerExecutor {
             .iter()
             .map(|a| CString::new(a.as_bytes()).unwrap_or_default())
             .collect();
-        // libcontainer has already replaced the environment with the spec's.
+        // libcontainer has already replaced the environment with the spec's. The shim ignores
+        // SIGPIPE, and an ignored signal would stay ignored across exec.
+        // SAFETY: resetting a disposition in the single-threaded init process.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
         let err = nix::unistd::execv(&path, &argv).unwrap_err();
         Err(ExecutorError::Other(format!(
             "exec: \"{}\": {}",

@@ -128,18 +128,23 @@ fn read_error(log: &Path, stderr: &[u8]) -> String {
 
 fn classify_cli(op: &'static str, id: &str, message: String) -> RuntimeError {
     let m = message.to_ascii_lowercase();
-    if m.contains("does not exist") || m.contains("not found") && m.contains("container") {
-        RuntimeError::NotFound(id.to_string())
-    } else if m.contains("not running")
-        || m.contains("cannot start")
-        || m.contains("not paused")
-        || m.contains("is paused")
-        || m.contains("already exists")
-        || m.contains("cannot exec in a stopped")
-    {
-        RuntimeError::Conflict(message)
-    } else {
-        RuntimeError::classify(op, message)
+    match RuntimeError::classify(op, message) {
+        RuntimeError::Runtime { op, message } => {
+            if m.contains("does not exist") || m.contains("container not found") {
+                RuntimeError::NotFound(id.to_string())
+            } else if m.contains("not running")
+                || m.contains("cannot start")
+                || m.contains("not paused")
+                || m.contains("is paused")
+                || m.contains("already exists")
+                || m.contains("cannot exec in a stopped")
+            {
+                RuntimeError::Conflict(message)
+            } else {
+                RuntimeError::Runtime { op, message }
+            }
+        }
+        classified => classified,
     }
 }
 
@@ -245,5 +250,28 @@ impl Runtime for External {
         }
         args.push(id.into());
         self.run_with_io("exec", id, &pid_file, io, args)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runc_messages_are_classified() {
+        let e = classify_cli(
+            "create",
+            "x",
+            "runc create failed: unable to start container process: exec: \"nope\": executable file not found in $PATH".into(),
+        );
+        assert!(matches!(e, RuntimeError::CommandNotFound(_)), "{e:?}");
+        let e = classify_cli("kill", "x", "container \"x\" does not exist".into());
+        assert!(matches!(e, RuntimeError::NotFound(_)), "{e:?}");
+        let e = classify_cli(
+            "start",
+            "x",
+            "cannot start a container that has stopped".into(),
+        );
+        assert!(matches!(e, RuntimeError::Conflict(_)), "{e:?}");
     }
 }
