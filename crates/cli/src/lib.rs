@@ -1,1 +1,166 @@
-//! (placeholder: being written)
+//! The `berth` command line: a client of the Docker Engine API with docker's commands, flags,
+//! output formats and exit codes.
+//!
+//! # Lifecycle of one invocation
+//!
+//! 1. [`run`] parses the arguments with clap ([`cli::Cli`]). Flag errors print docker's text
+//!    (`unknown flag: --foo`, the usage line, `Run 'berth run --help' …`) and exit 125; a
+//!    missing argument exits 1, as docker does.
+//! 2. The daemon address is `-H`, else `BERTH_HOST`, else `unix:///run/berth/berth.sock`. Only
+//!    for that default address, when nothing answers and we are root, the CLI starts
+//!    `berth daemon` in the background ([`autostart`]) and waits up to 10 s for `/_ping`.
+//! 3. The command runs (`commands::<name>::run`) against a [`berth_client::Client`] and returns
+//!    the exit status: the container's own for attached `run` / `start -a`, 125 for engine
+//!    errors during `run`/`create`, 126/127 when the daemon says the command cannot be invoked
+//!    or found, 1 for other failures.
+//!
+//! The CLI owns its process while it runs, so (unlike library crates) it installs signal
+//! handlers for `SIGWINCH` and `--sig-proxy` and puts the local terminal in raw mode for `-t`,
+//! restoring it before returning.
+//!
+//! Output formatting lives in [`format`]: human sizes and durations, docker's tab writer, Go
+//! templates for `--format`, and the per-object fields of `ps` and `images`.
+
+pub mod attach_io;
+pub mod autostart;
+pub mod cli;
+pub mod commands;
+pub mod container_config;
+pub mod error;
+pub mod format;
+pub mod terminal;
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::sync::Arc;
+
+use berth_client::{select_host, Client, HostSource, HOST_ENV};
+use clap::error::{ContextKind, ContextValue, ErrorKind as ClapKind};
+use clap::Parser;
+
+pub use error::{CliError, Result};
+
+/// What every command gets: the client and where its address came from.
+pub struct Ctx {
+    pub client: Arc<Client>,
+    pub host_source: HostSource,
+}
+
+/// Runs the `berth` CLI with `args` (including `argv[0]`) and returns the exit status.
+pub async fn run(args: Vec<OsString>) -> i32 {
+    let args: Vec<String> = args.into_iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    let parsed = match cli::Cli::try_parse_from(&args) {
+        Ok(p) => p,
+        Err(e) => return clap_error(e, &args),
+    };
+    if parsed.version {
+        println!("Berth version {}", env!("CARGO_PKG_VERSION"));
+        return 0;
+    }
+    let Some(command) = parsed.command else {
+        let _ = <cli::Cli as clap::CommandFactory>::command().print_help();
+        return 0;
+    };
+    let env_host = std::env::var(HOST_ENV).ok();
+    let (addr, source) = select_host(parsed.host.as_deref(), env_host.as_deref());
+    let client = match Client::from_addr(&addr) {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
+    let ctx = Ctx { client, host_source: source };
+    if let Err(e) = autostart::ensure_daemon(&ctx).await {
+        eprintln!("{}", e.render());
+        return 1;
+    }
+    let path = cli::command_path(&args);
+    match commands::dispatch(&ctx, command).await {
+        Ok(code) => code,
+        Err(e) => report(e, &path),
+    }
+}
+
+/// Prints an error the way docker does for the command at `path`, returning the exit status.
+fn report(e: CliError, path: &str) -> i32 {
+    let _ = std::io::stdout().flush();
+    let leaf = path.rsplit(' ').next().unwrap_or(path);
+    match e {
+        CliError::Status { code, message } => {
+            if let Some(m) = message.filter(|m| !m.is_empty()) {
+                eprintln!("{m}");
+            }
+            code
+        }
+        CliError::Usage { message, command, code } => {
+            let leaf = command.rsplit(' ').next().unwrap_or(&command);
+            eprintln!(
+                "berth: {message}\n\nUsage:  berth {command} {}\n\nRun 'berth {command} --help' for more information",
+                cli::usage_tail(leaf)
+            );
+            code
+        }
+        other => {
+            eprintln!("{}", other.render());
+            let _ = leaf;
+            1
+        }
+    }
+}
+
+/// Maps clap's parse errors onto docker's (cobra's) texts and exit codes.
+fn clap_error(e: clap::Error, args: &[String]) -> i32 {
+    let path = cli::command_path(args);
+    let leaf = path.rsplit(' ').next().unwrap_or("").to_string();
+    let usage = if path.is_empty() {
+        "Usage:  berth [OPTIONS] COMMAND".to_string()
+    } else {
+        format!("Usage:  berth {path} {}", cli::usage_tail(&leaf))
+    };
+    let prog = if path.is_empty() { "berth".to_string() } else { format!("berth {path}") };
+    match e.kind() {
+        ClapKind::DisplayHelp | ClapKind::DisplayVersion => {
+            let _ = e.print();
+            0
+        }
+        ClapKind::UnknownArgument => {
+            let arg = match e.get(ContextKind::InvalidArg) {
+                Some(ContextValue::String(s)) => s.clone(),
+                _ => String::new(),
+            };
+            let arg = arg.split('=').next().unwrap_or(&arg).to_string();
+            let msg = if arg.starts_with("--") || arg.is_empty() {
+                format!("unknown flag: {arg}")
+            } else {
+                let c = arg.trim_start_matches('-').chars().next().unwrap_or('?');
+                format!("unknown shorthand flag: '{c}' in {arg}")
+            };
+            eprintln!("{msg}\n\n{usage}\n\nRun '{prog} --help' for more information");
+            125
+        }
+        ClapKind::MissingRequiredArgument | ClapKind::TooFewValues => {
+            eprintln!("berth: '{prog}' requires at least 1 argument\n\n{usage}\n\nSee '{prog} --help' for more information");
+            1
+        }
+        ClapKind::InvalidSubcommand | ClapKind::MissingSubcommand | ClapKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let cmd = match e.get(ContextKind::InvalidSubcommand) {
+                Some(ContextValue::String(s)) => s.clone(),
+                _ => String::new(),
+            };
+            if cmd.is_empty() {
+                let _ = e.print();
+                return if e.kind() == ClapKind::DisplayHelpOnMissingArgumentOrSubcommand { 0 } else { 1 };
+            }
+            eprintln!("berth: unknown command: {prog} {cmd}\n\nRun '{prog} --help' for more information");
+            1
+        }
+        _ => {
+            // Invalid values and the like: docker reports them as flag errors (125).
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("").trim_start_matches("error: ").to_string();
+            eprintln!("{first}\n\n{usage}\n\nRun '{prog} --help' for more information");
+            125
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! The clap definitions of the command tree: docker's short spellings (`berth ps`) and the
+//! management spellings (`berth container ls`) share one argument struct per command.
+
+use clap::{ArgAction, Parser, Subcommand};
+
+use crate::commands::*;
+
+/// The root: global flags before the command, as in `docker -H unix:///x ps`.
+#[derive(Parser, Debug)]
+#[command(
+    name = "berth",
+    about = "A self-sufficient runtime for containers",
+    disable_help_subcommand = true,
+    disable_version_flag = true,
+    disable_help_flag = true
+)]
+pub struct Cli {
+    /// Daemon socket to connect to
+    #[arg(short = 'H', long = "host", value_name = "list")]
+    pub host: Option<String>,
+    /// Enable debug mode
+    #[arg(short = 'D', long)]
+    pub debug: bool,
+    /// Set the logging level
+    #[arg(short = 'l', long = "log-level", value_name = "string")]
+    pub log_level: Option<String>,
+    /// Location of client config files
+    #[arg(long, value_name = "string")]
+    pub config: Option<String>,
+    /// Print version information and quit
+    #[arg(short = 'v', long = "version")]
+    pub version: bool,
+    /// Print usage
+    #[arg(long, action = ArgAction::Help)]
+    pub help: Option<bool>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Top-level commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create and run a new container from an image
+    Run(run::RunArgs),
+    /// Create a new container
+    Create(create::CreateArgs),
+    /// Start one or more stopped containers
+    Start(start::StartArgs),
+    /// Stop one or more running containers
+    Stop(stop::StopArgs),
+    /// Restart one or more containers
+    Restart(stop::RestartArgs),
+    /// Kill one or more running containers
+    Kill(kill::KillArgs),
+    /// Pause all processes within one or more containers
+    Pause(pause::PauseArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(pause::UnpauseArgs),
+    /// Remove one or more containers
+    Rm(rm::RmArgs),
+    /// List containers
+    Ps(ps::PsArgs),
+    /// Fetch the logs of a container
+    Logs(logs::LogsArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(attach::AttachArgs),
+    /// Execute a command in a running container
+    Exec(exec::ExecArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(wait::WaitArgs),
+    /// Return low-level information on Docker objects
+    Inspect(inspect::InspectArgs),
+    /// Display the running processes of a container
+    Top(top::TopArgs),
+    /// Rename a container
+    Rename(rename::RenameArgs),
+    /// Get real time events from the server
+    Events(events::EventsArgs),
+    /// Show the version information
+    Version(version::VersionArgs),
+    /// Display system-wide information
+    Info(info::InfoArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(load::LoadArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(import::ImportArgs),
+    /// List images
+    Images(images::ImagesArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(ContainerCommand),
+    /// Manage images
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Manage the engine
+    #[command(subcommand)]
+    System(SystemCommand),
+}
+
+/// `berth container …`.
+#[derive(Subcommand, Debug)]
+pub enum ContainerCommand {
+    Run(run::RunArgs),
+    Create(create::CreateArgs),
+    Start(start::StartArgs),
+    Stop(stop::StopArgs),
+    Restart(stop::RestartArgs),
+    Kill(kill::KillArgs),
+    Pause(pause::PauseArgs),
+    Unpause(pause::UnpauseArgs),
+    #[command(alias = "remove")]
+    Rm(rm::RmArgs),
+    /// Remove all stopped containers
+    Prune(prune::PruneArgs),
+    #[command(alias = "ps", alias = "list")]
+    Ls(ps::PsArgs),
+    Logs(logs::LogsArgs),
+    Attach(attach::AttachArgs),
+    Exec(exec::ExecArgs),
+    Wait(wait::WaitArgs),
+    Inspect(inspect::ContainerInspectArgs),
+    Top(top::TopArgs),
+    Rename(rename::RenameArgs),
+}
+
+/// `berth image …`.
+#[derive(Subcommand, Debug)]
+pub enum ImageCommand {
+    #[command(alias = "list")]
+    Ls(images::ImagesArgs),
+    Inspect(inspect::ImageInspectArgs),
+    Load(load::LoadArgs),
+    Import(import::ImportArgs),
+}
+
+/// `berth system …`.
+#[derive(Subcommand, Debug)]
+pub enum SystemCommand {
+    Info(info::InfoArgs),
+    Events(events::EventsArgs),
+}
+
+/// The usage line of a command (after `berth <path>`), as docker prints it under errors.
+pub fn usage_tail(leaf: &str) -> &'static str {
+    match leaf {
+        "run" | "create" => "[OPTIONS] IMAGE [COMMAND] [ARG...]",
+        "start" | "stop" | "restart" | "kill" | "rm" | "remove" => "[OPTIONS] CONTAINER [CONTAINER...]",
+        "pause" | "unpause" | "wait" => "CONTAINER [CONTAINER...]",
+        "prune" | "ps" | "ls" | "list" | "events" | "version" | "info" | "load" => "[OPTIONS]",
+        "logs" | "attach" => "[OPTIONS] CONTAINER",
+        "exec" => "[OPTIONS] CONTAINER COMMAND [ARG...]",
+        "inspect" => "[OPTIONS] NAME|ID [NAME|ID...]",
+        "top" => "CONTAINER [ps OPTIONS]",
+        "rename" => "CONTAINER NEW_NAME",
+        "import" => "[OPTIONS] file|URL|- [REPOSITORY[:TAG]]",
+        "images" => "[OPTIONS] [REPOSITORY[:TAG]]",
+        _ => "[OPTIONS] COMMAND",
+    }
+}
+
+/// The command path (`run`, `container ls`) named by raw arguments, skipping global flags.
+pub fn command_path(args: &[String]) -> String {
+    let mut words = Vec::new();
+    let mut i = 1;
+    while i < args.len() {
+        let a = args[i].as_str();
+        if words.is_empty() && matches!(a, "-H" | "--host" | "-l" | "--log-level" | "--config") {
+            i += 2;
+            continue;
+        }
+        if a.starts_with('-') {
+            if words.is_empty() {
+                i += 1;
+                continue;
+            }
+            break;
+        }
+        words.push(a);
+        if !matches!(a, "container" | "image" | "system") || words.len() == 2 {
+            break;
+        }
+        i += 1;
+    }
+    words.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn command_path_skips_globals() {
+        assert_eq!(command_path(&v(&["berth", "-H", "unix:///x", "run", "--foo"])), "run");
+        assert_eq!(command_path(&v(&["berth", "container", "ls", "-a"])), "container ls");
+        assert_eq!(command_path(&v(&["berth", "-D", "ps"])), "ps");
+    }
+
+    #[test]
+    fn both_spellings_parse() {
+        for argv in [
+            &["berth", "ps", "-a"][..],
+            &["berth", "container", "ls", "-a"],
+            &["berth", "container", "list", "-a"],
+            &["berth", "container", "ps", "-a"],
+        ] {
+            let cli = Cli::try_parse_from(argv).unwrap();
+            let all = match cli.command.unwrap() {
+                Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => a.all,
+                other => panic!("{other:?}"),
+            };
+            assert!(all);
+        }
+        assert!(matches!(
+            Cli::try_parse_from(["berth", "image", "ls"]).unwrap().command,
+            Some(Command::Image(ImageCommand::Ls(_)))
+        ));
+        assert!(matches!(
+            Cli::try_parse_from(["berth", "container", "remove", "x"]).unwrap().command,
+            Some(Command::Container(ContainerCommand::Rm(_)))
+        ));
+    }
+
+    #[test]
+    fn run_stops_parsing_flags_at_the_image() {
+        let cli = Cli::try_parse_from(["berth", "run", "--rm", "-h", "box", "busybox", "ls", "-l", "--rm"]).unwrap();
+        let Some(Command::Run(r)) = cli.command else { panic!() };
+        assert!(r.create.rm);
+        assert_eq!(r.create.hostname.as_deref(), Some("box"));
+        assert_eq!(r.args, vec!["busybox", "ls", "-l", "--rm"]);
+    }
+
+    #[test]
+    fn sig_proxy_takes_an_optional_value() {
+        let cli = Cli::try_parse_from(["berth", "run", "--sig-proxy=false", "busybox"]).unwrap();
+        let Some(Command::Run(r)) = cli.command else { panic!() };
+        assert!(!r.run.sig_proxy);
+        let cli = Cli::try_parse_from(["berth", "run", "busybox"]).unwrap();
+        let Some(Command::Run(r)) = cli.command else { panic!() };
+        assert!(r.run.sig_proxy);
+    }
+}

@@ -1,0 +1,134 @@
+//! `berth inspect`, `berth container inspect`, `berth image inspect`.
+
+use clap::Args;
+
+use crate::error::{CliError, Result};
+use crate::format::json_indent::indent;
+use crate::format::template::Format;
+use crate::Ctx;
+
+/// `berth inspect [OPTIONS] NAME|ID [NAME|ID...]`
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// Format output using a custom template
+    #[arg(short = 'f', long, value_name = "string")]
+    pub format: Option<String>,
+    /// Display total file sizes if the type is container
+    #[arg(short = 's', long)]
+    pub size: bool,
+    /// Return JSON for specified type
+    #[arg(long = "type", value_name = "string")]
+    pub kind: Option<String>,
+    #[arg(required = true, value_name = "NAME|ID")]
+    pub names: Vec<String>,
+}
+
+/// `berth container inspect [OPTIONS] CONTAINER [CONTAINER...]`
+#[derive(Args, Debug)]
+pub struct ContainerInspectArgs {
+    #[arg(short = 'f', long, value_name = "string")]
+    pub format: Option<String>,
+    #[arg(short = 's', long)]
+    pub size: bool,
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub names: Vec<String>,
+}
+
+/// `berth image inspect [OPTIONS] IMAGE [IMAGE...]`
+#[derive(Args, Debug)]
+pub struct ImageInspectArgs {
+    #[arg(short = 'f', long, value_name = "string")]
+    pub format: Option<String>,
+    #[arg(required = true, value_name = "IMAGE")]
+    pub names: Vec<String>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Any,
+    Container,
+    Image,
+}
+
+pub async fn run(ctx: &Ctx, a: InspectArgs) -> Result {
+    let kind = match a.kind.as_deref() {
+        None | Some("") => Kind::Any,
+        Some("container") => Kind::Container,
+        Some("image") => Kind::Image,
+        Some(other) => return Err(CliError::local(format!("\"{other}\" is not a valid value for --type"))),
+    };
+    inspect(ctx, kind, &a.names, a.format.as_deref(), a.size).await
+}
+
+pub async fn run_container(ctx: &Ctx, a: ContainerInspectArgs) -> Result {
+    inspect(ctx, Kind::Container, &a.names, a.format.as_deref(), a.size).await
+}
+
+pub async fn run_image(ctx: &Ctx, a: ImageInspectArgs) -> Result {
+    inspect(ctx, Kind::Image, &a.names, a.format.as_deref(), false).await
+}
+
+async fn fetch(ctx: &Ctx, kind: Kind, name: &str, size: bool) -> std::result::Result<bytes::Bytes, String> {
+    let not_found = |e: &berth_client::Error| e.is_not_found();
+    if kind != Kind::Image {
+        match ctx.client.container_inspect_raw(name, size).await {
+            Ok(b) => return Ok(b),
+            Err(e) if not_found(&e) => {}
+            Err(e) => return Err(CliError::from(e).render()),
+        }
+    }
+    if kind != Kind::Container {
+        match ctx.client.image_inspect_raw(name).await {
+            Ok(b) => return Ok(b),
+            Err(e) if not_found(&e) => {}
+            Err(e) => return Err(CliError::from(e).render()),
+        }
+    }
+    Err(match kind {
+        Kind::Container => format!("No such container: {name}"),
+        Kind::Image => format!("No such image: {name}"),
+        Kind::Any => format!("No such object: {name}"),
+    })
+}
+
+async fn inspect(ctx: &Ctx, kind: Kind, names: &[String], format: Option<&str>, size: bool) -> Result {
+    let tmpl = match format.filter(|f| !f.is_empty()) {
+        Some(f) => Some(Format::parse(f).map_err(CliError::local)?),
+        None => None,
+    };
+    let mut raws = Vec::new();
+    let mut errors = Vec::new();
+    let mut out = String::new();
+    for n in names {
+        match fetch(ctx, kind, n, size).await {
+            Ok(raw) => {
+                if let Some(t) = &tmpl {
+                    let v: serde_json::Value = serde_json::from_slice(&raw).map_err(|e| CliError::local(e.to_string()))?;
+                    out.push_str(&t.render(&v).map_err(CliError::local)?);
+                    out.push('\n');
+                } else {
+                    raws.push(raw);
+                }
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    if tmpl.is_none() {
+        let mut joined = Vec::from(&b"["[..]);
+        for (i, r) in raws.iter().enumerate() {
+            if i > 0 {
+                joined.push(b',');
+            }
+            joined.extend_from_slice(r.trim_ascii());
+        }
+        joined.push(b']');
+        out = indent(&joined, "    ");
+        out.push('\n');
+    }
+    print!("{out}");
+    if errors.is_empty() {
+        Ok(0)
+    } else {
+        Err(CliError::Status { code: 1, message: Some(format!("Error: {}", errors.join("\n"))) })
+    }
+}

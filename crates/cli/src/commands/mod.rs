@@ -1,0 +1,113 @@
+//! One module per command; [`dispatch`] routes both spellings of each to the same function.
+
+pub mod attach;
+pub mod create;
+pub mod events;
+pub mod exec;
+pub mod images;
+pub mod import;
+pub mod info;
+pub mod inspect;
+pub mod kill;
+pub mod load;
+pub mod logs;
+pub mod pause;
+pub mod prune;
+pub mod ps;
+pub mod rename;
+pub mod rm;
+pub mod run;
+pub mod start;
+pub mod stop;
+pub mod top;
+pub mod version;
+pub mod wait;
+
+use std::future::Future;
+
+use crate::cli::{Command, ContainerCommand, ImageCommand, SystemCommand};
+use crate::error::{CliError, Result};
+use crate::Ctx;
+
+/// Runs a parsed command.
+pub async fn dispatch(ctx: &Ctx, command: Command) -> Result {
+    match command {
+        Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => run::run(ctx, a).await,
+        Command::Create(a) | Command::Container(ContainerCommand::Create(a)) => create::run(ctx, a).await,
+        Command::Start(a) | Command::Container(ContainerCommand::Start(a)) => start::run(ctx, a).await,
+        Command::Stop(a) | Command::Container(ContainerCommand::Stop(a)) => stop::run(ctx, a).await,
+        Command::Restart(a) | Command::Container(ContainerCommand::Restart(a)) => stop::restart(ctx, a).await,
+        Command::Kill(a) | Command::Container(ContainerCommand::Kill(a)) => kill::run(ctx, a).await,
+        Command::Pause(a) | Command::Container(ContainerCommand::Pause(a)) => pause::pause(ctx, a).await,
+        Command::Unpause(a) | Command::Container(ContainerCommand::Unpause(a)) => pause::unpause(ctx, a).await,
+        Command::Rm(a) | Command::Container(ContainerCommand::Rm(a)) => rm::run(ctx, a).await,
+        Command::Container(ContainerCommand::Prune(a)) => prune::run(ctx, a).await,
+        Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => ps::run(ctx, a).await,
+        Command::Logs(a) | Command::Container(ContainerCommand::Logs(a)) => logs::run(ctx, a).await,
+        Command::Attach(a) | Command::Container(ContainerCommand::Attach(a)) => attach::run(ctx, a).await,
+        Command::Exec(a) | Command::Container(ContainerCommand::Exec(a)) => exec::run(ctx, a).await,
+        Command::Wait(a) | Command::Container(ContainerCommand::Wait(a)) => wait::run(ctx, a).await,
+        Command::Inspect(a) => inspect::run(ctx, a).await,
+        Command::Container(ContainerCommand::Inspect(a)) => inspect::run_container(ctx, a).await,
+        Command::Top(a) | Command::Container(ContainerCommand::Top(a)) => top::run(ctx, a).await,
+        Command::Rename(a) | Command::Container(ContainerCommand::Rename(a)) => rename::run(ctx, a).await,
+        Command::Events(a) | Command::System(SystemCommand::Events(a)) => events::run(ctx, a).await,
+        Command::Version(a) => version::run(ctx, a).await,
+        Command::Info(a) | Command::System(SystemCommand::Info(a)) => info::run(ctx, a).await,
+        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => load::run(ctx, a).await,
+        Command::Import(a) | Command::Image(ImageCommand::Import(a)) => import::run(ctx, a).await,
+        Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::run(ctx, a).await,
+        Command::Image(ImageCommand::Inspect(a)) => inspect::run_image(ctx, a).await,
+    }
+}
+
+/// Applies `op` to each named container in turn, printing each name on success and docker's
+/// error text on failure; exit status 1 if any failed (docker's multi-container commands).
+pub async fn for_each<F, Fut>(names: &[String], mut op: F) -> Result
+where
+    F: FnMut(String) -> Fut,
+    Fut: Future<Output = std::result::Result<(), berth_client::Error>>,
+{
+    let mut failed = false;
+    for n in names {
+        match op(n.clone()).await {
+            Ok(()) => println!("{n}"),
+            Err(e) => {
+                eprintln!("{}", CliError::from(e).render());
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { 1 } else { 0 })
+}
+
+/// Builds the `filters` query value (`{"key":{"value":true}}`, docker's legacy map form that
+/// every daemon version accepts) from `key=value` flags.
+pub fn filters_json(filters: &[String]) -> std::result::Result<Option<String>, String> {
+    if filters.is_empty() {
+        return Ok(None);
+    }
+    let mut m: std::collections::BTreeMap<String, std::collections::BTreeMap<String, bool>> = Default::default();
+    for f in filters {
+        let (k, v) = f
+            .split_once('=')
+            .ok_or_else(|| format!("bad format of filter (expected name=value)"))?;
+        m.entry(k.trim().to_lowercase()).or_default().insert(v.to_string(), true);
+    }
+    Ok(Some(serde_json::to_string(&m).map_err(|e| e.to_string())?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_encode_as_docker_maps() {
+        assert_eq!(filters_json(&[]).unwrap(), None);
+        assert_eq!(
+            filters_json(&["status=exited".into(), "label=a=b".into(), "status=created".into()]).unwrap().unwrap(),
+            r#"{"label":{"a=b":true},"status":{"created":true,"exited":true}}"#
+        );
+        assert!(filters_json(&["nope".into()]).is_err());
+    }
+}

@@ -1,0 +1,50 @@
+//! `berth container prune [-f --filter]`.
+
+use std::io::BufRead;
+
+use clap::Args;
+
+use crate::error::{CliError, Result};
+use crate::format::size::docker_size;
+use crate::Ctx;
+
+/// `berth container prune [OPTIONS]`
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Provide filter values (e.g. "until=<timestamp>")
+    #[arg(long, value_name = "filter")]
+    pub filter: Vec<String>,
+}
+
+pub async fn run(ctx: &Ctx, a: PruneArgs) -> Result {
+    if !a.force {
+        print!("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ");
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        let mut line = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut line);
+        if !matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+            return Ok(0);
+        }
+    }
+    let filters = super::filters_json(&a.filter).map_err(CliError::local)?;
+    let r = ctx.client.containers_prune(filters.as_deref()).await?;
+    let deleted: Vec<&str> = r
+        .get("ContainersDeleted")
+        .and_then(|d| d.as_array())
+        .map(|d| d.iter().filter_map(|x| x.as_str()).collect())
+        .unwrap_or_default();
+    if !deleted.is_empty() {
+        println!("Deleted Containers:");
+        for d in deleted {
+            println!("{d}");
+        }
+        println!();
+    }
+    let space = r.get("SpaceReclaimed").and_then(|s| s.as_i64()).unwrap_or(0);
+    println!("Total reclaimed space: {}", docker_size(space));
+    Ok(0)
+}

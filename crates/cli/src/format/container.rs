@@ -1,0 +1,183 @@
+//! The fields `ps --format` offers (docker's `ContainerContext`), computed from one entry of
+//! `GET /containers/json`, and their table headers.
+
+use serde_json::{json, Map, Value};
+
+use super::{duration, ellipsis, go_quote, size};
+
+/// `docker ps`'s default table.
+pub const DEFAULT_TABLE: &str =
+    "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
+
+/// Column headers, keyed by field.
+pub fn headers() -> Value {
+    json!({
+        "ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
+        "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE", "Status": "STATUS",
+        "Size": "SIZE", "Names": "NAMES", "Labels": "LABELS", "Mounts": "MOUNTS",
+        "Networks": "NETWORKS", "LocalVolumes": "LOCAL VOLUMES", "Platform": "PLATFORM",
+    })
+}
+
+fn s<'a>(c: &'a Value, k: &str) -> &'a str {
+    c.get(k).and_then(Value::as_str).unwrap_or("")
+}
+
+/// The formatter fields of one container summary. `trunc` is the opposite of `--no-trunc`.
+pub fn context(c: &Value, trunc: bool, now: i64) -> Value {
+    let id = s(c, "Id");
+    let created = c.get("Created").and_then(Value::as_i64).unwrap_or(0);
+    let mut m = Map::new();
+    m.insert("ID".into(), (if trunc { berth_types::id::short_id(id) } else { id }).into());
+    m.insert("Image".into(), image(c, trunc).into());
+    let cmd = s(c, "Command");
+    m.insert("Command".into(), go_quote(&if trunc { ellipsis(cmd, 20) } else { cmd.to_string() }).into());
+    m.insert("CreatedAt".into(), duration::go_time_string(created).into());
+    m.insert("RunningFor".into(), duration::ago(created, now).into());
+    m.insert("Ports".into(), ports(c).into());
+    m.insert("State".into(), s(c, "State").into());
+    m.insert("Status".into(), s(c, "Status").into());
+    m.insert("Size".into(), size_field(c).into());
+    m.insert("Names".into(), names(c, trunc).into());
+    m.insert("Labels".into(), labels(c).into());
+    let mounts: Vec<String> = c
+        .get("Mounts")
+        .and_then(Value::as_array)
+        .map(|ms| {
+            ms.iter()
+                .map(|mt| {
+                    let name = mt.get("Name").and_then(Value::as_str).filter(|n| !n.is_empty());
+                    let n = name.unwrap_or_else(|| s(mt, "Source"));
+                    if trunc { ellipsis(n, 15) } else { n.to_string() }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let local_volumes = c
+        .get("Mounts")
+        .and_then(Value::as_array)
+        .map(|ms| ms.iter().filter(|mt| s(mt, "Driver") == "local").count())
+        .unwrap_or(0);
+    m.insert("Mounts".into(), mounts.join(",").into());
+    m.insert("LocalVolumes".into(), local_volumes.to_string().into());
+    let mut nets: Vec<String> = c
+        .pointer("/NetworkSettings/Networks")
+        .and_then(Value::as_object)
+        .map(|n| n.keys().cloned().collect())
+        .unwrap_or_default();
+    nets.sort();
+    m.insert("Networks".into(), nets.join(",").into());
+    m.insert("Platform".into(), Value::Null);
+    Value::Object(m)
+}
+
+fn image(c: &Value, trunc: bool) -> String {
+    let img = s(c, "Image");
+    if img.is_empty() {
+        return "<no image>".into();
+    }
+    if !trunc {
+        return img.to_string();
+    }
+    if img.starts_with("sha256:") {
+        return berth_types::id::short_id(img).to_string();
+    }
+    // Drop a pinned digest: `busybox@sha256:…` shows as `busybox`.
+    img.split('@').next().unwrap_or(img).to_string()
+}
+
+fn names(c: &Value, trunc: bool) -> String {
+    let names: Vec<&str> = c
+        .get("Names")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(|n| n.strip_prefix('/').unwrap_or(n)).collect())
+        .unwrap_or_default();
+    if trunc {
+        // Legacy link names contain a `/`; the container's own name does not.
+        if let Some(n) = names.iter().find(|n| !n.contains('/')) {
+            return n.to_string();
+        }
+    }
+    names.join(",")
+}
+
+fn labels(c: &Value) -> String {
+    let mut l: Vec<String> = c
+        .get("Labels")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect())
+        .unwrap_or_default();
+    l.sort();
+    l.join(",")
+}
+
+fn size_field(c: &Value) -> String {
+    let rw = c.get("SizeRw").and_then(Value::as_i64).unwrap_or(0);
+    let root = c.get("SizeRootFs").and_then(Value::as_i64).unwrap_or(0);
+    let srw = size::docker_size(rw);
+    if root > 0 {
+        format!("{srw} (virtual {})", size::docker_size(root))
+    } else {
+        srw
+    }
+}
+
+/// Docker's `DisplayablePorts`, without its range folding: `0.0.0.0:8080->80/tcp, 443/tcp`.
+fn ports(c: &Value) -> String {
+    let Some(ports) = c.get("Ports").and_then(Value::as_array) else { return String::new() };
+    let mut out: Vec<String> = ports
+        .iter()
+        .map(|p| {
+            let private = p.get("PrivatePort").and_then(Value::as_i64).unwrap_or(0);
+            let proto = p.get("Type").and_then(Value::as_str).unwrap_or("tcp");
+            match p.get("PublicPort").and_then(Value::as_i64).filter(|pp| *pp != 0) {
+                Some(public) => {
+                    let ip = p.get("IP").and_then(Value::as_str).unwrap_or("");
+                    let ip = if ip.contains(':') { format!("[{ip}]") } else { ip.to_string() };
+                    format!("{ip}:{public}->{private}/{proto}")
+                }
+                None => format!("{private}/{proto}"),
+            }
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_fields_match_docker() {
+        let c = json!({
+            "Id": "fcfcaa31e41781265c4790f954c17b8eca189f4957fc9a7ac6f233c7f3683673",
+            "Names": ["/t1"], "Image": "busybox", "Command": "sh -c 'echo hi \"x\"'",
+            "Created": 100, "State": "exited", "Status": "Exited (0) 2 seconds ago",
+            "Labels": {"b": "2", "a": "1"}, "Ports": [{"PrivatePort": 80, "Type": "tcp"},
+            {"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 8080, "Type": "tcp"}],
+            "SizeRw": 0, "SizeRootFs": 1978000,
+            "NetworkSettings": {"Networks": {"bridge": {}}}
+        });
+        let ctx = context(&c, true, 102);
+        assert_eq!(ctx["ID"], "fcfcaa31e417");
+        assert_eq!(ctx["Command"], r#""sh -c 'echo hi \"x\"'""#);
+        assert_eq!(ctx["RunningFor"], "2 seconds ago");
+        assert_eq!(ctx["Names"], "t1");
+        assert_eq!(ctx["Labels"], "a=1,b=2");
+        assert_eq!(ctx["Size"], "0B (virtual 1.98MB)");
+        assert_eq!(ctx["Networks"], "bridge");
+        assert_eq!(ctx["Ports"], "0.0.0.0:8080->80/tcp, 80/tcp");
+        let full = context(&c, false, 102);
+        assert_eq!(full["ID"].as_str().unwrap().len(), 64);
+    }
+
+    #[test]
+    fn long_commands_are_cut_when_truncating() {
+        let c = json!({"Id": "x", "Command": "sleep 1000000000000000000000", "Image": "sha256:0123456789abcdef"});
+        let ctx = context(&c, true, 0);
+        assert_eq!(ctx["Command"], "\"sleep 1000000000000…\"");
+        assert_eq!(ctx["Image"], "0123456789ab");
+    }
+}
