@@ -106,6 +106,11 @@ impl<W: Write> DigestWriter<W> {
         self.written
     }
 
+    /// The digest of what has been written so far.
+    pub fn digest(&self) -> Digest {
+        Digest::from_sha256(self.hasher.clone().finalize().into())
+    }
+
     /// The digest of what was written, the byte count, and the inner writer.
     pub fn finish(self) -> (Digest, u64, W) {
         (
@@ -158,6 +163,7 @@ mod tests {
         let mut w = DigestWriter::new(Vec::new());
         w.write_all(b"hello ").unwrap();
         w.write_all(b"world").unwrap();
+        assert_eq!(w.digest(), Digest::of(b"hello world"));
         let (d, n, inner) = w.finish();
         assert_eq!(n, 11);
         assert_eq!(inner, b"hello world");

@@ -207,6 +207,13 @@ impl Writer {
         self.inner.as_ref().map_or(0, |w| w.written())
     }
 
+    /// The digest of the bytes written so far.
+    pub fn digest(&self) -> Digest {
+        self.inner
+            .as_ref()
+            .map_or_else(|| Digest::of(b""), |w| w.digest())
+    }
+
     /// Verifies size and digest (when given), makes the data durable and moves it to its name.
     /// Committing content the store already has succeeds and discards the duplicate.
     pub fn commit(mut self, size: Option<u64>, expected: Option<&Digest>) -> Result<Digest> {
