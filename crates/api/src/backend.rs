@@ -107,7 +107,8 @@ pub trait Backend: Send + Sync + 'static {
     // --- system ---
     async fn version(&self) -> ApiResult<api::SystemVersion>;
     async fn info(&self) -> ApiResult<serde_json::Value>;
-    async fn events(&self, opts: EventsOptions) -> ApiResult<BoxStream<'static, api::EventMessage>>;
+    async fn events(&self, opts: EventsOptions)
+        -> ApiResult<BoxStream<'static, api::EventMessage>>;
 
     // --- containers ---
     async fn container_create(
@@ -117,11 +118,25 @@ pub trait Backend: Send + Sync + 'static {
     ) -> ApiResult<api::ContainerCreateResponse>;
     async fn container_list(&self, opts: ListOptions) -> ApiResult<Vec<api::ContainerSummary>>;
     async fn container_inspect(&self, id: &str, size: bool) -> ApiResult<serde_json::Value>;
-    async fn container_top(&self, id: &str, ps_args: Option<String>) -> ApiResult<api::ContainerTopResponse>;
+    async fn container_top(
+        &self,
+        id: &str,
+        ps_args: Option<String>,
+    ) -> ApiResult<api::ContainerTopResponse>;
     async fn container_logs(&self, id: &str, opts: LogsOptions) -> ApiResult<(bool, ByteStream)>;
     async fn container_start(&self, id: &str) -> ApiResult<Changed>;
-    async fn container_stop(&self, id: &str, signal: Option<String>, timeout: Option<i64>) -> ApiResult<Changed>;
-    async fn container_restart(&self, id: &str, signal: Option<String>, timeout: Option<i64>) -> ApiResult<()>;
+    async fn container_stop(
+        &self,
+        id: &str,
+        signal: Option<String>,
+        timeout: Option<i64>,
+    ) -> ApiResult<Changed>;
+    async fn container_restart(
+        &self,
+        id: &str,
+        signal: Option<String>,
+        timeout: Option<i64>,
+    ) -> ApiResult<()>;
     async fn container_kill(&self, id: &str, signal: Option<String>) -> ApiResult<()>;
     async fn container_pause(&self, id: &str) -> ApiResult<()>;
     async fn container_unpause(&self, id: &str) -> ApiResult<()>;
@@ -137,17 +152,31 @@ pub trait Backend: Send + Sync + 'static {
     // --- exec ---
     async fn exec_create(&self, id: &str, config: api::ExecConfig) -> ApiResult<api::IdResponse>;
     /// `None` when detached.
-    async fn exec_start(&self, exec_id: &str, config: api::ExecStartConfig) -> ApiResult<Option<AttachedStream>>;
+    async fn exec_start(
+        &self,
+        exec_id: &str,
+        config: api::ExecStartConfig,
+    ) -> ApiResult<Option<AttachedStream>>;
     async fn exec_resize(&self, exec_id: &str, height: u16, width: u16) -> ApiResult<()>;
     async fn exec_inspect(&self, exec_id: &str) -> ApiResult<serde_json::Value>;
 
     // --- images ---
-    async fn image_list(&self, all: bool, filters: Filters, digests: bool) -> ApiResult<Vec<api::ImageSummary>>;
+    async fn image_list(
+        &self,
+        all: bool,
+        filters: Filters,
+        digests: bool,
+    ) -> ApiResult<Vec<api::ImageSummary>>;
     async fn image_inspect(&self, name: &str) -> ApiResult<serde_json::Value>;
     /// Loads a `docker save` or OCI layout archive; the stream carries JSON progress messages.
     async fn image_load(&self, body: ByteStream, quiet: bool) -> ApiResult<ByteStream>;
     /// Imports a rootfs tar as a one-layer image; the stream carries JSON progress messages.
     async fn image_import(&self, body: ByteStream, opts: ImportOptions) -> ApiResult<ByteStream>;
-    async fn image_remove(&self, name: &str, force: bool, noprune: bool) -> ApiResult<Vec<api::ImageDeleteResponseItem>>;
+    async fn image_remove(
+        &self,
+        name: &str,
+        force: bool,
+        noprune: bool,
+    ) -> ApiResult<Vec<api::ImageDeleteResponseItem>>;
     async fn image_tag(&self, name: &str, repo: &str, tag: Option<&str>) -> ApiResult<()>;
 }

@@ -15,7 +15,10 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        ApiError { status: kind.http_status(), message: message.into() }
+        ApiError {
+            status: kind.http_status(),
+            message: message.into(),
+        }
     }
 
     /// Wraps any crate error: its kind chooses the status, its `Display` is the message.
@@ -40,7 +43,10 @@ impl ApiError {
     }
 
     pub fn not_implemented(what: &str) -> Self {
-        Self::new(ErrorKind::NotImplemented, format!("{what} is not implemented in Berth yet"))
+        Self::new(
+            ErrorKind::NotImplemented,
+            format!("{what} is not implemented in Berth yet"),
+        )
     }
 }
 
@@ -49,9 +55,10 @@ impl IntoResponse for ApiError {
         let body = serde_json::json!({ "message": self.message }).to_string();
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = (status, body).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         response
     }
 }

@@ -47,7 +47,9 @@ pub fn respond(mut req: Request, attached: AttachedStream) -> Response {
         })
         .boxed();
         let mut response = Response::new(Body::from_stream(body));
-        response.headers_mut().insert(header::CONTENT_TYPE, content_type(tty));
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, content_type(tty));
         return response;
     }
 

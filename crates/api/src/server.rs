@@ -7,7 +7,6 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderValue, Uri};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use hyper_util::rt::TokioIo;
@@ -31,9 +30,34 @@ pub fn bind_unix(path: &Path) -> std::io::Result<UnixListener> {
     Ok(listener)
 }
 
-/// The complete router for `backend`.
+/// The router for `backend`, for unversioned paths; [`handle`] puts the version handling in
+/// front of it.
 pub fn router(backend: Arc<dyn Backend>) -> Router {
-    routes::router(backend).layer(middleware::from_fn(version_layer))
+    routes::router(backend)
+}
+
+/// Answers one request: the version prefix is stripped (and checked) before routing — routing
+/// has to see the unversioned path — and Docker's headers are stamped on every answer.
+pub async fn handle(mut app: Router, req: Request) -> Response {
+    let mut response = match strip_version(req) {
+        Ok(req) => match app.call(req).await {
+            Ok(r) => r,
+            Err(never) => match never {},
+        },
+        Err(r) => r,
+    };
+    let headers = response.headers_mut();
+    headers.insert(
+        "Api-Version",
+        HeaderValue::from_static(berth_types::API_VERSION),
+    );
+    headers.insert(
+        "Server",
+        HeaderValue::from_static(concat!("Berth/", env!("CARGO_PKG_VERSION"), " (linux)")),
+    );
+    headers.insert("Ostype", HeaderValue::from_static("linux"));
+    headers.insert("Docker-Experimental", HeaderValue::from_static("false"));
+    response
 }
 
 /// Accepts connections until `shutdown` resolves; each is served by hyper with upgrades enabled.
@@ -58,10 +82,13 @@ pub async fn serve(
         };
         let app = app.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                let mut app = app.clone();
-                async move { app.call(req.map(Body::new)).await }
-            });
+            let service =
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let app = app.clone();
+                    async move {
+                        Ok::<_, std::convert::Infallible>(handle(app, req.map(Body::new)).await)
+                    }
+                });
             let conn = hyper::server::conn::http1::Builder::new()
                 .keep_alive(true)
                 .serve_connection(TokioIo::new(stream), service)
@@ -84,51 +111,41 @@ fn version_tuple(v: &str) -> (u32, u32) {
     parse_version(&format!("v{v}")).expect("constant API versions are well-formed")
 }
 
-/// Strips the optional `/vX.Y` prefix, checks the version, and stamps Docker's headers on every
-/// answer.
-async fn version_layer(mut req: Request, next: Next) -> Response {
+/// Strips the optional `/vX.Y` prefix, refusing versions outside what Berth serves.
+fn strip_version(mut req: Request) -> Result<Request, Response> {
     let path = req.uri().path().to_owned();
     let mut segments = path.splitn(3, '/');
     segments.next();
-    if let Some(first) = segments.next() {
-        if let Some(version) = parse_version(first) {
-            if version < version_tuple(berth_types::MIN_API_VERSION) {
-                return ApiError::bad_request(format!(
-                    "client version {}.{} is too old. Minimum supported API version is {}, please upgrade your client to a newer version",
-                    version.0,
-                    version.1,
-                    berth_types::MIN_API_VERSION
-                ))
-                .into_response();
-            }
-            if version > version_tuple(berth_types::API_VERSION) {
-                return ApiError::bad_request(format!(
-                    "client version {}.{} is too new. Maximum supported API version is {}",
-                    version.0,
-                    version.1,
-                    berth_types::API_VERSION
-                ))
-                .into_response();
-            }
-            let rest = segments.next().unwrap_or("");
-            let new_path = format!("/{rest}");
-            let new_uri = match req.uri().query() {
-                Some(q) => format!("{new_path}?{q}"),
-                None => new_path,
-            };
-            match new_uri.parse::<Uri>() {
-                Ok(uri) => *req.uri_mut() = uri,
-                Err(_) => return ApiError::bad_request("malformed request path").into_response(),
-            }
-        }
+    let Some(version) = segments.next().and_then(parse_version) else {
+        return Ok(req);
+    };
+    if version < version_tuple(berth_types::MIN_API_VERSION) {
+        return Err(ApiError::bad_request(format!(
+            "client version {}.{} is too old. Minimum supported API version is {}, please upgrade your client to a newer version",
+            version.0,
+            version.1,
+            berth_types::MIN_API_VERSION
+        ))
+        .into_response());
     }
-    let mut response = next.run(req).await;
-    let headers = response.headers_mut();
-    headers.insert("Api-Version", HeaderValue::from_static(berth_types::API_VERSION));
-    headers.insert("Server", HeaderValue::from_static(concat!("Berth/", env!("CARGO_PKG_VERSION"), " (linux)")));
-    headers.insert("Ostype", HeaderValue::from_static("linux"));
-    headers.insert("Docker-Experimental", HeaderValue::from_static("false"));
-    response
+    if version > version_tuple(berth_types::API_VERSION) {
+        return Err(ApiError::bad_request(format!(
+            "client version {}.{} is too new. Maximum supported API version is {}",
+            version.0,
+            version.1,
+            berth_types::API_VERSION
+        ))
+        .into_response());
+    }
+    let rest = segments.next().unwrap_or("");
+    let new_uri = match req.uri().query() {
+        Some(q) => format!("/{rest}?{q}"),
+        None => format!("/{rest}"),
+    };
+    *req.uri_mut() = new_uri
+        .parse::<Uri>()
+        .map_err(|_| ApiError::bad_request("malformed request path").into_response())?;
+    Ok(req)
 }
 
 #[cfg(test)]

@@ -1,1 +1,162 @@
-//! (placeholder: being written)
+#![recursion_limit = "256"]
+//! The Berth daemon: the composition root.
+//!
+//! [`Daemon`] owns the configuration, the metadata database, the image store, the container
+//! registry, exec instances and the event bus, and implements the Engine API's
+//! [`berth_api::Backend`]. It never becomes the parent of a container process: each container
+//! is run by its own detached shim (`berth shim`), so the daemon can be killed and restarted
+//! while containers keep running — [`container::restore_all`] re-adopts them at start-up.
+//!
+//! Start-up ([`run`]): load the configuration → create the data and exec roots → take the
+//! pidfile → open the database and the image store → restore containers → listen on every
+//! `-H` socket (mode 0660) → serve until SIGTERM/SIGINT. Shutdown leaves containers running.
+
+mod backend;
+pub mod config;
+pub mod container;
+pub mod error;
+pub mod events;
+mod images;
+mod rootfs;
+mod system;
+
+use std::sync::{Arc, Weak};
+
+pub use config::{DaemonConfig, Flags};
+pub use error::{Error, Result};
+
+use crate::container::exec::ExecTable;
+
+pub struct Daemon {
+    pub config: DaemonConfig,
+    pub db: berth_metadata::Db,
+    pub images: Arc<berth_image::ImageStore>,
+    pub containers: container::Registry,
+    pub(crate) execs: ExecTable,
+    pub events: events::EventBus,
+    /// For tasks that outlive a request (monitors).
+    pub(crate) me: Weak<Daemon>,
+    pub(crate) started: time::OffsetDateTime,
+}
+
+impl Daemon {
+    /// Opens the stores under the configured roots and restores containers.
+    pub async fn open(config: DaemonConfig) -> Result<Arc<Daemon>> {
+        for dir in [&config.data_root, &config.exec_root] {
+            std::fs::create_dir_all(dir)
+                .map_err(Error::io(format!("creating {}", dir.display())))?;
+        }
+        std::fs::create_dir_all(config.data_root.join("containers"))
+            .map_err(Error::io("creating the containers directory"))?;
+        let db = berth_metadata::Db::open(&config.data_root.join("berth.db"))?;
+        let snapshots = berth_snapshot::open(&config.data_root, berth_snapshot::Backend::Auto)?;
+        let images = Arc::new(berth_image::ImageStore::open(
+            &config.data_root,
+            db.clone(),
+            snapshots,
+        )?);
+        let daemon = Arc::new_cyclic(|me| Daemon {
+            config,
+            db,
+            images,
+            containers: container::Registry::default(),
+            execs: ExecTable::default(),
+            events: events::EventBus::default(),
+            me: me.clone(),
+            started: time::OffsetDateTime::now_utc(),
+        });
+        container::restore_all(&daemon).await?;
+        Ok(daemon)
+    }
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub async fn run(config: DaemonConfig) -> Result<()> {
+    for key in &config.ignored_keys {
+        tracing::warn!("daemon.json: {key} is accepted but not acted on by this version of Berth");
+    }
+    let sockets = config.unix_sockets()?;
+    let pidfile = config.pidfile.clone();
+    if let Some(p) = &pidfile {
+        write_pidfile(p)?;
+    }
+    let daemon = Daemon::open(config).await?;
+    let mut listeners = Vec::new();
+    for path in &sockets {
+        let l = berth_api::server::bind_unix(path)
+            .map_err(Error::io(format!("listening on {}", path.display())))?;
+        if let Some(gid) = berth_group_gid() {
+            let _ = nix::unistd::chown(path, None, Some(nix::unistd::Gid::from_raw(gid)));
+        }
+        listeners.push(l);
+    }
+    tracing::info!(
+        "Berth daemon listening on {}",
+        sockets
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
+    let mut servers = Vec::new();
+    for l in listeners {
+        let backend: Arc<dyn berth_api::Backend> = daemon.clone();
+        let mut rx = stop_tx.subscribe();
+        servers.push(tokio::spawn(berth_api::server::serve(
+            l,
+            backend,
+            async move {
+                let _ = rx.recv().await;
+            },
+        )));
+    }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(Error::io("installing the SIGTERM handler"))?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("shutting down; containers keep running");
+    let _ = stop_tx.send(());
+    for s in servers {
+        let _ = s.await;
+    }
+    for path in &sockets {
+        let _ = std::fs::remove_file(path);
+    }
+    if let Some(p) = pidfile {
+        let _ = std::fs::remove_file(p);
+    }
+    Ok(())
+}
+
+/// The gid of group `berth`, if the host has one: the socket is given to it (like `docker`).
+fn berth_group_gid() -> Option<u32> {
+    nix::unistd::Group::from_name("berth")
+        .ok()
+        .flatten()
+        .map(|g| g.gid.as_raw())
+}
+
+/// Refuses to start when the pidfile names a live process, as dockerd does.
+fn write_pidfile(path: &std::path::Path) -> Result<()> {
+    if let Ok(text) = std::fs::read_to_string(path) {
+        if let Ok(pid) = text.trim().parse::<i32>() {
+            if pid > 0
+                && pid as u32 != std::process::id()
+                && std::path::Path::new(&format!("/proc/{pid}")).exists()
+            {
+                return Err(Error::Config(format!(
+                    "pid file found, ensure berth is not running or delete {}",
+                    path.display()
+                )));
+            }
+        }
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(Error::io(format!("creating {}", parent.display())))?;
+    }
+    container::files::write_atomic(path, format!("{}\n", std::process::id()).as_bytes())
+}

@@ -37,24 +37,33 @@ pub fn routes() -> Router<AppState> {
         .route("/containers/{id}/attach", post(attach))
         .route("/containers/{id}/exec", post(super::exec::create))
         .route("/containers/{id}", delete(remove))
-        .route("/containers/{id}/{*rest}", axum::routing::any(unimplemented))
+        .route(
+            "/containers/{id}/{*rest}",
+            axum::routing::any(unimplemented),
+        )
 }
 
 async fn unimplemented(Path((_id, rest)): Path<(String, String)>) -> ApiError {
     ApiError::not_implemented(&format!("/containers/{{id}}/{rest}"))
 }
 
-pub(crate) fn parse_json_body<T: serde::de::DeserializeOwned + Default>(body: &Bytes) -> Result<T, ApiError> {
+pub(crate) fn parse_json_body<T: serde::de::DeserializeOwned + Default>(
+    body: &Bytes,
+) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON in request body: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON in request body: {e}")))
 }
 
 fn parse_opt_i64(q: &HashMap<String, String>, key: &str) -> Result<Option<i64>, ApiError> {
     match q.get(key).filter(|s| !s.is_empty()) {
         None => Ok(None),
-        Some(v) => v.parse().map(Some).map_err(|_| ApiError::bad_request(format!("invalid value for {key}: {v}"))),
+        Some(v) => v
+            .parse()
+            .map(Some)
+            .map_err(|_| ApiError::bad_request(format!("invalid value for {key}: {v}"))),
     }
 }
 
@@ -66,7 +75,9 @@ fn changed_response(c: Changed) -> Response {
 }
 
 async fn list(State(b): State<AppState>, Query(q): Q) -> Result<Response, ApiError> {
-    let mut limit = parse_opt_i64(&q, "limit")?.filter(|n| *n > 0).map(|n| n as usize);
+    let mut limit = parse_opt_i64(&q, "limit")?
+        .filter(|n| *n > 0)
+        .map(|n| n as usize);
     if flag(&q, "latest") {
         limit = Some(1);
     }
@@ -76,36 +87,65 @@ async fn list(State(b): State<AppState>, Query(q): Q) -> Result<Response, ApiErr
         size: flag(&q, "size"),
         filters: parse_filters(&q)?,
     };
-    Ok(json_response(StatusCode::OK, &b.container_list(opts).await?))
+    Ok(json_response(
+        StatusCode::OK,
+        &b.container_list(opts).await?,
+    ))
 }
 
 async fn create(State(b): State<AppState>, Query(q): Q, body: Bytes) -> Result<Response, ApiError> {
     let body: api::ContainerCreateBody = parse_json_body(&body)?;
     let name = q.get("name").filter(|s| !s.is_empty()).cloned();
-    Ok(json_response(StatusCode::CREATED, &b.container_create(name, body).await?))
+    Ok(json_response(
+        StatusCode::CREATED,
+        &b.container_create(name, body).await?,
+    ))
 }
 
 async fn prune(State(b): State<AppState>, Query(q): Q) -> Result<Response, ApiError> {
-    Ok(json_response(StatusCode::OK, &b.container_prune(parse_filters(&q)?).await?))
+    Ok(json_response(
+        StatusCode::OK,
+        &b.container_prune(parse_filters(&q)?).await?,
+    ))
 }
 
-async fn inspect(State(b): State<AppState>, Path(id): Path<String>, Query(q): Q) -> Result<Response, ApiError> {
-    Ok(json_response(StatusCode::OK, &b.container_inspect(&id, flag(&q, "size")).await?))
+async fn inspect(
+    State(b): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> Result<Response, ApiError> {
+    Ok(json_response(
+        StatusCode::OK,
+        &b.container_inspect(&id, flag(&q, "size")).await?,
+    ))
 }
 
-async fn top(State(b): State<AppState>, Path(id): Path<String>, Query(q): Q) -> Result<Response, ApiError> {
+async fn top(
+    State(b): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> Result<Response, ApiError> {
     let ps_args = q.get("ps_args").filter(|s| !s.is_empty()).cloned();
-    Ok(json_response(StatusCode::OK, &b.container_top(&id, ps_args).await?))
+    Ok(json_response(
+        StatusCode::OK,
+        &b.container_top(&id, ps_args).await?,
+    ))
 }
 
 fn parse_time(q: &HashMap<String, String>, key: &str) -> Result<f64, ApiError> {
     match q.get(key).filter(|s| !s.is_empty()) {
         None => Ok(0.0),
-        Some(v) => v.parse().map_err(|_| ApiError::bad_request(format!("invalid value for {key}: {v}"))),
+        Some(v) => v
+            .parse()
+            .map_err(|_| ApiError::bad_request(format!("invalid value for {key}: {v}"))),
     }
 }
 
-async fn logs(State(b): State<AppState>, Path(id): Path<String>, Query(q): Q) -> Result<Response, ApiError> {
+async fn logs(
+    State(b): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> Result<Response, ApiError> {
     let opts = LogsOptions {
         follow: flag(&q, "follow"),
         stdout: flag(&q, "stdout"),
@@ -115,7 +155,10 @@ async fn logs(State(b): State<AppState>, Path(id): Path<String>, Query(q): Q) ->
         timestamps: flag(&q, "timestamps"),
         tail: match q.get("tail").map(String::as_str) {
             None | Some("") | Some("all") => None,
-            Some(n) => Some(n.parse().map_err(|_| ApiError::bad_request(format!("invalid value for tail: {n}")))?),
+            Some(n) => Some(
+                n.parse()
+                    .map_err(|_| ApiError::bad_request(format!("invalid value for tail: {n}")))?,
+            ),
         },
     };
     if !opts.stdout && !opts.stderr {
@@ -123,7 +166,11 @@ async fn logs(State(b): State<AppState>, Path(id): Path<String>, Query(q): Q) ->
     }
     let (tty, stream) = b.container_logs(&id, opts).await?;
     Ok(stream_response(
-        if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" },
+        if tty {
+            "application/vnd.docker.raw-stream"
+        } else {
+            "application/vnd.docker.multiplexed-stream"
+        },
         stream,
     ))
 }
@@ -132,19 +179,36 @@ async fn start(State(b): State<AppState>, Path(id): Path<String>) -> Result<Resp
     Ok(changed_response(b.container_start(&id).await?))
 }
 
-async fn stop(State(b): State<AppState>, Path(id): Path<String>, Query(q): Q) -> Result<Response, ApiError> {
+async fn stop(
+    State(b): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> Result<Response, ApiError> {
     let signal = q.get("signal").filter(|s| !s.is_empty()).cloned();
-    Ok(changed_response(b.container_stop(&id, signal, parse_opt_i64(&q, "t")?).await?))
+    Ok(changed_response(
+        b.container_stop(&id, signal, parse_opt_i64(&q, "t")?)
+            .await?,
+    ))
 }
 
-async fn restart(State(b): State<AppState>, Path(id): Path<String>, Query(q): Q) -> Result<Response, ApiError> {
+async fn restart(
+    State(b): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> Result<Response, ApiError> {
     let signal = q.get("signal").filter(|s| !s.is_empty()).cloned();
-    b.container_restart(&id, signal, parse_opt_i64(&q, "t")?).await?;
+    b.container_restart(&id, signal, parse_opt_i64(&q, "t")?)
+        .await?;
     Ok(no_content())
 }
 
-async fn kill(State(b): State<AppState>, Path(id): Path<String>, Query(q): Q) -> Result<Response, ApiError> {
-    b.container_kill(&id, q.get("signal").filter(|s| !s.is_empty()).cloned()).await?;
+async fn kill(
+    State(b): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> Result<Response, ApiError> {
+    b.container_kill(&id, q.get("signal").filter(|s| !s.is_empty()).cloned())
+        .await?;
     Ok(no_content())
 }
 
@@ -158,8 +222,15 @@ async fn unpause(State(b): State<AppState>, Path(id): Path<String>) -> Result<Re
     Ok(no_content())
 }
 
-async fn rename(State(b): State<AppState>, Path(id): Path<String>, Query(q): Q) -> Result<Response, ApiError> {
-    let name = q.get("name").filter(|s| !s.is_empty()).ok_or_else(|| ApiError::bad_request("name is required"))?;
+async fn rename(
+    State(b): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> Result<Response, ApiError> {
+    let name = q
+        .get("name")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::bad_request("name is required"))?;
     b.container_rename(&id, name).await?;
     Ok(no_content())
 }
@@ -167,24 +238,39 @@ async fn rename(State(b): State<AppState>, Path(id): Path<String>, Query(q): Q) 
 pub(crate) fn parse_size(q: &HashMap<String, String>) -> Result<(u16, u16), ApiError> {
     let get = |k: &str| -> Result<u16, ApiError> {
         q.get(k)
-            .map(|v| v.parse::<u16>().map_err(|_| ApiError::bad_request(format!("invalid value for {k}: {v}"))))
+            .map(|v| {
+                v.parse::<u16>()
+                    .map_err(|_| ApiError::bad_request(format!("invalid value for {k}: {v}")))
+            })
             .unwrap_or(Ok(0))
     };
     Ok((get("h")?, get("w")?))
 }
 
-async fn resize(State(b): State<AppState>, Path(id): Path<String>, Query(q): Q) -> Result<Response, ApiError> {
+async fn resize(
+    State(b): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> Result<Response, ApiError> {
     let (h, w) = parse_size(&q)?;
     b.container_resize(&id, h, w).await?;
     Ok(StatusCode::OK.into_response())
 }
 
-async fn wait(State(b): State<AppState>, Path(id): Path<String>, Query(q): Q) -> Result<Response, ApiError> {
+async fn wait(
+    State(b): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> Result<Response, ApiError> {
     let condition = match q.get("condition").map(String::as_str) {
         None | Some("") | Some("not-running") => WaitCondition::NotRunning,
         Some("next-exit") => WaitCondition::NextExit,
         Some("removed") => WaitCondition::Removed,
-        Some(other) => return Err(ApiError::bad_request(format!("invalid condition: \"{other}\""))),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "invalid condition: \"{other}\""
+            )))
+        }
     };
     let fut = b.container_wait(&id, condition).await?;
     // The head goes out now; the body — the exit status — when the container gets there.
@@ -196,12 +282,20 @@ async fn wait(State(b): State<AppState>, Path(id): Path<String>, Query(q): Q) ->
         })
         .into_stream();
     let mut r = Response::new(Body::from_stream(body));
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     Ok(r)
 }
 
-async fn remove(State(b): State<AppState>, Path(id): Path<String>, Query(q): Q) -> Result<Response, ApiError> {
-    b.container_remove(&id, flag(&q, "force"), flag(&q, "v")).await?;
+async fn remove(
+    State(b): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> Result<Response, ApiError> {
+    b.container_remove(&id, flag(&q, "force"), flag(&q, "v"))
+        .await?;
     Ok(no_content())
 }
 
@@ -222,4 +316,3 @@ async fn attach(
     let attached = b.container_attach(&id, opts).await?;
     Ok(hijack::respond(req, attached))
 }
-

@@ -22,15 +22,26 @@ pub fn routes() -> Router<AppState> {
         .route("/exec/{id}/json", get(inspect))
 }
 
-pub(crate) async fn create(State(b): State<AppState>, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+pub(crate) async fn create(
+    State(b): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let config: api::ExecConfig = parse_json_body(&body)?;
     if config.cmd.as_ref().is_none_or(|c| c.is_empty()) {
         return Err(ApiError::bad_request("No exec command specified"));
     }
-    Ok(json_response(StatusCode::CREATED, &b.exec_create(&id, config).await?))
+    Ok(json_response(
+        StatusCode::CREATED,
+        &b.exec_create(&id, config).await?,
+    ))
 }
 
-async fn start(State(b): State<AppState>, Path(id): Path<String>, req: Request) -> Result<Response, ApiError> {
+async fn start(
+    State(b): State<AppState>,
+    Path(id): Path<String>,
+    req: Request,
+) -> Result<Response, ApiError> {
     // The body must be read without consuming the request: the upgrade needs it afterwards.
     let (parts, body) = req.into_parts();
     let bytes = body
@@ -59,4 +70,3 @@ async fn resize(
 async fn inspect(State(b): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
     Ok(json_response(StatusCode::OK, &b.exec_inspect(&id).await?))
 }
-

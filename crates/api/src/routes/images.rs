@@ -22,18 +22,32 @@ pub fn routes() -> Router<AppState> {
         .route("/images/json", get(list))
         .route("/images/load", post(load))
         .route("/images/create", post(create))
-        .route("/images/prune", post(|| async { ApiError::not_implemented("image prune") }))
-        .route("/images/search", get(|| async { ApiError::not_implemented("image search") }))
-        .route("/images/get", get(|| async { ApiError::not_implemented("image save") }))
+        .route(
+            "/images/prune",
+            post(|| async { ApiError::not_implemented("image prune") }),
+        )
+        .route(
+            "/images/search",
+            get(|| async { ApiError::not_implemented("image search") }),
+        )
+        .route(
+            "/images/get",
+            get(|| async { ApiError::not_implemented("image save") }),
+        )
         .route("/images/{*rest}", any(by_name))
 }
 
 fn body_stream(body: Body) -> ByteStream {
-    body.into_data_stream().take_while(|r| std::future::ready(r.is_ok())).filter_map(|r| async { r.ok() }).boxed()
+    body.into_data_stream()
+        .take_while(|r| std::future::ready(r.is_ok()))
+        .filter_map(|r| async { r.ok() })
+        .boxed()
 }
 
 async fn list(State(b): State<AppState>, Query(q): Q) -> Result<Response, ApiError> {
-    let images = b.image_list(flag(&q, "all"), parse_filters(&q)?, flag(&q, "digests")).await?;
+    let images = b
+        .image_list(flag(&q, "all"), parse_filters(&q)?, flag(&q, "digests"))
+        .await?;
     Ok(json_response(StatusCode::OK, &images))
 }
 
@@ -50,7 +64,10 @@ async fn create(State(b): State<AppState>, Query(q): Q, body: Body) -> Result<Re
         let opts = ImportOptions {
             repo: q.get("repo").filter(|s| !s.is_empty()).cloned(),
             tag: q.get("tag").filter(|s| !s.is_empty()).cloned(),
-            changes: q.get("changes").map(|c| vec![c.clone()]).unwrap_or_default(),
+            changes: q
+                .get("changes")
+                .map(|c| vec![c.clone()])
+                .unwrap_or_default(),
             message: q.get("message").filter(|s| !s.is_empty()).cloned(),
             platform: q.get("platform").filter(|s| !s.is_empty()).cloned(),
         };
@@ -60,7 +77,9 @@ async fn create(State(b): State<AppState>, Query(q): Q, body: Body) -> Result<Re
     if q.contains_key("fromImage") {
         return Err(ApiError::not_implemented("pulling images from a registry"));
     }
-    Err(ApiError::bad_request("either fromImage or fromSrc is required"))
+    Err(ApiError::bad_request(
+        "either fromImage or fromSrc is required",
+    ))
 }
 
 async fn by_name(
@@ -70,18 +89,29 @@ async fn by_name(
     Query(q): Q,
 ) -> Result<Response, ApiError> {
     let (name, action) = match rest.rsplit_once('/') {
-        Some((name, action)) if matches!(action, "json" | "tag" | "history" | "push" | "get") => (name, action),
+        Some((name, action)) if matches!(action, "json" | "tag" | "history" | "push" | "get") => {
+            (name, action)
+        }
         _ => (rest.as_str(), ""),
     };
     match (method, action) {
         (Method::GET, "json") => Ok(json_response(StatusCode::OK, &b.image_inspect(name).await?)),
         (Method::POST, "tag") => {
-            let repo = q.get("repo").filter(|s| !s.is_empty()).ok_or_else(|| ApiError::bad_request("repository name must have at least one component"))?;
-            b.image_tag(name, repo, q.get("tag").map(String::as_str).filter(|s| !s.is_empty())).await?;
+            let repo = q.get("repo").filter(|s| !s.is_empty()).ok_or_else(|| {
+                ApiError::bad_request("repository name must have at least one component")
+            })?;
+            b.image_tag(
+                name,
+                repo,
+                q.get("tag").map(String::as_str).filter(|s| !s.is_empty()),
+            )
+            .await?;
             Ok(StatusCode::CREATED.into_response())
         }
         (Method::DELETE, "") => {
-            let items = b.image_remove(name, flag(&q, "force"), flag(&q, "noprune")).await?;
+            let items = b
+                .image_remove(name, flag(&q, "force"), flag(&q, "noprune"))
+                .await?;
             Ok(json_response(StatusCode::OK, &items))
         }
         (Method::GET, "history") => Err(ApiError::not_implemented("image history")),

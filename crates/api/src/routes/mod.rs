@@ -56,14 +56,18 @@ fn not_implemented_routes() -> Router<AppState> {
         ("/distribution/{*rest}", "distribution inspection"),
         ("/auth", "registry login"),
     ] {
-        r = r.route(path, any(move || async move { ApiError::not_implemented(what) }));
+        r = r.route(
+            path,
+            any(move || async move { ApiError::not_implemented(what) }),
+        );
     }
     r
 }
 
 /// `true` for Docker's truthy query values (`1`, `true`, `True`); absent is `false`.
 pub(crate) fn flag(q: &HashMap<String, String>, key: &str) -> bool {
-    q.get(key).is_some_and(|v| matches!(v.as_str(), "1" | "true" | "True" | "TRUE" | "yes"))
+    q.get(key)
+        .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "True" | "TRUE" | "yes"))
 }
 
 /// Like [`flag`] but with a default when the key is absent.
@@ -82,13 +86,16 @@ pub(crate) fn parse_filters(q: &HashMap<String, String>) -> Result<Filters, ApiE
     };
     let value: serde_json::Value = serde_json::from_str(raw)
         .map_err(|e| ApiError::bad_request(format!("invalid filter: {e}")))?;
-    let obj = value.as_object().ok_or_else(|| ApiError::bad_request("invalid filter: not an object"))?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| ApiError::bad_request("invalid filter: not an object"))?;
     let mut out = Filters::new();
     for (k, v) in obj {
         let values: Vec<String> = match v {
-            serde_json::Value::Array(a) => {
-                a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect()
-            }
+            serde_json::Value::Array(a) => a
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect(),
             serde_json::Value::Object(m) => m
                 .iter()
                 .filter(|(_, b)| b.as_bool().unwrap_or(false))
@@ -105,7 +112,10 @@ pub(crate) fn json_response<T: serde::Serialize>(status: StatusCode, value: &T) 
     match serde_json::to_vec(value) {
         Ok(body) => {
             let mut r = (status, body).into_response();
-            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
             r
         }
         Err(e) => ApiError::internal(format!("encoding response: {e}")).into_response(),
@@ -115,7 +125,8 @@ pub(crate) fn json_response<T: serde::Serialize>(status: StatusCode, value: &T) 
 pub(crate) fn stream_response(content_type: &'static str, stream: ByteStream) -> Response {
     let body = Body::from_stream(stream.map(Ok::<_, std::io::Error>));
     let mut r = Response::new(body);
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     r
 }
 
@@ -130,9 +141,18 @@ mod tests {
     #[test]
     fn filters_accept_both_shapes() {
         let mut q = HashMap::new();
-        q.insert("filters".to_string(), r#"{"status":["running","exited"]}"#.to_string());
-        assert_eq!(parse_filters(&q).unwrap()["status"], vec!["running", "exited"]);
-        q.insert("filters".to_string(), r#"{"label":{"a=b":true,"c":false}}"#.to_string());
+        q.insert(
+            "filters".to_string(),
+            r#"{"status":["running","exited"]}"#.to_string(),
+        );
+        assert_eq!(
+            parse_filters(&q).unwrap()["status"],
+            vec!["running", "exited"]
+        );
+        q.insert(
+            "filters".to_string(),
+            r#"{"label":{"a=b":true,"c":false}}"#.to_string(),
+        );
         assert_eq!(parse_filters(&q).unwrap()["label"], vec!["a=b"]);
         q.insert("filters".to_string(), "nope".to_string());
         assert!(parse_filters(&q).is_err());

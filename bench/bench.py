@@ -1,0 +1,220 @@
+"""Berth's scenario benchmarks: medians over repeated runs, Berth beside Docker, as ratios.
+
+Each scenario is a function returning a list of samples (milliseconds or megabytes). Berth runs
+on a daemon of its own (private roots under /run/bb and /tmp), never the host's default.
+"""
+
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BERTH = os.path.join(ROOT, "target", "release", "berth")
+DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
+RUNS = int(os.environ.get("BENCH_RUNS", "20"))
+ANCHOR = os.environ.get("ANCHOR_DOCKER_HOST", "unix:///run/anchor/docker.sock")
+
+
+def sh(args, env=None, check=True, **kw):
+    return subprocess.run(args, env=env, check=check, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+
+
+def timed(args, env=None):
+    t = time.perf_counter()
+    sh(args, env=env)
+    return (time.perf_counter() - t) * 1000.0
+
+
+def rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+class Berth:
+    def __init__(self):
+        self.tmp = tempfile.mkdtemp(prefix="berth-bench-")
+        self.exec_root = f"/run/bb/{os.getpid()}"
+        os.makedirs(self.exec_root, exist_ok=True)
+        self.host = f"unix://{self.exec_root}/api.sock"
+        self.log = open(os.path.join(self.tmp, "daemon.log"), "w")
+        self.proc = subprocess.Popen(
+            [BERTH, "daemon", "--data-root", os.path.join(self.tmp, "data"), "--exec-root", self.exec_root, "-H", self.host],
+            stdout=self.log, stderr=self.log)
+        for _ in range(200):
+            if os.path.exists(self.exec_root + "/api.sock"):
+                break
+            time.sleep(0.02)
+        self.cli_env = dict(os.environ)
+        self.docker_env = dict(os.environ, DOCKER_HOST=self.host)
+        sh([BERTH, "-H", self.host, "import", "--change", 'CMD ["/bin/sh"]', busybox_tar(), "busybox:latest"])
+
+    def cli(self, *args):
+        return [BERTH, "-H", self.host, *args]
+
+    def close(self):
+        ids = sh(self.cli("ps", "-aq"), check=False).stdout.split()
+        for i in ids:
+            sh(self.cli("rm", "-f", i.decode()), check=False)
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait()
+        shutil.rmtree(self.exec_root, ignore_errors=True)
+        subprocess.run(["umount", "-R", self.tmp], stderr=subprocess.DEVNULL)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+_TAR = None
+
+
+def busybox_tar():
+    global _TAR
+    if _TAR:
+        return _TAR
+    d = tempfile.mkdtemp()
+    for sub in ("bin", "etc", "tmp", "root"):
+        os.makedirs(os.path.join(d, sub))
+    bb = shutil.which("busybox") or "/bin/busybox"
+    shutil.copy(bb, os.path.join(d, "bin", "busybox"))
+    for applet in sh([bb, "--list"]).stdout.decode().split():
+        p = os.path.join(d, "bin", applet)
+        if not os.path.exists(p):
+            os.symlink("busybox", p)
+    with open(os.path.join(d, "etc", "passwd"), "w") as f:
+        f.write("root:x:0:0:root:/root:/bin/sh\n")
+    _TAR = d + ".tar"
+    with tarfile.open(_TAR, "w") as t:
+        t.add(d, arcname=".")
+    shutil.rmtree(d)
+    return _TAR
+
+
+def docker_available():
+    r = subprocess.run([DOCKER, "-H", ANCHOR, "version"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return r.returncode == 0
+
+
+def anchor(*args):
+    return [DOCKER, "-H", ANCHOR, *args]
+
+
+def scenario_run_rm_true(b, docker):
+    berth = [timed(b.cli("run", "--rm", "busybox", "true")) for _ in range(RUNS)]
+    ref = [timed(anchor("run", "--rm", "busybox", "true")) for _ in range(RUNS)] if docker else []
+    return "ms", berth, ref
+
+
+def scenario_docker_cli_run_rm_true(b, docker):
+    berth = [timed([DOCKER, "run", "--rm", "busybox", "true"], env=b.docker_env) for _ in range(RUNS)]
+    ref = [timed(anchor("run", "--rm", "busybox", "true")) for _ in range(RUNS)] if docker else []
+    return "ms", berth, ref
+
+
+def scenario_exec_true(b, docker):
+    sh(b.cli("run", "-d", "--name", "bench-exec", "busybox", "sleep", "1000"))
+    berth = [timed(b.cli("exec", "bench-exec", "true")) for _ in range(RUNS)]
+    sh(b.cli("rm", "-f", "bench-exec"))
+    ref = []
+    if docker:
+        sh(anchor("run", "-d", "--name", "bench-exec", "busybox", "sleep", "1000"))
+        ref = [timed(anchor("exec", "bench-exec", "true")) for _ in range(RUNS)]
+        sh(anchor("rm", "-f", "bench-exec"))
+    return "ms", berth, ref
+
+
+def scenario_ps_a_100(b, docker):
+    def fill(cmd):
+        for i in range(100):
+            sh(cmd("create", "--name", f"bench-ps-{i}", "busybox", "true"))
+
+    def clear(cmd):
+        ids = sh(cmd("ps", "-aq", "--filter", "name=bench-ps-"), check=False).stdout.decode().split()
+        if ids:
+            sh(cmd("rm", "-f", *ids), check=False)
+
+    fill(b.cli)
+    berth = [timed(b.cli("ps", "-a")) for _ in range(RUNS)]
+    clear(b.cli)
+    ref = []
+    if docker:
+        fill(anchor)
+        ref = [timed(anchor("ps", "-a")) for _ in range(RUNS)]
+        clear(anchor)
+    return "ms", berth, ref
+
+
+def dockerd_rss():
+    total = 0.0
+    for name in ("dockerd", "containerd"):
+        pids = subprocess.run(["pgrep", "-x", name], stdout=subprocess.PIPE).stdout.split()
+        for p in pids:
+            total += rss_mb(int(p))
+    return total
+
+
+def scenario_daemon_idle_rss(b, docker):
+    time.sleep(1)
+    return "MB", [rss_mb(b.proc.pid)], ([dockerd_rss()] if docker else [])
+
+
+def shim_pids(parent_name):
+    out = subprocess.run(["pgrep", "-f", parent_name], stdout=subprocess.PIPE).stdout.split()
+    return [int(p) for p in out]
+
+
+def scenario_shim_rss(b, docker):
+    sh(b.cli("run", "-d", "--name", "bench-shim", "busybox", "sleep", "1000"))
+    time.sleep(0.5)
+    pids = [p for p in shim_pids(b.exec_root) if p != b.proc.pid and open(f"/proc/{p}/cmdline").read().split("\0")[1:2] == ["shim"]]
+    berth = [rss_mb(p) for p in pids]
+    sh(b.cli("rm", "-f", "bench-shim"))
+    ref = []
+    if docker:
+        sh(anchor("run", "-d", "--name", "bench-shim", "busybox", "sleep", "1000"))
+        time.sleep(0.5)
+        ref = [rss_mb(int(p)) for p in subprocess.run(["pgrep", "-f", "containerd-shim"], stdout=subprocess.PIPE).stdout.split()]
+        sh(anchor("rm", "-f", "bench-shim"))
+    return "MB", berth, ref
+
+
+SCENARIOS = {
+    "run_rm_true": scenario_run_rm_true,
+    "docker_cli_run_rm_true": scenario_docker_cli_run_rm_true,
+    "exec_true": scenario_exec_true,
+    "ps_a_100": scenario_ps_a_100,
+    "daemon_idle_rss": scenario_daemon_idle_rss,
+    "shim_rss": scenario_shim_rss,
+}
+
+
+def main():
+    names = sys.argv[1:] or list(SCENARIOS)
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown:
+        sys.exit(f"unknown scenario(s): {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
+    docker = docker_available()
+    if docker:
+        sh(anchor("image", "inspect", "busybox"), check=False)
+    b = Berth()
+    print(f"{'scenario':<26} {'unit':>4} {'berth':>10} {'docker':>10} {'ratio':>7}")
+    try:
+        for n in names:
+            unit, berth, ref = SCENARIOS[n](b, docker)
+            bm = statistics.median(berth) if berth else float("nan")
+            dm = statistics.median(ref) if ref else float("nan")
+            ratio = f"{bm / dm:.2f}x" if ref and dm else "-"
+            dtext = f"{dm:10.1f}" if ref else f"{'-':>10}"
+            print(f"{n:<26} {unit:>4} {bm:10.1f} {dtext} {ratio:>7}", flush=True)
+    finally:
+        b.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Scenario benchmarks, Berth beside Docker in the same run. Usage: bench/run.sh [scenario…]
+# Needs root, a built berth (target/release/berth, built here if missing) and busybox-static.
+# With a reference Docker running (../shared/tools/anchors.sh), set ANCHOR_DOCKER_HOST or let it
+# default to unix:///run/anchor/docker.sock; without one, Docker's column is empty.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x target/release/berth ] || cargo build --release --locked
+exec python3 bench/bench.py "$@"

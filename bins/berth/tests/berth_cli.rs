@@ -1,0 +1,239 @@
+//! The `berth` CLI through every core verb.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+#[test]
+fn run_ps_inspect_rename_pause_kill_prune() {
+    let d = TestDaemon::start("cli-life");
+    d.load_busybox();
+
+    let out = d.berth(&["run", "--rm", "busybox", "echo", "hi"]);
+    assert_eq!(
+        (code(&out), stdout(&out).as_str()),
+        (0, "hi\n"),
+        "{}\n{}",
+        stderr(&out),
+        d.log_text()
+    );
+
+    let out = d.berth(&["run", "-d", "--name", "one", "busybox", "sleep", "60"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = d.berth(&["create", "--name", "two", "busybox", "true"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+
+    let out = d.berth(&["ps"]);
+    let text = stdout(&out);
+    assert!(text.starts_with("CONTAINER ID"), "{text}");
+    assert!(text.contains("one") && !text.contains("two"), "{text}");
+    let out = d.berth(&["container", "ls", "-a", "--format", "{{.Names}}"]);
+    assert_eq!(stdout(&out), "two\none\n");
+    let out = d.berth(&["ps", "-a", "--filter", "status=created", "-q"]);
+    assert_eq!(stdout(&out).trim().len(), 12);
+    let out = d.berth(&["ps", "-l", "--format", "{{.Names}}"]);
+    assert_eq!(stdout(&out), "two\n");
+
+    let out = d.berth(&["rename", "two", "three"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        stdout(&d.berth(&["inspect", "-f", "{{.Name}}", "three"])).trim(),
+        "/three"
+    );
+
+    assert_eq!(code(&d.berth(&["pause", "one"])), 0);
+    assert_eq!(
+        stdout(&d.berth(&["inspect", "-f", "{{.State.Status}}", "one"])).trim(),
+        "paused"
+    );
+    assert_eq!(code(&d.berth(&["unpause", "one"])), 0);
+    assert_eq!(
+        stdout(&d.berth(&["inspect", "-f", "{{.State.Status}}", "one"])).trim(),
+        "running"
+    );
+
+    let out = d.berth(&["kill", "-s", "TERM", "one"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(eventually(Duration::from_secs(5), || stdout(&d.berth(&[
+        "inspect",
+        "-f",
+        "{{.State.ExitCode}}",
+        "one"
+    ]))
+    .trim()
+        == "143"));
+
+    let out = d.berth(&["container", "prune", "-f"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&d.berth(&["ps", "-aq"])).trim(), "");
+}
+
+#[test]
+fn logs_options_and_start_attach() {
+    let d = TestDaemon::start("cli-logs");
+    d.load_busybox();
+    let out = d.berth(&[
+        "run",
+        "--name",
+        "talker",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3 4; do echo line $i; done; echo oops >&2",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = d.berth(&["logs", "talker"]);
+    assert_eq!(stdout(&out), "line 1\nline 2\nline 3\nline 4\n");
+    assert_eq!(stderr(&out), "oops\n");
+    let out = d.berth(&["logs", "--tail", "2", "talker"]);
+    assert_eq!(stdout(&out), "line 4\n");
+    assert_eq!(stderr(&out), "oops\n");
+    let out = d.berth(&["logs", "-t", "talker"]);
+    let first = stdout(&out).lines().next().unwrap().to_owned();
+    assert!(first.ends_with("Z line 1") && first.len() > 30, "{first}");
+
+    let out = d.berth(&["start", "-a", "talker"]);
+    assert_eq!(code(&out), 0);
+    assert_eq!(stdout(&out), "line 1\nline 2\nline 3\nline 4\n");
+    assert_eq!(
+        stdout(&d.berth(&["logs", "--tail", "1", "talker"])),
+        "line 4\n"
+    );
+}
+
+#[test]
+fn init_and_external_runtime() {
+    let d = TestDaemon::start("cli-rt");
+    d.load_busybox();
+    // With --init the command is not pid 1: docker-init is.
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "--init",
+        "busybox",
+        "sh",
+        "-c",
+        "echo $$; cat /proc/1/cmdline | tr '\\0' ' '",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    let mut lines = text.lines();
+    assert_ne!(lines.next(), Some("1"), "{text}");
+    assert!(lines.next().unwrap_or("").contains("docker-init"), "{text}");
+
+    if std::path::Path::new("/usr/sbin/runc").exists()
+        || std::path::Path::new("/usr/bin/runc").exists()
+    {
+        let out = d.berth(&[
+            "run",
+            "--rm",
+            "--runtime",
+            "runc",
+            "busybox",
+            "sh",
+            "-c",
+            "echo via runc; exit 2",
+        ]);
+        assert_eq!(code(&out), 2, "{}\n{}", stderr(&out), d.log_text());
+        assert_eq!(stdout(&out), "via runc\n");
+        let out = d.berth(&[
+            "run",
+            "--rm",
+            "--runtime",
+            "runc",
+            "busybox",
+            "no-such-command",
+        ]);
+        assert_eq!(code(&out), 127, "{}", stderr(&out));
+    }
+    let out = d.berth(&["run", "--rm", "--runtime", "nonesuch", "busybox", "true"]);
+    assert_eq!(code(&out), 125, "{}", stderr(&out));
+}
+
+#[test]
+fn isolation_defaults_are_dockers() {
+    let d = TestDaemon::start("cli-iso");
+    d.load_busybox();
+    let script = "hostname; cat /etc/hostname; grep -c . /etc/hosts >/dev/null && echo hosts; \
+                  grep CapEff /proc/self/status; \
+                  touch /sys/x 2>/dev/null || echo sys-ro; \
+                  cat /proc/kcore >/dev/null 2>&1 && echo kcore-readable || echo kcore-masked; \
+                  ls /dev | tr '\\n' ' '; echo; \
+                  ip link 2>/dev/null | grep -c '^[0-9]' ; echo $$";
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "--hostname",
+        "boxy",
+        "busybox",
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "boxy");
+    assert_eq!(lines[1], "boxy");
+    assert_eq!(lines[2], "hosts");
+    // Docker's default capability set.
+    assert_eq!(
+        lines[3].split_whitespace().nth(1),
+        Some("00000000a80425fb"),
+        "{text}"
+    );
+    assert_eq!(lines[4], "sys-ro");
+    assert_eq!(lines[5], "kcore-masked");
+    for dev in [
+        "null", "zero", "random", "urandom", "tty", "pts", "shm", "mqueue",
+    ] {
+        assert!(
+            lines[6].split_whitespace().any(|d| d == dev),
+            "/dev lacks {dev}: {}",
+            lines[6]
+        );
+    }
+    assert_eq!(
+        lines[7], "1",
+        "only loopback in a private network namespace: {text}"
+    );
+    assert_eq!(
+        lines[8], "1",
+        "the command is pid 1 in its own pid namespace"
+    );
+
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "cat",
+        "/proc/net/dev",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("lo:"));
+}
+
+#[test]
+fn unknown_flags_and_bad_names_exit_125() {
+    let d = TestDaemon::start("cli-bad");
+    d.load_busybox();
+    let out = d.berth(&["run", "--no-such-flag", "busybox"]);
+    assert_eq!(code(&out), 125, "{}", stderr(&out));
+    let out = d.berth(&["run", "--name", "bad name", "busybox", "true"]);
+    assert_eq!(code(&out), 125, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Invalid container name"),
+        "{}",
+        stderr(&out)
+    );
+    let out = d.berth(&["logs", "ghost"]);
+    assert_ne!(code(&out), 0);
+    assert!(
+        stderr(&out).contains("No such container: ghost"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -1,0 +1,141 @@
+//! The Engine API's [`Backend`], implemented by delegating to the daemon's verbs.
+
+use async_trait::async_trait;
+use berth_api::backend::*;
+use berth_types::api;
+use futures_util::stream::BoxStream;
+use serde_json::Value;
+
+use crate::Daemon;
+
+#[async_trait]
+impl Backend for Daemon {
+    async fn version(&self) -> ApiResult<api::SystemVersion> {
+        Ok(self.system_version())
+    }
+    async fn info(&self) -> ApiResult<Value> {
+        Ok(self.system_info())
+    }
+    async fn events(
+        &self,
+        opts: EventsOptions,
+    ) -> ApiResult<BoxStream<'static, api::EventMessage>> {
+        Ok(self.event_stream(opts))
+    }
+
+    async fn container_create(
+        &self,
+        name: Option<String>,
+        body: api::ContainerCreateBody,
+    ) -> ApiResult<api::ContainerCreateResponse> {
+        Ok(self.create_container(name, body).await?)
+    }
+    async fn container_list(&self, opts: ListOptions) -> ApiResult<Vec<api::ContainerSummary>> {
+        Ok(self.list_containers(opts).await?)
+    }
+    async fn container_inspect(&self, id: &str, size: bool) -> ApiResult<Value> {
+        Ok(self.inspect_container(id, size).await?)
+    }
+    async fn container_top(
+        &self,
+        id: &str,
+        ps_args: Option<String>,
+    ) -> ApiResult<api::ContainerTopResponse> {
+        Ok(self.top_container(id, ps_args).await?)
+    }
+    async fn container_logs(&self, id: &str, opts: LogsOptions) -> ApiResult<(bool, ByteStream)> {
+        Ok(Daemon::container_logs(self, id, opts).await?)
+    }
+    async fn container_start(&self, id: &str) -> ApiResult<Changed> {
+        Ok(self.start_container(id).await?)
+    }
+    async fn container_stop(
+        &self,
+        id: &str,
+        signal: Option<String>,
+        timeout: Option<i64>,
+    ) -> ApiResult<Changed> {
+        Ok(self.stop_container(id, signal, timeout).await?)
+    }
+    async fn container_restart(
+        &self,
+        id: &str,
+        signal: Option<String>,
+        timeout: Option<i64>,
+    ) -> ApiResult<()> {
+        Ok(self.restart_container(id, signal, timeout).await?)
+    }
+    async fn container_kill(&self, id: &str, signal: Option<String>) -> ApiResult<()> {
+        Ok(self.kill_container(id, signal).await?)
+    }
+    async fn container_pause(&self, id: &str) -> ApiResult<()> {
+        Ok(self.pause_container(id).await?)
+    }
+    async fn container_unpause(&self, id: &str) -> ApiResult<()> {
+        Ok(self.unpause_container(id).await?)
+    }
+    async fn container_rename(&self, id: &str, new_name: &str) -> ApiResult<()> {
+        Ok(self.rename_container(id, new_name).await?)
+    }
+    async fn container_resize(&self, id: &str, height: u16, width: u16) -> ApiResult<()> {
+        Ok(self.resize_container(id, height, width).await?)
+    }
+    async fn container_wait(&self, id: &str, condition: WaitCondition) -> ApiResult<WaitFuture> {
+        Ok(self.wait_container(id, condition).await?)
+    }
+    async fn container_remove(&self, id: &str, force: bool, volumes: bool) -> ApiResult<()> {
+        Ok(self.remove_container(id, force, volumes).await?)
+    }
+    async fn container_prune(&self, filters: Filters) -> ApiResult<api::ContainerPruneResponse> {
+        Ok(self.prune_containers(filters).await?)
+    }
+    async fn container_attach(&self, id: &str, opts: AttachOptions) -> ApiResult<AttachedStream> {
+        Ok(self.attach_container(id, opts).await?)
+    }
+
+    async fn exec_create(&self, id: &str, config: api::ExecConfig) -> ApiResult<api::IdResponse> {
+        Ok(Daemon::exec_create(self, id, config).await?)
+    }
+    async fn exec_start(
+        &self,
+        exec_id: &str,
+        config: api::ExecStartConfig,
+    ) -> ApiResult<Option<AttachedStream>> {
+        Ok(Daemon::exec_start(self, exec_id, config).await?)
+    }
+    async fn exec_resize(&self, exec_id: &str, height: u16, width: u16) -> ApiResult<()> {
+        Ok(Daemon::exec_resize(self, exec_id, height, width).await?)
+    }
+    async fn exec_inspect(&self, exec_id: &str) -> ApiResult<Value> {
+        Ok(Daemon::exec_inspect(self, exec_id).await?)
+    }
+
+    async fn image_list(
+        &self,
+        all: bool,
+        filters: Filters,
+        digests: bool,
+    ) -> ApiResult<Vec<api::ImageSummary>> {
+        Ok(self.list_images(all, filters, digests).await?)
+    }
+    async fn image_inspect(&self, name: &str) -> ApiResult<Value> {
+        Ok(self.inspect_image(name).await?)
+    }
+    async fn image_load(&self, body: ByteStream, quiet: bool) -> ApiResult<ByteStream> {
+        Ok(self.load_images(body, quiet).await?)
+    }
+    async fn image_import(&self, body: ByteStream, opts: ImportOptions) -> ApiResult<ByteStream> {
+        Ok(self.import_image(body, opts).await?)
+    }
+    async fn image_remove(
+        &self,
+        name: &str,
+        force: bool,
+        noprune: bool,
+    ) -> ApiResult<Vec<api::ImageDeleteResponseItem>> {
+        Ok(self.remove_image(name, force, noprune).await?)
+    }
+    async fn image_tag(&self, name: &str, repo: &str, tag: Option<&str>) -> ApiResult<()> {
+        Ok(self.tag_image(name, repo, tag).await?)
+    }
+}

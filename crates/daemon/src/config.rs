@@ -1,0 +1,371 @@
+//! Daemon configuration: dockerd's flag names and daemon.json keys.
+//!
+//! A key of daemon.json that dockerd does not know is an error, as with dockerd ("the following
+//! directives don't match any configuration option"). Keys that dockerd knows but Berth does
+//! not act on yet are accepted and listed in a warning, so that an existing daemon.json keeps
+//! working.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+pub const DEFAULT_DATA_ROOT: &str = "/var/lib/berth";
+pub const DEFAULT_EXEC_ROOT: &str = "/run/berth";
+pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
+/// The name of the built-in runtime (youki's libcontainer inside the shim).
+pub const BUILTIN_RUNTIME: &str = "berth";
+
+/// An external OCI runtime as daemon.json `runtimes` describes it.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct RuntimeConfig {
+    pub path: PathBuf,
+    #[serde(default, rename = "runtimeArgs")]
+    pub runtime_args: Vec<String>,
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    pub data_root: PathBuf,
+    pub exec_root: PathBuf,
+    pub hosts: Vec<String>,
+    pub pidfile: Option<PathBuf>,
+    pub log_level: String,
+    pub default_runtime: String,
+    pub runtimes: BTreeMap<String, RuntimeConfig>,
+    /// Default json-file options (`log-opts`): max-size, max-file.
+    pub log_opts: BTreeMap<String, String>,
+    /// The berth binary the shims and docker-init run from.
+    pub berth_exe: PathBuf,
+    /// Keys read from daemon.json that Berth accepts but does not act on yet.
+    pub ignored_keys: Vec<String>,
+}
+
+/// daemon.json, with dockerd's key names.
+#[derive(Debug, Default, Deserialize)]
+struct DaemonJson {
+    #[serde(rename = "data-root")]
+    data_root: Option<PathBuf>,
+    #[serde(rename = "exec-root")]
+    exec_root: Option<PathBuf>,
+    hosts: Option<Vec<String>>,
+    pidfile: Option<PathBuf>,
+    #[serde(rename = "log-level")]
+    log_level: Option<String>,
+    debug: Option<bool>,
+    #[serde(rename = "default-runtime")]
+    default_runtime: Option<String>,
+    runtimes: Option<BTreeMap<String, RuntimeConfig>>,
+    #[serde(rename = "log-driver")]
+    log_driver: Option<String>,
+    #[serde(rename = "log-opts")]
+    log_opts: Option<BTreeMap<String, String>>,
+    #[serde(rename = "live-restore")]
+    live_restore: Option<bool>,
+    // Known to dockerd; acted on by later milestones of Berth.
+    #[serde(flatten)]
+    other: BTreeMap<String, serde_json::Value>,
+}
+
+/// dockerd's other daemon.json keys. Accepted (with a warning) rather than refused.
+const OTHER_DOCKERD_KEYS: &[&str] = &[
+    "allow-nondistributable-artifacts",
+    "api-cors-header",
+    "authorization-plugins",
+    "bip",
+    "bip6",
+    "bridge",
+    "builder",
+    "cgroup-parent",
+    "containerd",
+    "containerd-namespace",
+    "containerd-plugin-namespace",
+    "cpu-rt-period",
+    "cpu-rt-runtime",
+    "cri-containerd",
+    "data-root",
+    "default-address-pools",
+    "default-cgroupns-mode",
+    "default-gateway",
+    "default-gateway-v6",
+    "default-ipc-mode",
+    "default-network-opts",
+    "default-shm-size",
+    "default-ulimits",
+    "dns",
+    "dns-opts",
+    "dns-search",
+    "exec-opts",
+    "experimental",
+    "features",
+    "fixed-cidr",
+    "fixed-cidr-v6",
+    "group",
+    "host-gateway-ip",
+    "icc",
+    "init",
+    "init-path",
+    "insecure-registries",
+    "ip",
+    "ip-forward",
+    "ip-masq",
+    "ip6tables",
+    "iptables",
+    "ipv6",
+    "labels",
+    "max-concurrent-downloads",
+    "max-concurrent-uploads",
+    "max-download-attempts",
+    "mtu",
+    "no-new-privileges",
+    "node-generic-resources",
+    "oom-score-adjust",
+    "proxies",
+    "raw-logs",
+    "registry-mirrors",
+    "seccomp-profile",
+    "selinux-enabled",
+    "shutdown-timeout",
+    "storage-driver",
+    "storage-opts",
+    "swarm-default-advertise-addr",
+    "tls",
+    "tlscacert",
+    "tlscert",
+    "tlskey",
+    "tlsverify",
+    "userland-proxy",
+    "userland-proxy-path",
+    "userns-remap",
+    "log-format",
+    "min-api-version",
+];
+
+/// Command-line values; `None` means "not given", so daemon.json may supply it.
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    pub data_root: Option<PathBuf>,
+    pub exec_root: Option<PathBuf>,
+    pub hosts: Vec<String>,
+    pub config_file: Option<PathBuf>,
+    pub pidfile: Option<PathBuf>,
+    pub log_level: Option<String>,
+    pub default_runtime: Option<String>,
+}
+
+impl DaemonConfig {
+    /// Flags win over daemon.json, as with dockerd (which refuses a conflict; we let the flag
+    /// win because tests pass both).
+    pub fn load(flags: Flags, berth_exe: PathBuf) -> Result<DaemonConfig> {
+        let json = match &flags.config_file {
+            Some(path) => read_daemon_json(path)?,
+            None => {
+                let default = Path::new("/etc/berth/daemon.json");
+                if default.exists() {
+                    read_daemon_json(default)?
+                } else {
+                    DaemonJson::default()
+                }
+            }
+        };
+        let mut runtimes = json.runtimes.unwrap_or_default();
+        if runtimes.contains_key(BUILTIN_RUNTIME) {
+            return Err(Error::Config(format!(
+                "runtime name '{BUILTIN_RUNTIME}' is reserved for the built-in runtime"
+            )));
+        }
+        if !runtimes.contains_key("runc") {
+            if let Some(path) = find_in_path("runc") {
+                runtimes.insert(
+                    "runc".into(),
+                    RuntimeConfig {
+                        path,
+                        runtime_args: Vec::new(),
+                    },
+                );
+            }
+        }
+        let default_runtime = flags
+            .default_runtime
+            .or(json.default_runtime)
+            .unwrap_or_else(|| BUILTIN_RUNTIME.into());
+        if default_runtime != BUILTIN_RUNTIME && !runtimes.contains_key(&default_runtime) {
+            return Err(Error::Config(format!(
+                "default runtime {default_runtime:?} is not configured"
+            )));
+        }
+        if let Some(driver) = &json.log_driver {
+            if driver != "json-file" {
+                return Err(Error::Config(format!(
+                    "log driver {driver:?} is not supported; Berth writes json-file logs"
+                )));
+            }
+        }
+        let mut ignored_keys: Vec<String> = json.other.keys().cloned().collect();
+        let unknown: Vec<&String> = ignored_keys
+            .iter()
+            .filter(|k| !OTHER_DOCKERD_KEYS.contains(&k.as_str()))
+            .collect();
+        if !unknown.is_empty() {
+            let list: Vec<&str> = unknown.iter().map(|s| s.as_str()).collect();
+            return Err(Error::Config(format!(
+                "the following directives don't match any configuration option: {}",
+                list.join(", ")
+            )));
+        }
+        if json.live_restore == Some(false) {
+            ignored_keys
+                .push("live-restore (containers always survive a daemon restart in Berth)".into());
+        }
+        let log_level = flags.log_level.or(json.log_level).unwrap_or_else(|| {
+            if json.debug == Some(true) {
+                "debug".into()
+            } else {
+                "info".into()
+            }
+        });
+        if !matches!(
+            log_level.as_str(),
+            "debug" | "info" | "warn" | "error" | "fatal" | "trace"
+        ) {
+            return Err(Error::Config(format!(
+                "unable to parse logging level: {log_level}"
+            )));
+        }
+        let log_opts = json.log_opts.unwrap_or_default();
+        for key in log_opts.keys() {
+            if !matches!(
+                key.as_str(),
+                "max-size" | "max-file" | "compress" | "labels" | "env" | "tag"
+            ) {
+                return Err(Error::Config(format!(
+                    "unknown log opt '{key}' for json-file log driver"
+                )));
+            }
+        }
+        Ok(DaemonConfig {
+            data_root: flags
+                .data_root
+                .or(json.data_root)
+                .unwrap_or_else(|| DEFAULT_DATA_ROOT.into()),
+            exec_root: flags
+                .exec_root
+                .or(json.exec_root)
+                .unwrap_or_else(|| DEFAULT_EXEC_ROOT.into()),
+            hosts: if !flags.hosts.is_empty() {
+                flags.hosts
+            } else {
+                json.hosts
+                    .filter(|h| !h.is_empty())
+                    .unwrap_or_else(|| vec![DEFAULT_HOST.into()])
+            },
+            pidfile: flags.pidfile.or(json.pidfile),
+            log_level,
+            default_runtime,
+            runtimes,
+            log_opts,
+            berth_exe,
+            ignored_keys,
+        })
+    }
+
+    /// The unix socket paths to listen on; other schemes are refused.
+    pub fn unix_sockets(&self) -> Result<Vec<PathBuf>> {
+        self.hosts
+            .iter()
+            .map(|h| {
+                h.strip_prefix("unix://").map(PathBuf::from).ok_or_else(|| {
+                    Error::Config(format!("host {h:?}: only unix:// sockets are supported"))
+                })
+            })
+            .collect()
+    }
+}
+
+fn read_daemon_json(path: &Path) -> Result<DaemonJson> {
+    let text =
+        std::fs::read_to_string(path).map_err(Error::io(format!("reading {}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+}
+
+fn find_in_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_json(text: &str) -> Result<DaemonConfig> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("daemon.json");
+        std::fs::write(&path, text).unwrap();
+        DaemonConfig::load(
+            Flags {
+                config_file: Some(path),
+                ..Flags::default()
+            },
+            "/bin/true".into(),
+        )
+    }
+
+    #[test]
+    fn defaults_are_dockerd_like() {
+        let c = load_json("{}").unwrap();
+        assert_eq!(c.data_root, PathBuf::from(DEFAULT_DATA_ROOT));
+        assert_eq!(c.exec_root, PathBuf::from(DEFAULT_EXEC_ROOT));
+        assert_eq!(c.hosts, vec![DEFAULT_HOST.to_string()]);
+        assert_eq!(c.default_runtime, BUILTIN_RUNTIME);
+    }
+
+    #[test]
+    fn unknown_key_is_a_clear_error() {
+        let err = load_json(r#"{"data-root":"/x","no-such-key":1}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("don't match any configuration option: no-such-key"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn known_dockerd_keys_are_accepted() {
+        let c = load_json(
+            r#"{"registry-mirrors":["http://m"],"data-root":"/d","log-opts":{"max-size":"1m"}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.data_root, PathBuf::from("/d"));
+        assert_eq!(c.ignored_keys, vec!["registry-mirrors".to_string()]);
+        assert_eq!(c.log_opts["max-size"], "1m");
+    }
+
+    #[test]
+    fn flags_win_and_hosts_must_be_unix() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("daemon.json");
+        std::fs::write(&path, r#"{"data-root":"/a"}"#).unwrap();
+        let flags = Flags {
+            config_file: Some(path),
+            data_root: Some("/b".into()),
+            hosts: vec!["tcp://0.0.0.0:2375".into()],
+            ..Flags::default()
+        };
+        let c = DaemonConfig::load(flags, "/bin/true".into()).unwrap();
+        assert_eq!(c.data_root, PathBuf::from("/b"));
+        assert!(c.unix_sockets().is_err());
+    }
+
+    #[test]
+    fn bad_json_and_bad_level_are_errors() {
+        assert!(load_json("{not json").is_err());
+        assert!(load_json(r#"{"log-level":"loud"}"#).is_err());
+        assert!(load_json(r#"{"default-runtime":"crun"}"#).is_err());
+    }
+}

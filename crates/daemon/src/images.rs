@@ -1,0 +1,258 @@
+//! Image verbs of the API, delegating to [`berth_image::ImageStore`] on blocking threads (the
+//! store does synchronous file and database I/O).
+
+use std::collections::HashMap;
+
+use berth_api::backend::{ByteStream, Filters, ImportOptions};
+use berth_types::api::{EventMessageTypeEnum, ImageDeleteResponseItem, ImageSummary};
+use berth_types::Kinded;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use tokio_util::io::{StreamReader, SyncIoBridge};
+
+use crate::error::{Error, Result};
+use crate::Daemon;
+
+/// The request body as a blocking reader, for the store's tar readers.
+fn body_reader(
+    body: ByteStream,
+) -> SyncIoBridge<
+    StreamReader<futures_util::stream::Map<ByteStream, fn(Bytes) -> std::io::Result<Bytes>>, Bytes>,
+> {
+    let mapped: futures_util::stream::Map<ByteStream, fn(Bytes) -> std::io::Result<Bytes>> =
+        body.map(Ok);
+    SyncIoBridge::new(StreamReader::new(mapped))
+}
+
+fn json_line(v: Value) -> Bytes {
+    let mut b = serde_json::to_vec(&v).unwrap_or_default();
+    b.push(b'\n');
+    Bytes::from(b)
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Internal(format!("image task: {e}")))?
+}
+
+impl Daemon {
+    pub async fn list_images(
+        &self,
+        all: bool,
+        filters: Filters,
+        digests: bool,
+    ) -> Result<Vec<ImageSummary>> {
+        let images = self.images.clone();
+        let in_use = self.image_ids_in_use();
+        let list = blocking(move || Ok(images.list()?)).await?;
+        let mut out = Vec::new();
+        for mut s in list {
+            if !image_matches(&s, &filters, all)? {
+                continue;
+            }
+            s.containers = in_use.get(&s.id).copied().unwrap_or(0);
+            if !digests && s.repo_digests.is_empty() {
+                s.repo_digests = Vec::new();
+            }
+            out.push(s);
+        }
+        Ok(out)
+    }
+
+    /// How many containers use each image.
+    fn image_ids_in_use(&self) -> HashMap<String, i64> {
+        let mut m = HashMap::new();
+        for e in self.containers.all() {
+            *m.entry(e.snapshot().image_id).or_insert(0) += 1;
+        }
+        m
+    }
+
+    pub async fn inspect_image(&self, name: &str) -> Result<Value> {
+        let images = self.images.clone();
+        let name = name.to_owned();
+        blocking(move || match images.inspect_json(&name) {
+            Ok(v) => Ok(v),
+            Err(e) if e.kind() == berth_types::ErrorKind::NotFound => Err(Error::NoSuchImage(name)),
+            Err(e) => Err(e.into()),
+        })
+        .await
+    }
+
+    pub async fn load_images(&self, body: ByteStream, quiet: bool) -> Result<ByteStream> {
+        let images = self.images.clone();
+        let loaded = blocking(move || {
+            let reader = body_reader(body);
+            Ok(images.load(reader)?)
+        })
+        .await?;
+        let mut lines = Vec::new();
+        // Docker prints the loaded names even when quiet: quiet only drops progress bars.
+        let _ = quiet;
+        for l in &loaded {
+            let name = l.tags.first().cloned().unwrap_or_else(|| l.id.clone());
+            self.events.publish(
+                EventMessageTypeEnum::IMAGE,
+                "load",
+                &l.id,
+                HashMap::from([("name".into(), name)]),
+            );
+            for text in l.messages() {
+                lines.push(json_line(json!({ "stream": format!("{text}\n") })));
+            }
+        }
+        Ok(futures_util::stream::iter(lines).boxed())
+    }
+
+    pub async fn import_image(&self, body: ByteStream, opts: ImportOptions) -> Result<ByteStream> {
+        let reference = match (&opts.repo, &opts.tag) {
+            (Some(r), Some(t)) => Some(format!("{r}:{t}")),
+            (Some(r), None) => Some(r.clone()),
+            _ => None,
+        };
+        let images = self.images.clone();
+        let changes = opts.changes.clone();
+        let message = opts.message.clone();
+        let platform = opts.platform.clone();
+        let r2 = reference.clone();
+        let id = blocking(move || {
+            let reader = body_reader(body);
+            Ok(images.import(
+                reader,
+                r2.as_deref(),
+                &changes,
+                message.as_deref(),
+                platform.as_deref(),
+            )?)
+        })
+        .await?;
+        self.events.publish(
+            EventMessageTypeEnum::IMAGE,
+            "import",
+            &id,
+            HashMap::from([("name".into(), reference.unwrap_or_else(|| id.clone()))]),
+        );
+        Ok(futures_util::stream::iter(vec![json_line(json!({ "status": id }))]).boxed())
+    }
+
+    pub async fn remove_image(
+        &self,
+        name: &str,
+        force: bool,
+        noprune: bool,
+    ) -> Result<Vec<ImageDeleteResponseItem>> {
+        let in_use = self.image_ids_in_use();
+        let images = self.images.clone();
+        let name = name.to_owned();
+        let items = blocking(move || {
+            let _ = noprune;
+            match images.remove(&name, force, &|id| in_use.contains_key(id)) {
+                Ok(items) => Ok(items),
+                Err(e) if e.kind() == berth_types::ErrorKind::NotFound => {
+                    Err(Error::NoSuchImage(name))
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await?;
+        for item in &items {
+            if let Some(d) = &item.deleted {
+                self.events
+                    .publish(EventMessageTypeEnum::IMAGE, "delete", d, HashMap::new());
+            }
+            if let Some(u) = &item.untagged {
+                self.events
+                    .publish(EventMessageTypeEnum::IMAGE, "untag", u, HashMap::new());
+            }
+        }
+        Ok(items)
+    }
+
+    pub async fn tag_image(&self, name: &str, repo: &str, tag: Option<&str>) -> Result<()> {
+        let images = self.images.clone();
+        let (name, target) = (
+            name.to_owned(),
+            format!("{repo}:{}", tag.unwrap_or("latest")),
+        );
+        let t2 = target.clone();
+        let id = blocking(move || {
+            images.tag(&name, &t2)?;
+            Ok(images.resolve(&t2)?.id)
+        })
+        .await?;
+        self.events.publish(
+            EventMessageTypeEnum::IMAGE,
+            "tag",
+            &id,
+            HashMap::from([("name".into(), target)]),
+        );
+        Ok(())
+    }
+}
+
+/// Docker's image list filters: `dangling`, `label`, `reference`, `before`, `since`. Without
+/// `all`, images with no tag that are parents of others are hidden (Docker's intermediate
+/// images); Berth has none of those yet, so `all` changes nothing.
+fn image_matches(s: &ImageSummary, filters: &Filters, _all: bool) -> Result<bool> {
+    for (key, values) in filters {
+        for v in values {
+            let ok = match key.as_str() {
+                "dangling" => match v.as_str() {
+                    "true" | "1" => s.repo_tags.is_empty(),
+                    "false" | "0" => !s.repo_tags.is_empty(),
+                    _ => {
+                        return Err(Error::InvalidArgument(format!(
+                            "invalid filter 'dangling={v}'"
+                        )))
+                    }
+                },
+                "label" => match v.split_once('=') {
+                    Some((k, val)) => s.labels.get(k).is_some_and(|x| x == val),
+                    None => s.labels.contains_key(v.as_str()),
+                },
+                "reference" => s.repo_tags.iter().any(|t| reference_matches(t, v)),
+                other => return Err(Error::InvalidArgument(format!("invalid filter '{other}'"))),
+            };
+            if !ok {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// `reference` filters match `repo` or `repo:tag`, with `*` as a wildcard in either part.
+fn reference_matches(tag: &str, pattern: &str) -> bool {
+    let (repo, t) = tag.rsplit_once(':').unwrap_or((tag, "latest"));
+    let (prepo, ptag) = match pattern.rsplit_once(':') {
+        Some((r, t)) if !t.contains('/') => (r, Some(t)),
+        _ => (pattern, None),
+    };
+    glob(prepo, repo) && ptag.is_none_or(|pt| glob(pt, t))
+}
+
+fn glob(pattern: &str, text: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == text,
+        Some((head, tail)) => {
+            text.starts_with(head)
+                && (0..=text.len() - head.len()).any(|i| glob(tail, &text[head.len() + i..]))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_filter_globs() {
+        assert!(reference_matches("busybox:latest", "busybox"));
+        assert!(reference_matches("busybox:1.36", "busybox:1.*"));
+        assert!(!reference_matches("busybox:1.36", "busybox:2*"));
+        assert!(reference_matches("example.com/a/b:x", "example.com/*/b"));
+        assert!(!reference_matches("alpine:latest", "busybox"));
+    }
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what building and testing Berth needs on a Debian machine (as root). Idempotent.
+set -euo pipefail
+need=()
+command -v busybox >/dev/null || [ -x /bin/busybox ] || need+=(busybox-static)
+command -v runc >/dev/null || need+=(runc)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+[ -e /usr/include/seccomp.h ] || need+=(libseccomp-dev)
+python3 -c 'import docker' 2>/dev/null || need+=(python3-docker)
+command -v ps >/dev/null || need+=(procps)
+command -v gcc >/dev/null || need+=(build-essential)
+if ! command -v docker >/dev/null; then need+=(docker-cli); fi
+if [ ${#need[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # docker-cli is Debian's name from trixie on; bookworm ships the CLI in docker.io.
+  if ! apt-get install -y -qq "${need[@]}" >/dev/null; then
+    need=("${need[@]/docker-cli/docker.io}")
+    apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
+fi
+if ! command -v cargo >/dev/null; then
+  echo "cargo is required (rustup, or Debian's cargo package)" >&2
+  exit 1
+fi
