@@ -559,6 +559,78 @@ fn build_spec_value(input: &SpecInput) -> Result<Value, RuntimeError> {
     Ok(spec)
 }
 
+/// What `docker exec` varies; the rest of an exec process comes from the container's spec.
+#[derive(Debug, Clone, Default)]
+pub struct ExecInput {
+    /// The command (must not be empty).
+    pub args: Vec<String>,
+    /// `KEY=value` entries added to (and overriding) the container's environment.
+    pub env: Vec<String>,
+    /// Working directory; empty = the container's.
+    pub cwd: String,
+    /// `--user`, resolved with [`crate::user::resolve_user`]; `None` = the container's user.
+    pub user: Option<crate::user::ExecUser>,
+    /// `-t`.
+    pub tty: bool,
+    /// `--privileged`: every capability.
+    pub privileged: bool,
+}
+
+/// The OCI `Process` of an exec in a container created from `container` (its `config.json`):
+/// capabilities, rlimits, `noNewPrivileges`, apparmor and oom score are inherited, as Docker
+/// does; a process without capabilities would run as a powerless root.
+pub fn exec_process(
+    container: &Spec,
+    exec: &ExecInput,
+) -> Result<oci_spec::runtime::Process, RuntimeError> {
+    if exec.args.is_empty() {
+        return Err(RuntimeError::InvalidSpec("no command specified".into()));
+    }
+    let base = container
+        .process()
+        .as_ref()
+        .ok_or_else(|| RuntimeError::InvalidSpec("container spec has no process".into()))?;
+    let mut v = serde_json::to_value(base)
+        .map_err(|e| RuntimeError::InvalidSpec(format!("container process: {e}")))?;
+    let mut env: Vec<String> = base.env().clone().unwrap_or_default();
+    for e in &exec.env {
+        let key = e.split('=').next().unwrap_or("");
+        env.retain(|x| x.split('=').next() != Some(key));
+        env.push(e.clone());
+    }
+    if exec.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+        env.push("TERM=xterm".into());
+    }
+    v["args"] = json!(exec.args);
+    v["env"] = json!(env);
+    v["terminal"] = json!(exec.tty);
+    if !exec.cwd.is_empty() {
+        check_abs("working directory", &exec.cwd)?;
+        v["cwd"] = json!(exec.cwd);
+    }
+    if let Some(u) = &exec.user {
+        v["user"] = json!({"uid": u.uid, "gid": u.gid, "additionalGids": u.additional_gids});
+        if !exec.env.iter().any(|e| e.starts_with("HOME=")) {
+            let mut env: Vec<String> = serde_json::from_value(v["env"].take()).unwrap_or_default();
+            env.retain(|e| !e.starts_with("HOME="));
+            env.push(format!("HOME={}", u.home));
+            v["env"] = json!(env);
+        }
+    }
+    if exec.privileged {
+        v["capabilities"] = json!({
+            "bounding": ALL_CAPABILITIES, "effective": ALL_CAPABILITIES,
+            "permitted": ALL_CAPABILITIES,
+        });
+    }
+    // The console size belongs to the container's terminal, not the exec's.
+    if let Some(o) = v.as_object_mut() {
+        o.remove("consoleSize");
+    }
+    serde_json::from_value(v)
+        .map_err(|e| RuntimeError::InvalidSpec(format!("exec process does not parse: {e}")))
+}
+
 /// Like Docker, a private cgroup namespace only on a pure cgroup v2 host; on v1 or hybrid hosts
 /// the container sees the host's cgroup paths (read-only).
 fn cgroupns_supported() -> bool {
@@ -890,5 +962,50 @@ mod tests {
         let mut i = input();
         i.oom_score_adj = Some(5000);
         assert!(build_spec(&i).is_err());
+    }
+
+    #[test]
+    fn exec_inherits_container_security() {
+        let mut i = input();
+        i.env = vec!["A=1".into(), "B=2".into()];
+        i.cap_add = vec!["NET_ADMIN".into()];
+        i.no_new_privileges = true;
+        let spec = build_spec(&i).unwrap();
+        let p = exec_process(
+            &spec,
+            &ExecInput {
+                args: vec!["id".into()],
+                env: vec!["B=3".into()],
+                tty: true,
+                user: Some(crate::user::ExecUser {
+                    uid: 5,
+                    gid: 6,
+                    additional_gids: vec![7],
+                    home: "/home/u".into(),
+                }),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(p.args().as_ref().unwrap(), &vec!["id".to_string()]);
+        let env = p.env().as_ref().unwrap();
+        assert!(env.contains(&"A=1".to_string()));
+        assert!(env.contains(&"B=3".to_string()));
+        assert!(!env.contains(&"B=2".to_string()));
+        assert!(env.contains(&"HOME=/home/u".to_string()));
+        assert!(env.contains(&"TERM=xterm".to_string()));
+        assert_eq!(p.terminal(), Some(true));
+        assert_eq!((p.user().uid(), p.user().gid()), (5, 6));
+        assert_eq!(p.no_new_privileges(), Some(true));
+        let caps = p
+            .capabilities()
+            .as_ref()
+            .unwrap()
+            .bounding()
+            .as_ref()
+            .unwrap();
+        assert!(caps.iter().any(|c| c.to_string() == "NET_ADMIN"));
+        assert_eq!(p.cwd(), &PathBuf::from("/"));
+        assert!(exec_process(&spec, &ExecInput::default()).is_err());
     }
 }

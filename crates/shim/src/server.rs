@@ -28,6 +28,14 @@ use crate::protocol::*;
 
 /// Entry point of `berth shim <state dir>`; see [`crate::main`].
 pub(crate) fn run(state_dir: &Path) -> ! {
+    // Absolute, because the shim moves to `/`.
+    let state_dir = match std::fs::canonicalize(state_dir) {
+        Ok(p) => p,
+        Err(e) => report_and_exit(
+            &ServeError::io(format!("state dir {}", state_dir.display()), e).to_shim_error(),
+        ),
+    };
+    let state_dir = state_dir.as_path();
     let opts = match read_options(state_dir) {
         Ok(o) => o,
         Err(e) => report_and_exit(&e.to_shim_error()),
@@ -68,6 +76,9 @@ pub(crate) fn run(state_dir: &Path) -> ! {
                 Ok(shim) => {
                     send_report(&wr, &Response::Ok);
                     drop(wr);
+                    // Create parsed specs and forked; give the transient heap back.
+                    // SAFETY: plain glibc call.
+                    unsafe { libc::malloc_trim(0) };
                     event_loop(shim)
                 }
                 Err(e) => {
@@ -98,14 +109,29 @@ fn read_options(state_dir: &Path) -> Result<ShimOptions, ServeError> {
     let path = state_dir.join(OPTIONS_FILE);
     let bytes =
         std::fs::read(&path).map_err(|e| ServeError::io(format!("read {}", path.display()), e))?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ServeError::Invalid(format!("bad {}: {e}", path.display())))
+    let opts: ShimOptions = serde_json::from_slice(&bytes)
+        .map_err(|e| ServeError::Invalid(format!("bad {}: {e}", path.display())))?;
+    for (what, p) in [
+        ("bundle", &opts.bundle),
+        ("runtime_root", &opts.runtime_root),
+        ("log.path", &opts.log.path),
+    ] {
+        if !p.is_absolute() {
+            return Err(ServeError::Invalid(format!(
+                "{what} must be absolute: {}",
+                p.display()
+            )));
+        }
+    }
+    Ok(opts)
 }
 
 /// New session, stdio on /dev/null, subreaper: the shim must outlive whoever started it and
 /// inherit the container's orphans.
 fn daemonize() {
     let _ = nix::unistd::setsid();
+    // Do not pin the daemon's working directory (or its mount) for the container's lifetime.
+    let _ = std::env::set_current_dir("/");
     if let Ok(null) = std::fs::OpenOptions::new()
         .read(true)
         .write(true)

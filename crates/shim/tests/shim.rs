@@ -359,6 +359,26 @@ async fn shutdown_running(rt: RuntimeChoice) {
     let c = f.spawn(&input, &rt, false, false, 0, 1).unwrap();
     c.start().await.unwrap();
     let shim_pid = berth_shim::client::read_shim_pid(&f.dir).unwrap();
+    // The shim is single-threaded (libcontainer forks inside it) and small.
+    let status = std::fs::read_to_string(format!("/proc/{shim_pid}/status")).unwrap();
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap()
+    };
+    assert_eq!(field("Threads:"), 1);
+    // Private memory stays small (file-backed pages of the binary are shared and not counted).
+    let rollup = std::fs::read_to_string(format!("/proc/{shim_pid}/smaps_rollup")).unwrap();
+    let anon: u64 = rollup
+        .lines()
+        .find_map(|l| l.strip_prefix("Anonymous:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(anon < 3 * 1024, "shim anonymous memory {anon} kB");
     c.shutdown().await.unwrap();
     for _ in 0..100 {
         if nix::sys::signal::kill(nix::unistd::Pid::from_raw(shim_pid), None).is_err() {
