@@ -148,7 +148,9 @@ pub fn monitor_resize(client: Arc<Client>, target: ResizeTarget) -> tokio::task:
             }
         };
         resize(client.clone(), target.clone()).await;
-        let Ok(mut sig) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()) else {
+        let Ok(mut sig) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
+        else {
             return;
         };
         while sig.recv().await.is_some() {

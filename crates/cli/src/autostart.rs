@@ -27,8 +27,8 @@ pub async fn ensure_daemon(ctx: &Ctx) -> Result<()> {
             Ok(_) => return Ok(()),
             Err(e) if Instant::now() >= deadline => {
                 return Err(CliError::local(format!(
-                    "{e} (started `berth daemon`, which did not answer within 10s; see {DAEMON_LOG})"
-                )))
+                "{e} (started `berth daemon`, which did not answer within 10s; see {DAEMON_LOG})"
+            )))
             }
             Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
@@ -40,17 +40,29 @@ fn may_autostart(ctx: &Ctx) -> bool {
 }
 
 fn spawn_daemon() -> Result<()> {
-    let exe = std::env::current_exe().map_err(|e| CliError::local(format!("cannot find berth binary: {e}")))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| CliError::local(format!("cannot find berth binary: {e}")))?;
     std::fs::create_dir_all("/run/berth")?;
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(DAEMON_LOG)?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(DAEMON_LOG)?;
     let log2 = log.try_clone()?;
     let mut cmd = std::process::Command::new(exe);
-    cmd.arg("daemon").stdin(std::process::Stdio::null()).stdout(log).stderr(log2);
+    cmd.arg("daemon")
+        .stdin(std::process::Stdio::null())
+        .stdout(log)
+        .stderr(log2);
     // SAFETY: setsid is async-signal-safe; it detaches the daemon from our session and terminal
     // so that it outlives this CLI and ignores its ^C.
     unsafe {
-        cmd.pre_exec(|| nix::unistd::setsid().map(|_| ()).map_err(std::io::Error::from));
+        cmd.pre_exec(|| {
+            nix::unistd::setsid()
+                .map(|_| ())
+                .map_err(std::io::Error::from)
+        });
     }
-    cmd.spawn().map_err(|e| CliError::local(format!("cannot start berth daemon: {e}")))?;
+    cmd.spawn()
+        .map_err(|e| CliError::local(format!("cannot start berth daemon: {e}")))?;
     Ok(())
 }

@@ -144,7 +144,9 @@ pub enum SystemCommand {
 pub fn usage_tail(leaf: &str) -> &'static str {
     match leaf {
         "run" | "create" => "[OPTIONS] IMAGE [COMMAND] [ARG...]",
-        "start" | "stop" | "restart" | "kill" | "rm" | "remove" => "[OPTIONS] CONTAINER [CONTAINER...]",
+        "start" | "stop" | "restart" | "kill" | "rm" | "remove" => {
+            "[OPTIONS] CONTAINER [CONTAINER...]"
+        }
         "pause" | "unpause" | "wait" => "CONTAINER [CONTAINER...]",
         "prune" | "ps" | "ls" | "list" | "events" | "version" | "info" | "load" => "[OPTIONS]",
         "logs" | "attach" => "[OPTIONS] CONTAINER",
@@ -194,8 +196,14 @@ mod tests {
 
     #[test]
     fn command_path_skips_globals() {
-        assert_eq!(command_path(&v(&["berth", "-H", "unix:///x", "run", "--foo"])), "run");
-        assert_eq!(command_path(&v(&["berth", "container", "ls", "-a"])), "container ls");
+        assert_eq!(
+            command_path(&v(&["berth", "-H", "unix:///x", "run", "--foo"])),
+            "run"
+        );
+        assert_eq!(
+            command_path(&v(&["berth", "container", "ls", "-a"])),
+            "container ls"
+        );
         assert_eq!(command_path(&v(&["berth", "-D", "ps"])), "ps");
     }
 
@@ -215,19 +223,28 @@ mod tests {
             assert!(all);
         }
         assert!(matches!(
-            Cli::try_parse_from(["berth", "image", "ls"]).unwrap().command,
+            Cli::try_parse_from(["berth", "image", "ls"])
+                .unwrap()
+                .command,
             Some(Command::Image(ImageCommand::Ls(_)))
         ));
         assert!(matches!(
-            Cli::try_parse_from(["berth", "container", "remove", "x"]).unwrap().command,
+            Cli::try_parse_from(["berth", "container", "remove", "x"])
+                .unwrap()
+                .command,
             Some(Command::Container(ContainerCommand::Rm(_)))
         ));
     }
 
     #[test]
     fn run_stops_parsing_flags_at_the_image() {
-        let cli = Cli::try_parse_from(["berth", "run", "--rm", "-h", "box", "busybox", "ls", "-l", "--rm"]).unwrap();
-        let Some(Command::Run(r)) = cli.command else { panic!() };
+        let cli = Cli::try_parse_from([
+            "berth", "run", "--rm", "-h", "box", "busybox", "ls", "-l", "--rm",
+        ])
+        .unwrap();
+        let Some(Command::Run(r)) = cli.command else {
+            panic!()
+        };
         assert!(r.create.rm);
         assert_eq!(r.create.hostname.as_deref(), Some("box"));
         assert_eq!(r.args, vec!["busybox", "ls", "-l", "--rm"]);
@@ -236,10 +253,14 @@ mod tests {
     #[test]
     fn sig_proxy_takes_an_optional_value() {
         let cli = Cli::try_parse_from(["berth", "run", "--sig-proxy=false", "busybox"]).unwrap();
-        let Some(Command::Run(r)) = cli.command else { panic!() };
+        let Some(Command::Run(r)) = cli.command else {
+            panic!()
+        };
         assert!(!r.run.sig_proxy);
         let cli = Cli::try_parse_from(["berth", "run", "busybox"]).unwrap();
-        let Some(Command::Run(r)) = cli.command else { panic!() };
+        let Some(Command::Run(r)) = cli.command else {
+            panic!()
+        };
         assert!(r.run.sig_proxy);
     }
 }

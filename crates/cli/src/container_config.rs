@@ -147,8 +147,10 @@ pub fn parse_env_file(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Re
             continue;
         }
         match line.split_once('=') {
-            Some((k, _)) if k.is_empty() => {
-                return Err(CliError::local(format!("no variable name on line '{line}'")))
+            Some(("", _)) => {
+                return Err(CliError::local(format!(
+                    "no variable name on line '{line}'"
+                )))
             }
             Some((k, _)) if k.contains(char::is_whitespace) => {
                 return Err(CliError::local(format!(
@@ -193,11 +195,16 @@ pub fn parse_label_file(text: &str) -> Vec<String> {
 /// trailing `b`), e.g. `512m`, `1.5g`, `1024`.
 pub fn ram_in_bytes(s: &str) -> Option<i64> {
     let lower = s.trim().to_ascii_lowercase();
-    let num_end = lower.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(lower.len());
+    let num_end = lower
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(lower.len());
     let (num, unit) = lower.split_at(num_end);
     let n: f64 = num.parse().ok()?;
     let unit = unit.trim();
-    let unit = unit.strip_suffix("ib").or_else(|| unit.strip_suffix('b').filter(|u| !u.is_empty())).unwrap_or(unit);
+    let unit = unit
+        .strip_suffix("ib")
+        .or_else(|| unit.strip_suffix('b').filter(|u| !u.is_empty()))
+        .unwrap_or(unit);
     let mul: f64 = match unit {
         "" | "b" => 1.0,
         "k" => 1024.0,
@@ -223,7 +230,11 @@ pub fn parse_ulimit(s: &str) -> Option<ResourcesUlimits> {
     if name.is_empty() || (soft > hard && hard != -1) {
         return None;
     }
-    Some(ResourcesUlimits { name: Some(name.to_string()), soft: Some(soft), hard: Some(hard) })
+    Some(ResourcesUlimits {
+        name: Some(name.to_string()),
+        soft: Some(soft),
+        hard: Some(hard),
+    })
 }
 
 /// Builds the create body from the flags, the image and the command words.
@@ -240,12 +251,16 @@ pub fn to_create_body(
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<ContainerCreateBody> {
     let flag_err = |flag: &str, val: &str, why: &str| {
-        CliError::invalid_flag(command, format!("invalid argument \"{val}\" for \"{flag}\" flag: {why}"))
+        CliError::invalid_flag(
+            command,
+            format!("invalid argument \"{val}\" for \"{flag}\" flag: {why}"),
+        )
     };
 
     let mut env = Vec::new();
     for f in &o.env_file {
-        let text = read_file(f).map_err(|e| CliError::local(format!("open {f}: {}", io_text(&e))))?;
+        let text =
+            read_file(f).map_err(|e| CliError::local(format!("open {f}: {}", io_text(&e))))?;
         env.extend(parse_env_file(&text, lookup)?);
     }
     env.extend(o.env.iter().map(|e| expand_env(e, lookup)));
@@ -253,7 +268,8 @@ pub fn to_create_body(
     let mut labels = HashMap::new();
     let mut label_lines = Vec::new();
     for f in &o.label_file {
-        let text = read_file(f).map_err(|e| CliError::local(format!("open {f}: {}", io_text(&e))))?;
+        let text =
+            read_file(f).map_err(|e| CliError::local(format!("open {f}: {}", io_text(&e))))?;
         label_lines.extend(parse_label_file(&text));
     }
     label_lines.extend(o.label.iter().cloned());
@@ -266,8 +282,15 @@ pub fn to_create_body(
     let mut attach_stdout = o.attach.iter().any(|a| a.eq_ignore_ascii_case("stdout"));
     let mut attach_stderr = o.attach.iter().any(|a| a.eq_ignore_ascii_case("stderr"));
     for a in &o.attach {
-        if !matches!(a.to_ascii_lowercase().as_str(), "stdin" | "stdout" | "stderr") {
-            return Err(flag_err("-a, --attach", a, "valid streams are STDIN, STDOUT and STDERR"));
+        if !matches!(
+            a.to_ascii_lowercase().as_str(),
+            "stdin" | "stdout" | "stderr"
+        ) {
+            return Err(flag_err(
+                "-a, --attach",
+                a,
+                "valid streams are STDIN, STDOUT and STDERR",
+            ));
         }
     }
     if o.interactive {
@@ -291,12 +314,17 @@ pub fn to_create_body(
     });
 
     let memory = match &o.memory {
-        Some(m) => Some(ram_in_bytes(m).ok_or_else(|| flag_err("-m, --memory", m, &format!("invalid size: '{m}'")))?),
+        Some(m) => Some(
+            ram_in_bytes(m)
+                .ok_or_else(|| flag_err("-m, --memory", m, &format!("invalid size: '{m}'")))?,
+        ),
         None => None,
     };
     let nano_cpus = match &o.cpus {
         Some(c) => {
-            let v: f64 = c.parse().map_err(|_| flag_err("--cpus", c, "failed to parse as a rational number"))?;
+            let v: f64 = c
+                .parse()
+                .map_err(|_| flag_err("--cpus", c, "failed to parse as a rational number"))?;
             Some((v * 1e9).round() as i64)
         }
         None => None,
@@ -307,15 +335,25 @@ pub fn to_create_body(
     }
     let mut log_config: HashMap<String, String> = HashMap::new();
     for lo in &o.log_opt {
-        let (k, v) = lo
-            .split_once('=')
-            .ok_or_else(|| flag_err("--log-opt", lo, "invalid key value pair format in driver options"))?;
+        let (k, v) = lo.split_once('=').ok_or_else(|| {
+            flag_err(
+                "--log-opt",
+                lo,
+                "invalid key value pair format in driver options",
+            )
+        })?;
         log_config.insert(k.to_string(), v.to_string());
     }
     let restart_policy = match &o.restart {
         Some(r) => {
             let (name, count) = match r.split_once(':') {
-                Some((n, c)) => (n, Some(c.parse::<i64>().map_err(|_| flag_err("--restart", r, "invalid restart policy"))?)),
+                Some((n, c)) => (
+                    n,
+                    Some(
+                        c.parse::<i64>()
+                            .map_err(|_| flag_err("--restart", r, "invalid restart policy"))?,
+                    ),
+                ),
                 None => (r.as_str(), None),
             };
             use berth_client::api::{RestartPolicy, RestartPolicyNameEnum};
@@ -326,14 +364,20 @@ pub fn to_create_body(
                 "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
                 _ => return Err(flag_err("--restart", r, "invalid restart policy")),
             };
-            Some(RestartPolicy { name: Some(name), maximum_retry_count: count })
+            Some(RestartPolicy {
+                name: Some(name),
+                maximum_retry_count: count,
+            })
         }
         None => None,
     };
     if !matches!(o.pull.as_str(), "always" | "missing" | "never") {
         return Err(CliError::invalid_flag(
             command,
-            format!("invalid pull option: '{}': must be one of \"always\", \"missing\" or \"never\"", o.pull),
+            format!(
+                "invalid pull option: '{}': must be one of \"always\", \"missing\" or \"never\"",
+                o.pull
+            ),
         ));
     }
 
@@ -406,25 +450,68 @@ mod tests {
         args: Vec<String>,
     }
 
-    fn body(argv: &[&str], files: &[(&str, &str)], env: &[(&str, &str)], attached: bool) -> serde_json::Value {
+    fn body(
+        argv: &[&str],
+        files: &[(&str, &str)],
+        env: &[(&str, &str)],
+        attached: bool,
+    ) -> serde_json::Value {
         let t = T::try_parse_from(std::iter::once("run").chain(argv.iter().copied())).unwrap();
-        let files: HashMap<String, String> = files.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
-        let env: HashMap<String, String> = env.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
-        let read = |p: &str| files.get(p).cloned().ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound));
+        let files: HashMap<String, String> = files
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        let read = |p: &str| {
+            files
+                .get(p)
+                .cloned()
+                .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
+        };
         let lookup = |k: &str| env.get(k).cloned();
-        let b = to_create_body("run", &t.o, &t.args[0], &t.args[1..], attached, &read, &lookup).unwrap();
+        let b = to_create_body(
+            "run",
+            &t.o,
+            &t.args[0],
+            &t.args[1..],
+            attached,
+            &read,
+            &lookup,
+        )
+        .unwrap();
         serde_json::to_value(b).unwrap()
     }
 
     #[test]
     fn run_flags_become_the_create_body() {
         let b = body(
-            &["-e", "A=1", "--env-file", "f", "-e", "HOME_X", "-l", "x=y", "--rm", "-it", "busybox", "sh", "-c", "echo"],
+            &[
+                "-e",
+                "A=1",
+                "--env-file",
+                "f",
+                "-e",
+                "HOME_X",
+                "-l",
+                "x=y",
+                "--rm",
+                "-it",
+                "busybox",
+                "sh",
+                "-c",
+                "echo",
+            ],
             &[("f", "# comment\n\nB=2\n  C=3\nD\n")],
             &[("D", "4"), ("HOME_X", "/h")],
             true,
         );
-        assert_eq!(b["Env"], serde_json::json!(["B=2", "C=3", "D=4", "A=1", "HOME_X=/h"]));
+        assert_eq!(
+            b["Env"],
+            serde_json::json!(["B=2", "C=3", "D=4", "A=1", "HOME_X=/h"])
+        );
         assert_eq!(b["Labels"], serde_json::json!({"x": "y"}));
         assert_eq!(b["Image"], "busybox");
         assert_eq!(b["Cmd"], serde_json::json!(["sh", "-c", "echo"]));
@@ -436,7 +523,10 @@ mod tests {
         assert_eq!(b["AttachStderr"], true);
         assert_eq!(b["HostConfig"]["AutoRemove"], true);
         assert_eq!(b["HostConfig"]["NetworkMode"], "default");
-        assert_eq!(b["HostConfig"]["LogConfig"], serde_json::json!({"Type": "", "Config": {}}));
+        assert_eq!(
+            b["HostConfig"]["LogConfig"],
+            serde_json::json!({"Type": "", "Config": {}})
+        );
         assert!(b.get("Entrypoint").is_none());
     }
 
@@ -454,11 +544,42 @@ mod tests {
     fn resources_and_host_flags() {
         let b = body(
             &[
-                "-m", "512m", "--cpus", "1.5", "--pids-limit", "-1", "--ulimit", "nofile=100:200",
-                "--log-opt", "max-size=1m", "--cap-add", "NET_ADMIN", "--init", "--read-only",
-                "--privileged", "--network", "none", "--runtime", "runc", "--entrypoint", "", "-u",
-                "1:2", "-w", "/tmp", "-h", "box", "--stop-signal", "SIGUSR1", "--stop-timeout", "3",
-                "--label-file", "lf", "-l", "a=override", "busybox",
+                "-m",
+                "512m",
+                "--cpus",
+                "1.5",
+                "--pids-limit",
+                "-1",
+                "--ulimit",
+                "nofile=100:200",
+                "--log-opt",
+                "max-size=1m",
+                "--cap-add",
+                "NET_ADMIN",
+                "--init",
+                "--read-only",
+                "--privileged",
+                "--network",
+                "none",
+                "--runtime",
+                "runc",
+                "--entrypoint",
+                "",
+                "-u",
+                "1:2",
+                "-w",
+                "/tmp",
+                "-h",
+                "box",
+                "--stop-signal",
+                "SIGUSR1",
+                "--stop-timeout",
+                "3",
+                "--label-file",
+                "lf",
+                "-l",
+                "a=override",
+                "busybox",
             ],
             &[("lf", "a=1\nb\n")],
             &[],
@@ -468,7 +589,10 @@ mod tests {
         assert_eq!(h["Memory"], 512 * 1024 * 1024);
         assert_eq!(h["NanoCpus"], 1_500_000_000i64);
         assert_eq!(h["PidsLimit"], -1);
-        assert_eq!(h["Ulimits"], serde_json::json!([{"Name": "nofile", "Soft": 100, "Hard": 200}]));
+        assert_eq!(
+            h["Ulimits"],
+            serde_json::json!([{"Name": "nofile", "Soft": 100, "Hard": 200}])
+        );
         assert_eq!(h["LogConfig"]["Config"]["max-size"], "1m");
         assert_eq!(h["CapAdd"], serde_json::json!(["NET_ADMIN"]));
         assert_eq!(h["Init"], true);
@@ -501,6 +625,9 @@ mod tests {
     fn bad_env_file_line_is_an_error() {
         assert!(parse_env_file("=x\n", &|_| None).is_err());
         assert!(parse_env_file("A B=x\n", &|_| None).is_err());
-        assert_eq!(parse_env_file("UNSET\n", &|_| None).unwrap(), Vec::<String>::new());
+        assert_eq!(
+            parse_env_file("UNSET\n", &|_| None).unwrap(),
+            Vec::<String>::new()
+        );
     }
 }

@@ -11,7 +11,11 @@ pub enum CliError {
     Client(#[from] berth_client::Error),
     /// Bad flags or arguments; `usage` is the command's usage line, shown after the message.
     #[error("{message}")]
-    Usage { message: String, command: String, code: i32 },
+    Usage {
+        message: String,
+        command: String,
+        code: i32,
+    },
     /// The command ran and wants this exit status (a container's exit code), printing `message`
     /// first when there is one.
     #[error("{}", message.as_deref().unwrap_or(""))]
@@ -28,13 +32,19 @@ impl CliError {
 
     /// An invalid flag value, exit 125 like docker's flag errors.
     pub fn invalid_flag(command: &str, message: impl Into<String>) -> Self {
-        CliError::Usage { message: message.into(), command: command.to_string(), code: 125 }
+        CliError::Usage {
+            message: message.into(),
+            command: command.to_string(),
+            code: 125,
+        }
     }
 
     /// The text docker prints for this error (without the `berth:` prefix some commands add).
     pub fn render(&self) -> String {
         match self {
-            CliError::Client(e @ berth_client::Error::Api { .. }) => format!("Error response from daemon: {e}"),
+            CliError::Client(e @ berth_client::Error::Api { .. }) => {
+                format!("Error response from daemon: {e}")
+            }
             other => other.to_string(),
         }
     }
@@ -65,8 +75,14 @@ mod tests {
 
     #[test]
     fn daemon_errors_render_like_docker() {
-        let e = CliError::from(berth_client::Error::Api { status: 404, message: "No such container: x".into() });
-        assert_eq!(e.render(), "Error response from daemon: No such container: x");
+        let e = CliError::from(berth_client::Error::Api {
+            status: 404,
+            message: "No such container: x".into(),
+        });
+        assert_eq!(
+            e.render(),
+            "Error response from daemon: No such container: x"
+        );
         assert_eq!(e.kind(), ErrorKind::NotFound);
     }
 }

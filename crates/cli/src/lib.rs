@@ -21,6 +21,32 @@
 //! Output formatting lives in [`format`]: human sizes and durations, docker's tab writer, Go
 //! templates for `--format`, and the per-object fields of `ps` and `images`.
 
+/// `println!` that never panics: a closed stdout (`berth ps | head -1`) is not our failure.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// `print!` that never panics.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let mut o = std::io::stdout();
+        let _ = write!(o, $($t)*);
+        let _ = o.flush();
+    }};
+}
+
+/// `eprintln!` that never panics.
+macro_rules! errln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 pub mod attach_io;
 pub mod autostart;
 pub mod cli;
@@ -48,13 +74,16 @@ pub struct Ctx {
 
 /// Runs the `berth` CLI with `args` (including `argv[0]`) and returns the exit status.
 pub async fn run(args: Vec<OsString>) -> i32 {
-    let args: Vec<String> = args.into_iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    let args: Vec<String> = args
+        .into_iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let parsed = match cli::Cli::try_parse_from(&args) {
         Ok(p) => p,
         Err(e) => return clap_error(e, &args),
     };
     if parsed.version {
-        println!("Berth version {}", env!("CARGO_PKG_VERSION"));
+        outln!("Berth version {}", env!("CARGO_PKG_VERSION"));
         return 0;
     }
     let Some(command) = parsed.command else {
@@ -66,13 +95,16 @@ pub async fn run(args: Vec<OsString>) -> i32 {
     let client = match Client::from_addr(&addr) {
         Ok(c) => Arc::new(c),
         Err(e) => {
-            eprintln!("{e}");
+            errln!("{e}");
             return 1;
         }
     };
-    let ctx = Ctx { client, host_source: source };
+    let ctx = Ctx {
+        client,
+        host_source: source,
+    };
     if let Err(e) = autostart::ensure_daemon(&ctx).await {
-        eprintln!("{}", e.render());
+        errln!("{}", e.render());
         return 1;
     }
     let path = cli::command_path(&args);
@@ -89,20 +121,24 @@ fn report(e: CliError, path: &str) -> i32 {
     match e {
         CliError::Status { code, message } => {
             if let Some(m) = message.filter(|m| !m.is_empty()) {
-                eprintln!("{m}");
+                errln!("{m}");
             }
             code
         }
-        CliError::Usage { message, command, code } => {
+        CliError::Usage {
+            message,
+            command,
+            code,
+        } => {
             let leaf = command.rsplit(' ').next().unwrap_or(&command);
-            eprintln!(
-                "berth: {message}\n\nUsage:  berth {command} {}\n\nRun 'berth {command} --help' for more information",
+            errln!(
+                "{message}\n\nUsage:  berth {command} {}\n\nRun 'berth {command} --help' for more information",
                 cli::usage_tail(leaf)
             );
             code
         }
         other => {
-            eprintln!("{}", other.render());
+            errln!("{}", other.render());
             let _ = leaf;
             1
         }
@@ -118,7 +154,11 @@ fn clap_error(e: clap::Error, args: &[String]) -> i32 {
     } else {
         format!("Usage:  berth {path} {}", cli::usage_tail(&leaf))
     };
-    let prog = if path.is_empty() { "berth".to_string() } else { format!("berth {path}") };
+    let prog = if path.is_empty() {
+        "berth".to_string()
+    } else {
+        format!("berth {path}")
+    };
     match e.kind() {
         ClapKind::DisplayHelp | ClapKind::DisplayVersion => {
             let _ = e.print();
@@ -136,30 +176,43 @@ fn clap_error(e: clap::Error, args: &[String]) -> i32 {
                 let c = arg.trim_start_matches('-').chars().next().unwrap_or('?');
                 format!("unknown shorthand flag: '{c}' in {arg}")
             };
-            eprintln!("{msg}\n\n{usage}\n\nRun '{prog} --help' for more information");
+            errln!("{msg}\n\n{usage}\n\nRun '{prog} --help' for more information");
             125
         }
         ClapKind::MissingRequiredArgument | ClapKind::TooFewValues => {
-            eprintln!("berth: '{prog}' requires at least 1 argument\n\n{usage}\n\nSee '{prog} --help' for more information");
+            errln!("berth: '{prog}' requires at least 1 argument\n\n{usage}\n\nSee '{prog} --help' for more information");
             1
         }
-        ClapKind::InvalidSubcommand | ClapKind::MissingSubcommand | ClapKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+        ClapKind::InvalidSubcommand
+        | ClapKind::MissingSubcommand
+        | ClapKind::DisplayHelpOnMissingArgumentOrSubcommand => {
             let cmd = match e.get(ContextKind::InvalidSubcommand) {
                 Some(ContextValue::String(s)) => s.clone(),
                 _ => String::new(),
             };
             if cmd.is_empty() {
                 let _ = e.print();
-                return if e.kind() == ClapKind::DisplayHelpOnMissingArgumentOrSubcommand { 0 } else { 1 };
+                return if e.kind() == ClapKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                    0
+                } else {
+                    1
+                };
             }
-            eprintln!("berth: unknown command: {prog} {cmd}\n\nRun '{prog} --help' for more information");
+            errln!(
+                "berth: unknown command: {prog} {cmd}\n\nRun '{prog} --help' for more information"
+            );
             1
         }
         _ => {
             // Invalid values and the like: docker reports them as flag errors (125).
             let text = e.to_string();
-            let first = text.lines().next().unwrap_or("").trim_start_matches("error: ").to_string();
-            eprintln!("{first}\n\n{usage}\n\nRun '{prog} --help' for more information");
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("error: ")
+                .to_string();
+            errln!("{first}\n\n{usage}\n\nRun '{prog} --help' for more information");
             125
         }
     }

@@ -130,8 +130,14 @@ mod tests {
 
     #[test]
     fn detach_keys_parse() {
-        assert_eq!(parse_detach_keys(DEFAULT_DETACH_KEYS).unwrap(), vec![16, 17]);
-        assert_eq!(parse_detach_keys("a,ctrl-@,ctrl-]").unwrap(), vec![b'a', 0, 29]);
+        assert_eq!(
+            parse_detach_keys(DEFAULT_DETACH_KEYS).unwrap(),
+            vec![16, 17]
+        );
+        assert_eq!(
+            parse_detach_keys("a,ctrl-@,ctrl-]").unwrap(),
+            vec![b'a', 0, 29]
+        );
         assert!(parse_detach_keys("ctrl-ab").is_err());
         assert!(parse_detach_keys("abc").is_err());
     }

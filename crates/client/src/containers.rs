@@ -34,7 +34,10 @@ fn flag(b: bool) -> String {
 }
 
 fn container_path(id: &str, rest: &str) -> String {
-    format!("/containers/{}{rest}", crate::transport::encode_component(id))
+    format!(
+        "/containers/{}{rest}",
+        crate::transport::encode_component(id)
+    )
 }
 
 impl Client {
@@ -52,39 +55,68 @@ impl Client {
         if let Some(p) = platform {
             q.push(("platform", p.to_string()));
         }
-        self.post_json("/containers/create", &q, RequestBody::json(body)?).await
+        self.post_json("/containers/create", &q, RequestBody::json(body)?)
+            .await
     }
 
     /// `POST /containers/{id}/start`.
     pub async fn container_start(&self, id: &str, detach_keys: Option<&str>) -> Result<()> {
-        let q: Vec<(&str, String)> = detach_keys.map(|k| vec![("detachKeys", k.to_string())]).unwrap_or_default();
-        self.call(Method::POST, &container_path(id, "/start"), &q).await
+        let q: Vec<(&str, String)> = detach_keys
+            .map(|k| vec![("detachKeys", k.to_string())])
+            .unwrap_or_default();
+        self.call(Method::POST, &container_path(id, "/start"), &q)
+            .await
     }
 
     /// `POST /containers/{id}/stop` with optional signal and timeout (seconds).
-    pub async fn container_stop(&self, id: &str, signal: Option<&str>, timeout: Option<i64>) -> Result<()> {
-        self.call(Method::POST, &container_path(id, "/stop"), &stop_query(signal, timeout)).await
+    pub async fn container_stop(
+        &self,
+        id: &str,
+        signal: Option<&str>,
+        timeout: Option<i64>,
+    ) -> Result<()> {
+        self.call(
+            Method::POST,
+            &container_path(id, "/stop"),
+            &stop_query(signal, timeout),
+        )
+        .await
     }
 
     /// `POST /containers/{id}/restart`.
-    pub async fn container_restart(&self, id: &str, signal: Option<&str>, timeout: Option<i64>) -> Result<()> {
-        self.call(Method::POST, &container_path(id, "/restart"), &stop_query(signal, timeout)).await
+    pub async fn container_restart(
+        &self,
+        id: &str,
+        signal: Option<&str>,
+        timeout: Option<i64>,
+    ) -> Result<()> {
+        self.call(
+            Method::POST,
+            &container_path(id, "/restart"),
+            &stop_query(signal, timeout),
+        )
+        .await
     }
 
     /// `POST /containers/{id}/kill`.
     pub async fn container_kill(&self, id: &str, signal: Option<&str>) -> Result<()> {
-        let q: Vec<(&str, String)> = signal.map(|s| vec![("signal", s.to_string())]).unwrap_or_default();
-        self.call(Method::POST, &container_path(id, "/kill"), &q).await
+        let q: Vec<(&str, String)> = signal
+            .map(|s| vec![("signal", s.to_string())])
+            .unwrap_or_default();
+        self.call(Method::POST, &container_path(id, "/kill"), &q)
+            .await
     }
 
     /// `POST /containers/{id}/pause`.
     pub async fn container_pause(&self, id: &str) -> Result<()> {
-        self.call(Method::POST, &container_path(id, "/pause"), &[]).await
+        self.call(Method::POST, &container_path(id, "/pause"), &[])
+            .await
     }
 
     /// `POST /containers/{id}/unpause`.
     pub async fn container_unpause(&self, id: &str) -> Result<()> {
-        self.call(Method::POST, &container_path(id, "/unpause"), &[]).await
+        self.call(Method::POST, &container_path(id, "/unpause"), &[])
+            .await
     }
 
     /// `DELETE /containers/{id}`.
@@ -95,19 +127,28 @@ impl Client {
 
     /// `POST /containers/{id}/rename`.
     pub async fn container_rename(&self, id: &str, new_name: &str) -> Result<()> {
-        self.call(Method::POST, &container_path(id, "/rename"), &[("name", new_name.to_string())]).await
+        self.call(
+            Method::POST,
+            &container_path(id, "/rename"),
+            &[("name", new_name.to_string())],
+        )
+        .await
     }
 
     /// `POST /containers/{id}/resize`.
     pub async fn container_resize(&self, id: &str, height: u16, width: u16) -> Result<()> {
         let q = [("h", height.to_string()), ("w", width.to_string())];
-        self.call(Method::POST, &container_path(id, "/resize"), &q).await
+        self.call(Method::POST, &container_path(id, "/resize"), &q)
+            .await
     }
 
     /// `POST /containers/prune`; returns `{ContainersDeleted, SpaceReclaimed}`.
     pub async fn containers_prune(&self, filters: Option<&str>) -> Result<Value> {
-        let q: Vec<(&str, String)> = filters.map(|f| vec![("filters", f.to_string())]).unwrap_or_default();
-        self.post_json("/containers/prune", &q, RequestBody::Empty).await
+        let q: Vec<(&str, String)> = filters
+            .map(|f| vec![("filters", f.to_string())])
+            .unwrap_or_default();
+        self.post_json("/containers/prune", &q, RequestBody::Empty)
+            .await
     }
 
     /// `GET /containers/json` as raw JSON objects (fields are rendered by the CLI's formatter).
@@ -133,33 +174,57 @@ impl Client {
 
     /// `GET /containers/{id}/json` as raw JSON, the shape `inspect --format` templates address.
     pub async fn container_inspect(&self, id: &str, size: bool) -> Result<Value> {
-        let q: Vec<(&str, String)> = if size { vec![("size", "1".into())] } else { vec![] };
+        let q: Vec<(&str, String)> = if size {
+            vec![("size", "1".into())]
+        } else {
+            vec![]
+        };
         self.get_json(&container_path(id, "/json"), &q).await
     }
 
     /// `GET /containers/{id}/json` as the daemon's raw bytes (key order kept, for `inspect`).
     pub async fn container_inspect_raw(&self, id: &str, size: bool) -> Result<bytes::Bytes> {
-        let q: Vec<(&str, String)> = if size { vec![("size", "1".into())] } else { vec![] };
+        let q: Vec<(&str, String)> = if size {
+            vec![("size", "1".into())]
+        } else {
+            vec![]
+        };
         self.get_raw(&container_path(id, "/json"), &q).await
     }
 
     /// `GET /containers/{id}/json` decoded into the Engine API model.
-    pub async fn container_inspect_typed(&self, id: &str) -> Result<crate::api::ContainerInspectResponse> {
+    pub async fn container_inspect_typed(
+        &self,
+        id: &str,
+    ) -> Result<crate::api::ContainerInspectResponse> {
         self.get_json(&container_path(id, "/json"), &[]).await
     }
 
     /// `GET /containers/{id}/top`; returns `{Titles, Processes}`.
     pub async fn container_top(&self, id: &str, ps_args: Option<&str>) -> Result<Value> {
-        let q: Vec<(&str, String)> = ps_args.map(|a| vec![("ps_args", a.to_string())]).unwrap_or_default();
+        let q: Vec<(&str, String)> = ps_args
+            .map(|a| vec![("ps_args", a.to_string())])
+            .unwrap_or_default();
         self.get_json(&container_path(id, "/top"), &q).await
     }
 
     /// `POST /containers/{id}/wait`: returns once the waiter is registered; [`Waiter::wait`]
     /// yields the exit code. `condition` is `not-running`, `next-exit` or `removed`.
     pub async fn container_wait(&self, id: &str, condition: Option<&str>) -> Result<Waiter> {
-        let q: Vec<(&str, String)> = condition.map(|c| vec![("condition", c.to_string())]).unwrap_or_default();
-        let resp = self.request(Method::POST, &container_path(id, "/wait"), &q, RequestBody::Empty).await?;
-        Ok(Waiter { body: resp.into_body() })
+        let q: Vec<(&str, String)> = condition
+            .map(|c| vec![("condition", c.to_string())])
+            .unwrap_or_default();
+        let resp = self
+            .request(
+                Method::POST,
+                &container_path(id, "/wait"),
+                &q,
+                RequestBody::Empty,
+            )
+            .await?;
+        Ok(Waiter {
+            body: resp.into_body(),
+        })
     }
 
     /// `POST /containers/{id}/attach` (hijacked).
@@ -176,7 +241,8 @@ impl Client {
         if let Some(k) = &opts.detach_keys {
             q.push(("detachKeys", k.clone()));
         }
-        self.hijack(&container_path(id, "/attach"), &q, RequestBody::Empty).await
+        self.hijack(&container_path(id, "/attach"), &q, RequestBody::Empty)
+            .await
     }
 
     /// `GET /containers/{id}/logs` (stdout and stderr; framed unless the container has a TTY).
@@ -199,7 +265,14 @@ impl Client {
         if let Some(u) = &opts.until {
             q.push(("until", u.clone()));
         }
-        let resp = self.request(Method::GET, &container_path(id, "/logs"), &q, RequestBody::Empty).await?;
+        let resp = self
+            .request(
+                Method::GET,
+                &container_path(id, "/logs"),
+                &q,
+                RequestBody::Empty,
+            )
+            .await?;
         Ok(ResponseStream::new(resp))
     }
 }

@@ -80,11 +80,17 @@ mod tests {
 
     #[test]
     fn api_status_maps_to_kind() {
-        let e = Error::Api { status: 404, message: "No such container: x".into() };
+        let e = Error::Api {
+            status: 404,
+            message: "No such container: x".into(),
+        };
         assert!(e.is_not_found());
         assert_eq!(e.kind(), ErrorKind::NotFound);
         assert_eq!(e.to_string(), "No such container: x");
-        let e = Error::Api { status: 409, message: "conflict".into() };
+        let e = Error::Api {
+            status: 409,
+            message: "conflict".into(),
+        };
         assert_eq!(e.kind(), ErrorKind::Conflict);
     }
 }

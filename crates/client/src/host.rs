@@ -66,17 +66,38 @@ mod tests {
 
     #[test]
     fn parses_unix_hosts_and_refuses_tcp() {
-        assert_eq!(Host::parse("unix:///run/x.sock").unwrap(), Host::Unix("/run/x.sock".into()));
-        assert_eq!(Host::parse("/run/x.sock").unwrap(), Host::Unix("/run/x.sock".into()));
-        assert!(matches!(Host::parse("tcp://1.2.3.4:2375"), Err(Error::UnsupportedHost(_))));
-        assert!(matches!(Host::parse("unix://"), Err(Error::UnsupportedHost(_))));
+        assert_eq!(
+            Host::parse("unix:///run/x.sock").unwrap(),
+            Host::Unix("/run/x.sock".into())
+        );
+        assert_eq!(
+            Host::parse("/run/x.sock").unwrap(),
+            Host::Unix("/run/x.sock".into())
+        );
+        assert!(matches!(
+            Host::parse("tcp://1.2.3.4:2375"),
+            Err(Error::UnsupportedHost(_))
+        ));
+        assert!(matches!(
+            Host::parse("unix://"),
+            Err(Error::UnsupportedHost(_))
+        ));
     }
 
     #[test]
     fn selection_order_is_flag_env_default() {
-        assert_eq!(select_host(Some("unix:///a"), Some("unix:///b")).1, HostSource::Flag);
-        assert_eq!(select_host(None, Some("unix:///b")), ("unix:///b".into(), HostSource::Env));
-        assert_eq!(select_host(None, None), (DEFAULT_HOST.into(), HostSource::Default));
+        assert_eq!(
+            select_host(Some("unix:///a"), Some("unix:///b")).1,
+            HostSource::Flag
+        );
+        assert_eq!(
+            select_host(None, Some("unix:///b")),
+            ("unix:///b".into(), HostSource::Env)
+        );
+        assert_eq!(
+            select_host(None, None),
+            (DEFAULT_HOST.into(), HostSource::Default)
+        );
         assert_eq!(select_host(Some(""), Some("")).1, HostSource::Default);
     }
 }

@@ -25,7 +25,11 @@ impl JsonSplitter {
     pub fn next_value<T: DeserializeOwned>(&mut self) -> Result<Option<T>> {
         // Skip the whitespace between values ourselves so that a buffer holding only "\r\n"
         // counts as empty.
-        let start = self.buf.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(self.buf.len());
+        let start = self
+            .buf
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .unwrap_or(self.buf.len());
         let _ = self.buf.split_to(start);
         if self.buf.is_empty() {
             return Ok(None);

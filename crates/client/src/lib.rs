@@ -66,7 +66,10 @@ pub struct Client {
 impl Client {
     /// A client for `host`; nothing is connected until the first request.
     pub fn new(host: Host) -> Self {
-        Client { host, version: OnceCell::new() }
+        Client {
+            host,
+            version: OnceCell::new(),
+        }
     }
 
     /// A client for a `unix://` address string.
@@ -112,15 +115,23 @@ impl Client {
     }
 
     /// GET and decode a JSON body.
-    pub async fn get_json<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<T> {
-        let resp = self.request(Method::GET, path, query, RequestBody::Empty).await?;
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T> {
+        let resp = self
+            .request(Method::GET, path, query, RequestBody::Empty)
+            .await?;
         let body = transport::collect(resp.into_body()).await?;
         Ok(serde_json::from_slice(&body)?)
     }
 
     /// GET a body as raw bytes (for output that must keep the daemon's key order).
     pub async fn get_raw(&self, path: &str, query: &[(&str, String)]) -> Result<Bytes> {
-        let resp = self.request(Method::GET, path, query, RequestBody::Empty).await?;
+        let resp = self
+            .request(Method::GET, path, query, RequestBody::Empty)
+            .await?;
         transport::collect(resp.into_body()).await
     }
 
@@ -138,13 +149,20 @@ impl Client {
 
     /// A request whose response body does not matter (204s and the like).
     pub async fn call(&self, method: Method, path: &str, query: &[(&str, String)]) -> Result<()> {
-        let resp = self.request(method, path, query, RequestBody::Empty).await?;
+        let resp = self
+            .request(method, path, query, RequestBody::Empty)
+            .await?;
         transport::collect(resp.into_body()).await?;
         Ok(())
     }
 
     /// Sends an upgrade request and returns the hijacked connection once the server says `101`.
-    pub async fn hijack(&self, path: &str, query: &[(&str, String)], body: RequestBody) -> Result<HijackedStream> {
+    pub async fn hijack(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        body: RequestBody,
+    ) -> Result<HijackedStream> {
         let uri = self.versioned(path, query).await?;
         let resp = transport::send(&self.host, Method::POST, &uri, body, true).await?;
         if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
@@ -164,7 +182,9 @@ impl Client {
 /// The lower of the server's advertised version and ours; ours when the server says nothing.
 fn negotiate(server: Option<&str>) -> String {
     let ours = berth_types::API_VERSION;
-    let Some(server) = server else { return ours.to_string() };
+    let Some(server) = server else {
+        return ours.to_string();
+    };
     let parse = |v: &str| -> Option<(u32, u32)> {
         let (a, b) = v.split_once('.')?;
         Some((a.parse().ok()?, b.parse().ok()?))
@@ -184,9 +204,15 @@ pub struct ResponseStream {
 
 impl ResponseStream {
     pub(crate) fn new(resp: Response<Incoming>) -> Self {
-        let content_type =
-            resp.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_string);
-        ResponseStream { body: resp.into_body(), content_type }
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        ResponseStream {
+            body: resp.into_body(),
+            content_type,
+        }
     }
 
     /// The next data chunk; `None` at the end of the body.
@@ -208,7 +234,10 @@ impl ResponseStream {
     /// Whether the server says the body is stdcopy-framed (absent header: assume framed, as
     /// older daemons do not send it).
     pub fn is_multiplexed(&self) -> bool {
-        !matches!(self.content_type.as_deref(), Some("application/vnd.docker.raw-stream"))
+        !matches!(
+            self.content_type.as_deref(),
+            Some("application/vnd.docker.raw-stream")
+        )
     }
 }
 
@@ -221,7 +250,11 @@ pub struct JsonStream<T> {
 
 impl<T: DeserializeOwned> JsonStream<T> {
     pub(crate) fn new(resp: Response<Incoming>) -> Self {
-        JsonStream { inner: ResponseStream::new(resp), splitter: JsonSplitter::new(), _t: PhantomData }
+        JsonStream {
+            inner: ResponseStream::new(resp),
+            splitter: JsonSplitter::new(),
+            _t: PhantomData,
+        }
     }
 
     /// The next value; `None` at the end of the stream.
@@ -233,7 +266,9 @@ impl<T: DeserializeOwned> JsonStream<T> {
             match self.inner.chunk().await? {
                 Some(c) => self.splitter.push(&c),
                 None if self.splitter.has_partial() => {
-                    return Err(Error::Protocol("JSON stream ended in the middle of a value".into()))
+                    return Err(Error::Protocol(
+                        "JSON stream ended in the middle of a value".into(),
+                    ))
                 }
                 None => return Ok(None),
             }
@@ -251,8 +286,15 @@ impl Waiter {
     pub async fn wait(self) -> Result<i64> {
         let body = transport::collect(self.body).await?;
         let v: serde_json::Value = serde_json::from_slice(&body)?;
-        if let Some(msg) = v.pointer("/Error/Message").and_then(|m| m.as_str()).filter(|m| !m.is_empty()) {
-            return Err(Error::Api { status: 500, message: msg.to_string() });
+        if let Some(msg) = v
+            .pointer("/Error/Message")
+            .and_then(|m| m.as_str())
+            .filter(|m| !m.is_empty())
+        {
+            return Err(Error::Api {
+                status: 500,
+                message: msg.to_string(),
+            });
         }
         v.get("StatusCode")
             .and_then(|c| c.as_i64())

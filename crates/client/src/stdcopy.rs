@@ -45,11 +45,17 @@ impl Demuxer {
             1 => StreamType::Stdout,
             2 => StreamType::Stderr,
             3 => StreamType::Systemerr,
-            b => return Err(Error::Protocol(format!("unrecognized stream type {b} in stdcopy header"))),
+            b => {
+                return Err(Error::Protocol(format!(
+                    "unrecognized stream type {b} in stdcopy header"
+                )))
+            }
         };
         let len = u32::from_be_bytes([self.buf[4], self.buf[5], self.buf[6], self.buf[7]]) as usize;
         if len > MAX_FRAME {
-            return Err(Error::Protocol(format!("stdcopy frame of {len} bytes is too large")));
+            return Err(Error::Protocol(format!(
+                "stdcopy frame of {len} bytes is too large"
+            )));
         }
         if self.buf.len() < 8 + len {
             return Ok(None);

@@ -16,12 +16,21 @@ pub struct Ping {
 impl Client {
     /// `GET /_ping` (unversioned): checks that a daemon answers and learns its API version.
     pub async fn ping(&self) -> Result<Ping> {
-        let resp = transport::send(&self.host, Method::GET, "/_ping", RequestBody::Empty, false).await?;
+        let resp =
+            transport::send(&self.host, Method::GET, "/_ping", RequestBody::Empty, false).await?;
         if !resp.status().is_success() {
             return Err(transport::api_error(resp).await);
         }
-        let header = |n: &str| resp.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
-        let ping = Ping { api_version: header("api-version"), os_type: header("ostype") };
+        let header = |n: &str| {
+            resp.headers()
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let ping = Ping {
+            api_version: header("api-version"),
+            os_type: header("ostype"),
+        };
         transport::collect(resp.into_body()).await?;
         Ok(ping)
     }
@@ -53,7 +62,9 @@ impl Client {
         if let Some(f) = filters {
             q.push(("filters", f.to_string()));
         }
-        let resp = self.request(Method::GET, "/events", &q, RequestBody::Empty).await?;
+        let resp = self
+            .request(Method::GET, "/events", &q, RequestBody::Empty)
+            .await?;
         Ok(JsonStream::new(resp))
     }
 }

@@ -20,8 +20,14 @@ use crate::host::Host;
 pub enum RequestBody {
     Empty,
     Json(Vec<u8>),
-    Bytes { data: Bytes, content_type: &'static str },
-    Reader { reader: Box<dyn AsyncRead + Send + Unpin>, content_type: &'static str },
+    Bytes {
+        data: Bytes,
+        content_type: &'static str,
+    },
+    Reader {
+        reader: Box<dyn AsyncRead + Send + Unpin>,
+        content_type: &'static str,
+    },
 }
 
 impl RequestBody {
@@ -43,9 +49,17 @@ impl RequestBody {
     fn into_box(self) -> UnsyncBoxBody<Bytes, std::io::Error> {
         match self {
             RequestBody::Empty => Empty::<Bytes>::new().map_err(|n| match n {}).boxed_unsync(),
-            RequestBody::Json(v) => Full::new(Bytes::from(v)).map_err(|n| match n {}).boxed_unsync(),
-            RequestBody::Bytes { data, .. } => Full::new(data).map_err(|n| match n {}).boxed_unsync(),
-            RequestBody::Reader { reader, .. } => ReaderBody { reader, done: false }.boxed_unsync(),
+            RequestBody::Json(v) => Full::new(Bytes::from(v))
+                .map_err(|n| match n {})
+                .boxed_unsync(),
+            RequestBody::Bytes { data, .. } => {
+                Full::new(data).map_err(|n| match n {}).boxed_unsync()
+            }
+            RequestBody::Reader { reader, .. } => ReaderBody {
+                reader,
+                done: false,
+            }
+            .boxed_unsync(),
         }
     }
 }
@@ -103,8 +117,10 @@ pub fn with_query(path: &str, query: &[(&str, String)]) -> String {
     if query.is_empty() {
         return path.to_string();
     }
-    let q: Vec<String> =
-        query.iter().map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v))).collect();
+    let q: Vec<String> = query
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v)))
+        .collect();
     format!("{path}?{}", q.join("&"))
 }
 
@@ -120,20 +136,28 @@ pub(crate) async fn send(
     let Host::Unix(path) = host;
     let stream = UnixStream::connect(path)
         .await
-        .map_err(|source| Error::Connect { host: host.display(), source })?;
+        .map_err(|source| Error::Connect {
+            host: host.display(),
+            source,
+        })?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     // The connection task ends with the exchange (or, for upgrades, hands the socket over).
     tokio::spawn(async move {
         let _ = conn.with_upgrades().await;
     });
-    let mut req = Request::builder().method(method).uri(uri).header("Host", "api");
+    let mut req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("Host", "api");
     if let Some(ct) = body.content_type() {
         req = req.header("Content-Type", ct);
     }
     if upgrade {
         req = req.header("Connection", "Upgrade").header("Upgrade", "tcp");
     }
-    let req = req.body(body.into_box()).map_err(|e| Error::Request(e.to_string()))?;
+    let req = req
+        .body(body.into_box())
+        .map_err(|e| Error::Request(e.to_string()))?;
     Ok(sender.send_request(req).await?)
 }
 
@@ -151,7 +175,11 @@ pub(crate) async fn api_error(resp: Response<Incoming>) -> Error {
     };
     let message = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
-        .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_string))
+        .and_then(|v| {
+            v.get("message")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+        })
         .unwrap_or_else(|| String::from_utf8_lossy(&body).trim().to_string());
     Error::Api { status, message }
 }
@@ -163,7 +191,10 @@ mod tests {
     #[test]
     fn query_values_are_encoded() {
         assert_eq!(
-            with_query("/containers/json", &[("all", "1".into()), ("filters", "{\"a\":[\"b c\"]}".into())]),
+            with_query(
+                "/containers/json",
+                &[("all", "1".into()), ("filters", "{\"a\":[\"b c\"]}".into())]
+            ),
             "/containers/json?all=1&filters=%7B%22a%22%3A%5B%22b%20c%22%5D%7D"
         );
         assert_eq!(with_query("/x", &[]), "/x");

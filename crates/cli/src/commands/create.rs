@@ -19,18 +19,15 @@ pub struct CreateArgs {
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
     /// IMAGE [COMMAND] [ARG...]
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "IMAGE")]
+    #[arg(required = true, trailing_var_arg = true, value_name = "IMAGE")]
     pub args: Vec<String>,
 }
 
 pub async fn run(ctx: &Ctx, a: CreateArgs) -> Result {
-    match create_container(ctx, "create", &a.create, &a.args[0], &a.args[1..], true).await {
-        Ok(id) => {
-            println!("{id}");
-            Ok(0)
-        }
-        Err(e) => Err(engine_error("create", e)),
-    }
+    // Unlike `run`, docker's `create` reports daemon errors plainly with status 1.
+    let id = create_container(ctx, "create", &a.create, &a.args[0], &a.args[1..], true).await?;
+    outln!("{id}");
+    Ok(0)
 }
 
 /// Wraps an error of `run`/`create` the way docker does: `berth: <error>`, the help hint, and
@@ -76,7 +73,10 @@ fn split_tag(image: &str) -> (&str, Option<&str>) {
 /// Pulls an image, printing the progress messages to stderr as plain lines.
 pub async fn pull(ctx: &Ctx, image: &str, platform: Option<&str>, quiet: bool) -> Result<()> {
     let (repo, tag) = split_tag(image);
-    let mut stream = ctx.client.image_pull(repo, Some(tag.unwrap_or("latest")), platform).await?;
+    let mut stream = ctx
+        .client
+        .image_pull(repo, Some(tag.unwrap_or("latest")), platform)
+        .await?;
     while let Some(msg) = stream.next().await? {
         if let Some(err) = msg.get("error").and_then(|e| e.as_str()) {
             return Err(CliError::local(err.to_string()));
@@ -90,7 +90,7 @@ pub async fn pull(ctx: &Ctx, image: &str, platform: Option<&str>, quiet: bool) -
             None => status.to_string(),
         };
         if !line.is_empty() {
-            eprintln!("{line}");
+            errln!("{line}");
         }
     }
     Ok(())
@@ -122,7 +122,9 @@ pub async fn create_container(
                     .write(true)
                     .create_new(true)
                     .open(path)
-                    .map_err(|e| CliError::local(format!("failed to create the container ID file: {e}")))?,
+                    .map_err(|e| {
+                        CliError::local(format!("failed to create the container ID file: {e}"))
+                    })?,
             )
         }
         None => None,
@@ -131,21 +133,35 @@ pub async fn create_container(
     if o.pull == "always" {
         pull(ctx, image, o.platform.as_deref(), o.quiet).await?;
     }
-    let resp = match ctx.client.container_create(o.name.as_deref(), o.platform.as_deref(), &body).await {
-        Err(e) if e.is_not_found() && o.pull == "missing" && e.to_string().contains("No such image") => {
-            eprintln!("Unable to find image '{}' locally", with_default_tag(image));
+    let resp = match ctx
+        .client
+        .container_create(o.name.as_deref(), o.platform.as_deref(), &body)
+        .await
+    {
+        Err(e)
+            if e.is_not_found()
+                && o.pull == "missing"
+                && e.to_string().contains("No such image") =>
+        {
+            errln!("Unable to find image '{}' locally", with_default_tag(image));
             pull(ctx, image, o.platform.as_deref(), o.quiet).await?;
-            ctx.client.container_create(o.name.as_deref(), o.platform.as_deref(), &body).await?
+            ctx.client
+                .container_create(o.name.as_deref(), o.platform.as_deref(), &body)
+                .await?
         }
         r => r?,
     };
     for w in &resp.warnings {
-        eprintln!("WARNING: {w}");
+        errln!("WARNING: {w}");
     }
     if let (Some(mut f), Some(path)) = (cid_file, &o.cidfile) {
         f.write_all(resp.id.as_bytes())
             .and_then(|_| f.sync_all())
-            .map_err(|e| CliError::local(format!("failed to write the container ID to the file {path}: {e}")))?;
+            .map_err(|e| {
+                CliError::local(format!(
+                    "failed to write the container ID to the file {path}: {e}"
+                ))
+            })?;
     }
     Ok(resp.id)
 }
@@ -158,9 +174,15 @@ mod tests {
     fn default_tags() {
         assert_eq!(with_default_tag("busybox"), "busybox:latest");
         assert_eq!(with_default_tag("busybox:1"), "busybox:1");
-        assert_eq!(with_default_tag("localhost:5000/b"), "localhost:5000/b:latest");
+        assert_eq!(
+            with_default_tag("localhost:5000/b"),
+            "localhost:5000/b:latest"
+        );
         assert_eq!(with_default_tag("b@sha256:00"), "b@sha256:00");
-        assert_eq!(split_tag("localhost:5000/b:2"), ("localhost:5000/b", Some("2")));
+        assert_eq!(
+            split_tag("localhost:5000/b:2"),
+            ("localhost:5000/b", Some("2"))
+        );
         assert_eq!(split_tag("busybox"), ("busybox", None));
     }
 }

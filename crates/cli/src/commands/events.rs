@@ -40,7 +40,9 @@ pub fn parse_go_duration(s: &str) -> Option<Duration> {
         }
         let n: f64 = rest[..num_end].parse().ok()?;
         rest = &rest[num_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let mult = match &rest[..unit_end] {
             "ns" => 1e-9,
             "us" | "µs" => 1e-6,
@@ -69,13 +71,21 @@ pub fn get_timestamp(value: &str, now: SystemTime) -> std::result::Result<String
         return Ok(value.to_string());
     }
     use time::format_description::well_known::Rfc3339;
-    let parsed = time::OffsetDateTime::parse(value, &Rfc3339).ok().or_else(|| {
-        let with_zone = if value.len() == 10 { format!("{value}T00:00:00Z") } else { format!("{value}Z") };
-        time::OffsetDateTime::parse(&with_zone, &Rfc3339).ok()
-    });
+    let parsed = time::OffsetDateTime::parse(value, &Rfc3339)
+        .ok()
+        .or_else(|| {
+            let with_zone = if value.len() == 10 {
+                format!("{value}T00:00:00Z")
+            } else {
+                format!("{value}Z")
+            };
+            time::OffsetDateTime::parse(&with_zone, &Rfc3339).ok()
+        });
     match parsed {
         Some(t) => Ok(format!("{}.{:09}", t.unix_timestamp(), t.nanosecond())),
-        None => Err(format!("failed to parse value as time or duration: \"{value}\"")),
+        None => Err(format!(
+            "failed to parse value as time or duration: \"{value}\""
+        )),
     }
 }
 
@@ -111,8 +121,15 @@ pub fn pretty_event(e: &Value) -> String {
     let s = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("");
     let id = e.pointer("/Actor/ID").and_then(Value::as_str).unwrap_or("");
     out.push_str(&format!("{} {} {}", s("Type"), s("Action"), id));
-    if let Some(attrs) = e.pointer("/Actor/Attributes").and_then(Value::as_object).filter(|a| !a.is_empty()) {
-        let mut kv: Vec<String> = attrs.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect();
+    if let Some(attrs) = e
+        .pointer("/Actor/Attributes")
+        .and_then(Value::as_object)
+        .filter(|a| !a.is_empty())
+    {
+        let mut kv: Vec<String> = attrs
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+            .collect();
         kv.sort();
         out.push_str(&format!(" ({})", kv.join(", ")));
     }
@@ -121,20 +138,38 @@ pub fn pretty_event(e: &Value) -> String {
 
 pub async fn run(ctx: &Ctx, a: EventsArgs) -> Result {
     let now = SystemTime::now();
-    let since = a.since.as_deref().map(|v| get_timestamp(v, now)).transpose().map_err(CliError::local)?;
-    let until = a.until.as_deref().map(|v| get_timestamp(v, now)).transpose().map_err(CliError::local)?;
+    let since = a
+        .since
+        .as_deref()
+        .map(|v| get_timestamp(v, now))
+        .transpose()
+        .map_err(CliError::local)?;
+    let until = a
+        .until
+        .as_deref()
+        .map(|v| get_timestamp(v, now))
+        .transpose()
+        .map_err(CliError::local)?;
     let filters = super::filters_json(&a.filter).map_err(CliError::local)?;
     let tmpl = match a.format.as_deref().filter(|f| !f.is_empty()) {
         Some(f) => Some(Format::parse(f).map_err(CliError::local)?),
         None => None,
     };
-    let mut stream = ctx.client.events(since.as_deref(), until.as_deref(), filters.as_deref()).await?;
+    let mut stream = ctx
+        .client
+        .events(since.as_deref(), until.as_deref(), filters.as_deref())
+        .await?;
     while let Some(ev) = stream.next().await? {
         let line = match &tmpl {
             Some(t) => t.render(&ev).map_err(CliError::local)?,
             None => pretty_event(&ev),
         };
-        println!("{line}");
+        use std::io::Write;
+        let mut o = std::io::stdout();
+        // A reader that went away (`| head`) ends the stream quietly, as in docker.
+        if writeln!(o, "{line}").and_then(|_| o.flush()).is_err() {
+            break;
+        }
     }
     Ok(0)
 }
@@ -152,7 +187,10 @@ mod tests {
         let now = UNIX_EPOCH + Duration::from_secs(1000);
         assert_eq!(get_timestamp("10s", now).unwrap(), "990.000000000");
         assert_eq!(get_timestamp("1234", now).unwrap(), "1234");
-        assert_eq!(get_timestamp("1970-01-01T00:01:00Z", now).unwrap(), "60.000000000");
+        assert_eq!(
+            get_timestamp("1970-01-01T00:01:00Z", now).unwrap(),
+            "60.000000000"
+        );
         assert_eq!(get_timestamp("1970-01-02", now).unwrap(), "86400.000000000");
         assert!(get_timestamp("yesterday", now).is_err());
     }
@@ -161,6 +199,9 @@ mod tests {
     fn events_print_like_docker() {
         let e = json!({"Type": "container", "Action": "start", "Actor": {"ID": "abc", "Attributes": {"name": "x", "image": "busybox"}},
                        "time": 1, "timeNano": 1_000_000_005i64});
-        assert_eq!(pretty_event(&e), "1970-01-01T00:00:01.000000005Z container start abc (image=busybox, name=x)");
+        assert_eq!(
+            pretty_event(&e),
+            "1970-01-01T00:00:01.000000005Z container start abc (image=busybox, name=x)"
+        );
     }
 }

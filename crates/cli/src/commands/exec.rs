@@ -40,7 +40,7 @@ pub struct ExecArgs {
     #[arg(short = 'w', long, value_name = "string")]
     pub workdir: Option<String>,
     /// CONTAINER COMMAND [ARG...]
-    #[arg(required = true, num_args = 2.., trailing_var_arg = true, allow_hyphen_values = true, value_name = "CONTAINER")]
+    #[arg(required = true, num_args = 2.., trailing_var_arg = true, value_name = "CONTAINER")]
     pub args: Vec<String>,
 }
 
@@ -49,11 +49,15 @@ pub async fn run(ctx: &Ctx, a: ExecArgs) -> Result {
     let lookup = |k: &str| std::env::var(k).ok();
     let mut env = Vec::new();
     for f in &a.env_file {
-        let text = std::fs::read_to_string(f).map_err(|e| CliError::local(format!("open {f}: {e}")))?;
+        let text =
+            std::fs::read_to_string(f).map_err(|e| CliError::local(format!("open {f}: {e}")))?;
         env.extend(parse_env_file(&text, &lookup)?);
     }
     env.extend(a.env.iter().map(|e| expand_env(e, &lookup)));
-    let keys_text = a.detach_keys.clone().unwrap_or_else(|| DEFAULT_DETACH_KEYS.into());
+    let keys_text = a
+        .detach_keys
+        .clone()
+        .unwrap_or_else(|| DEFAULT_DETACH_KEYS.into());
     let keys = terminal::parse_detach_keys(&keys_text)
         .map_err(|_| CliError::local(format!("Invalid detach keys ({keys_text}) provided")))?;
     let stdin_is_tty = terminal::is_tty(std::os::fd::AsFd::as_fd(&std::io::stdin()));
@@ -71,7 +75,11 @@ pub async fn run(ctx: &Ctx, a: ExecArgs) -> Result {
         privileged: Some(a.privileged),
         user: a.user.clone(),
         working_dir: a.workdir.clone(),
-        console_size: if a.tty { terminal::size().map(|(h, w)| vec![h as usize, w as usize]) } else { None },
+        console_size: if a.tty {
+            terminal::size().map(|(h, w)| vec![h as usize, w as usize])
+        } else {
+            None
+        },
     };
     let exec_id = ctx.client.exec_create(container, &config).await?;
     if a.detach {
@@ -79,15 +87,29 @@ pub async fn run(ctx: &Ctx, a: ExecArgs) -> Result {
         return Ok(0);
     }
     let conn = ctx.client.exec_start(&exec_id, a.tty).await?;
-    let raw = if a.tty && a.interactive { RawMode::enable_stdin() } else { None };
-    let resize = a.tty.then(|| attach_io::monitor_resize(ctx.client.clone(), ResizeTarget::Exec(exec_id.clone())));
-    let end = attach_io::stream(conn, StreamOptions { tty: a.tty, stdin: a.interactive, detach_keys: keys }).await;
+    let raw = if a.tty && a.interactive {
+        RawMode::enable_stdin()
+    } else {
+        None
+    };
+    let resize = a.tty.then(|| {
+        attach_io::monitor_resize(ctx.client.clone(), ResizeTarget::Exec(exec_id.clone()))
+    });
+    let end = attach_io::stream(
+        conn,
+        StreamOptions {
+            tty: a.tty,
+            stdin: a.interactive,
+            detach_keys: keys,
+        },
+    )
+    .await;
     drop(raw);
     if let Some(r) = resize {
         r.abort();
     }
     if let StreamEnd::Detached = end? {
-        eprintln!("\r\nread escape sequence");
+        // Like the docker CLI, detaching prints nothing and leaves the container running.
         return Ok(0);
     }
     let info = ctx.client.exec_inspect(&exec_id).await?;

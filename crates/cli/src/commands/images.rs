@@ -37,7 +37,10 @@ pub async fn run(ctx: &Ctx, a: ImagesArgs) -> Result {
         filter.push(format!("reference={r}"));
     }
     let filters = super::filters_json(&filter).map_err(CliError::local)?;
-    let list = ctx.client.image_list(a.all, a.digests, filters.as_deref()).await?;
+    let list = ctx
+        .client
+        .image_list(a.all, a.digests, filters.as_deref())
+        .await?;
     let fmt = match a.format.as_deref() {
         Some(f) if !f.is_empty() && f != "table" => f.to_string(),
         _ if a.quiet => "{{.ID}}".to_string(),
@@ -45,13 +48,16 @@ pub async fn run(ctx: &Ctx, a: ImagesArgs) -> Result {
         _ => image::DEFAULT_TABLE.to_string(),
     };
     let now = duration::now_unix();
-    let mut rows: Vec<_> = list.iter().flat_map(|i| image::rows(i, !a.no_trunc, now)).collect();
+    let mut rows: Vec<_> = list
+        .iter()
+        .flat_map(|i| image::rows(i, !a.no_trunc, now))
+        .collect();
     if a.quiet && a.format.is_none() {
         // `-q` lists each image once even when it has several tags.
         let mut seen = std::collections::HashSet::new();
         rows.retain(|r| seen.insert(r["ID"].as_str().unwrap_or("").to_string()));
     }
     let out = format::render_rows(&fmt, &image::headers(), &rows).map_err(CliError::local)?;
-    print!("{out}");
+    out!("{out}");
     Ok(0)
 }

@@ -48,7 +48,14 @@ pub async fn run(ctx: &Ctx, a: ImportArgs) -> Result {
     };
     let mut stream = ctx
         .client
-        .image_import(reader, repo, tag, &a.change, a.message.as_deref(), a.platform.as_deref())
+        .image_import(
+            reader,
+            repo,
+            tag,
+            &a.change,
+            a.message.as_deref(),
+            a.platform.as_deref(),
+        )
         .await?;
     super::load::print_progress(&mut stream).await?;
     Ok(0)

@@ -20,7 +20,7 @@ pub async fn run(ctx: &Ctx, a: InfoArgs) -> Result {
     let info = ctx.client.info().await?;
     if let Some(f) = a.format.as_deref().filter(|f| !f.is_empty()) {
         let t = Format::parse(f).map_err(CliError::local)?;
-        println!("{}", t.render(&info).map_err(CliError::local)?);
+        outln!("{}", t.render(&info).map_err(CliError::local)?);
         return Ok(0);
     }
     let s = |k: &str| match info.get(k) {
@@ -28,41 +28,41 @@ pub async fn run(ctx: &Ctx, a: InfoArgs) -> Result {
         Some(Value::Null) | None => String::new(),
         Some(v) => v.to_string(),
     };
-    println!("Client:");
-    println!(" Version:    {}", env!("CARGO_PKG_VERSION"));
-    println!(" Context:    default");
-    println!(" Debug Mode: false");
-    println!();
-    println!("Server:");
-    println!(" Containers: {}", s("Containers"));
-    println!("  Running: {}", s("ContainersRunning"));
-    println!("  Paused: {}", s("ContainersPaused"));
-    println!("  Stopped: {}", s("ContainersStopped"));
-    println!(" Images: {}", s("Images"));
-    println!(" Server Version: {}", s("ServerVersion"));
-    println!(" Storage Driver: {}", s("Driver"));
-    println!(" Logging Driver: {}", s("LoggingDriver"));
-    println!(" Cgroup Driver: {}", s("CgroupDriver"));
-    println!(" Cgroup Version: {}", s("CgroupVersion"));
+    outln!("Client:");
+    outln!(" Version:    {}", env!("CARGO_PKG_VERSION"));
+    outln!(" Context:    default");
+    outln!(" Debug Mode: false");
+    outln!();
+    outln!("Server:");
+    outln!(" Containers: {}", s("Containers"));
+    outln!("  Running: {}", s("ContainersRunning"));
+    outln!("  Paused: {}", s("ContainersPaused"));
+    outln!("  Stopped: {}", s("ContainersStopped"));
+    outln!(" Images: {}", s("Images"));
+    outln!(" Server Version: {}", s("ServerVersion"));
+    outln!(" Storage Driver: {}", s("Driver"));
+    outln!(" Logging Driver: {}", s("LoggingDriver"));
+    outln!(" Cgroup Driver: {}", s("CgroupDriver"));
+    outln!(" Cgroup Version: {}", s("CgroupVersion"));
     if let Some(rt) = info.get("Runtimes").and_then(Value::as_object) {
         let mut names: Vec<_> = rt.keys().cloned().collect();
         names.sort();
-        println!(" Runtimes: {}", names.join(" "));
+        outln!(" Runtimes: {}", names.join(" "));
     }
-    println!(" Default Runtime: {}", s("DefaultRuntime"));
-    println!(" Kernel Version: {}", s("KernelVersion"));
-    println!(" Operating System: {}", s("OperatingSystem"));
-    println!(" OSType: {}", s("OSType"));
-    println!(" Architecture: {}", s("Architecture"));
-    println!(" CPUs: {}", s("NCPU"));
+    outln!(" Default Runtime: {}", s("DefaultRuntime"));
+    outln!(" Kernel Version: {}", s("KernelVersion"));
+    outln!(" Operating System: {}", s("OperatingSystem"));
+    outln!(" OSType: {}", s("OSType"));
+    outln!(" Architecture: {}", s("Architecture"));
+    outln!(" CPUs: {}", s("NCPU"));
     let mem = info.get("MemTotal").and_then(Value::as_f64).unwrap_or(0.0);
-    println!(" Total Memory: {}", binary_size(mem));
-    println!(" Name: {}", s("Name"));
-    println!(" ID: {}", s("ID"));
-    println!(" Docker Root Dir: {}", s("DockerRootDir"));
-    println!(" Debug Mode: {}", s("Debug"));
-    println!(" Experimental: {}", s("ExperimentalBuild"));
-    println!(" Live Restore Enabled: {}", s("LiveRestoreEnabled"));
+    outln!(" Total Memory: {}", binary_size(mem));
+    outln!(" Name: {}", s("Name"));
+    outln!(" ID: {}", s("ID"));
+    outln!(" Docker Root Dir: {}", s("DockerRootDir"));
+    outln!(" Debug Mode: {}", s("Debug"));
+    outln!(" Experimental: {}", s("ExperimentalBuild"));
+    outln!(" Live Restore Enabled: {}", s("LiveRestoreEnabled"));
     let _ = human_size;
     Ok(0)
 }

@@ -55,7 +55,11 @@ pub async fn run(ctx: &Ctx, a: InspectArgs) -> Result {
         None | Some("") => Kind::Any,
         Some("container") => Kind::Container,
         Some("image") => Kind::Image,
-        Some(other) => return Err(CliError::local(format!("\"{other}\" is not a valid value for --type"))),
+        Some(other) => {
+            return Err(CliError::local(format!(
+                "\"{other}\" is not a valid value for --type"
+            )))
+        }
     };
     inspect(ctx, kind, &a.names, a.format.as_deref(), a.size).await
 }
@@ -68,30 +72,34 @@ pub async fn run_image(ctx: &Ctx, a: ImageInspectArgs) -> Result {
     inspect(ctx, Kind::Image, &a.names, a.format.as_deref(), false).await
 }
 
-async fn fetch(ctx: &Ctx, kind: Kind, name: &str, size: bool) -> std::result::Result<bytes::Bytes, String> {
-    let not_found = |e: &berth_client::Error| e.is_not_found();
-    if kind != Kind::Image {
-        match ctx.client.container_inspect_raw(name, size).await {
-            Ok(b) => return Ok(b),
-            Err(e) if not_found(&e) => {}
-            Err(e) => return Err(CliError::from(e).render()),
-        }
-    }
-    if kind != Kind::Container {
-        match ctx.client.image_inspect_raw(name).await {
-            Ok(b) => return Ok(b),
-            Err(e) if not_found(&e) => {}
-            Err(e) => return Err(CliError::from(e).render()),
-        }
-    }
-    Err(match kind {
-        Kind::Container => format!("No such container: {name}"),
-        Kind::Image => format!("No such image: {name}"),
-        Kind::Any => format!("No such object: {name}"),
-    })
+/// Fetches one object; the error is the line docker prints for it.
+async fn fetch(
+    ctx: &Ctx,
+    kind: Kind,
+    name: &str,
+    size: bool,
+) -> std::result::Result<bytes::Bytes, String> {
+    let r = match kind {
+        Kind::Container => ctx.client.container_inspect_raw(name, size).await,
+        Kind::Image => ctx.client.image_inspect_raw(name).await,
+        Kind::Any => match ctx.client.container_inspect_raw(name, size).await {
+            Err(e) if e.is_not_found() => match ctx.client.image_inspect_raw(name).await {
+                Err(e) if e.is_not_found() => return Err(format!("Error: No such object: {name}")),
+                r => r,
+            },
+            r => r,
+        },
+    };
+    r.map_err(|e| CliError::from(e).render())
 }
 
-async fn inspect(ctx: &Ctx, kind: Kind, names: &[String], format: Option<&str>, size: bool) -> Result {
+async fn inspect(
+    ctx: &Ctx,
+    kind: Kind,
+    names: &[String],
+    format: Option<&str>,
+    size: bool,
+) -> Result {
     let tmpl = match format.filter(|f| !f.is_empty()) {
         Some(f) => Some(Format::parse(f).map_err(CliError::local)?),
         None => None,
@@ -103,7 +111,8 @@ async fn inspect(ctx: &Ctx, kind: Kind, names: &[String], format: Option<&str>, 
         match fetch(ctx, kind, n, size).await {
             Ok(raw) => {
                 if let Some(t) = &tmpl {
-                    let v: serde_json::Value = serde_json::from_slice(&raw).map_err(|e| CliError::local(e.to_string()))?;
+                    let v: serde_json::Value =
+                        serde_json::from_slice(&raw).map_err(|e| CliError::local(e.to_string()))?;
                     out.push_str(&t.render(&v).map_err(CliError::local)?);
                     out.push('\n');
                 } else {
@@ -125,10 +134,13 @@ async fn inspect(ctx: &Ctx, kind: Kind, names: &[String], format: Option<&str>, 
         out = indent(&joined, "    ");
         out.push('\n');
     }
-    print!("{out}");
+    out!("{out}");
     if errors.is_empty() {
         Ok(0)
     } else {
-        Err(CliError::Status { code: 1, message: Some(format!("Error: {}", errors.join("\n"))) })
+        Err(CliError::Status {
+            code: 1,
+            message: Some(errors.join("\n")),
+        })
     }
 }

@@ -17,5 +17,8 @@ pub struct KillArgs {
 
 pub async fn run(ctx: &Ctx, a: KillArgs) -> Result {
     let sig = a.signal.as_deref();
-    super::for_each(&a.containers, |c| async move { ctx.client.container_kill(&c, sig).await }).await
+    super::for_each(&a.containers, |c| async move {
+        ctx.client.container_kill(&c, sig).await
+    })
+    .await
 }

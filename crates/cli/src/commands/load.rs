@@ -19,17 +19,19 @@ pub struct LoadArgs {
 
 /// Prints a progress stream (`{"stream"}`, `{"status"}`, `{"error"}`) as docker's jsonmessage
 /// display does without a terminal; an `error` message fails the command.
-pub async fn print_progress(stream: &mut berth_client::JsonStream<serde_json::Value>) -> Result<()> {
+pub async fn print_progress(
+    stream: &mut berth_client::JsonStream<serde_json::Value>,
+) -> Result<()> {
     while let Some(m) = stream.next().await? {
         if let Some(e) = m.get("error").and_then(|e| e.as_str()) {
             return Err(CliError::local(e.to_string()));
         }
         if let Some(s) = m.get("stream").and_then(|s| s.as_str()) {
-            print!("{s}");
+            out!("{s}");
         } else if let Some(s) = m.get("status").and_then(|s| s.as_str()) {
             match m.get("id").and_then(|i| i.as_str()) {
-                Some(id) => println!("{id}: {s}"),
-                None => println!("{s}"),
+                Some(id) => outln!("{id}: {s}"),
+                None => outln!("{s}"),
             }
         }
     }

@@ -36,10 +36,15 @@ pub struct LogsArgs {
 
 pub async fn run(ctx: &Ctx, a: LogsArgs) -> Result {
     let info = ctx.client.container_inspect(&a.container, false).await?;
-    let tty = info.pointer("/Config/Tty").and_then(|v| v.as_bool()).unwrap_or(false);
+    let tty = info
+        .pointer("/Config/Tty")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
     let now = std::time::SystemTime::now();
     let ts = |s: &Option<String>| -> Result<Option<String>> {
-        s.as_deref().map(|v| get_timestamp(v, now).map_err(CliError::local)).transpose()
+        s.as_deref()
+            .map(|v| get_timestamp(v, now).map_err(CliError::local))
+            .transpose()
     };
     let opts = LogsOptions {
         follow: a.follow,

@@ -33,24 +33,38 @@ use crate::Ctx;
 pub async fn dispatch(ctx: &Ctx, command: Command) -> Result {
     match command {
         Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => run::run(ctx, a).await,
-        Command::Create(a) | Command::Container(ContainerCommand::Create(a)) => create::run(ctx, a).await,
-        Command::Start(a) | Command::Container(ContainerCommand::Start(a)) => start::run(ctx, a).await,
+        Command::Create(a) | Command::Container(ContainerCommand::Create(a)) => {
+            create::run(ctx, a).await
+        }
+        Command::Start(a) | Command::Container(ContainerCommand::Start(a)) => {
+            start::run(ctx, a).await
+        }
         Command::Stop(a) | Command::Container(ContainerCommand::Stop(a)) => stop::run(ctx, a).await,
-        Command::Restart(a) | Command::Container(ContainerCommand::Restart(a)) => stop::restart(ctx, a).await,
+        Command::Restart(a) | Command::Container(ContainerCommand::Restart(a)) => {
+            stop::restart(ctx, a).await
+        }
         Command::Kill(a) | Command::Container(ContainerCommand::Kill(a)) => kill::run(ctx, a).await,
-        Command::Pause(a) | Command::Container(ContainerCommand::Pause(a)) => pause::pause(ctx, a).await,
-        Command::Unpause(a) | Command::Container(ContainerCommand::Unpause(a)) => pause::unpause(ctx, a).await,
+        Command::Pause(a) | Command::Container(ContainerCommand::Pause(a)) => {
+            pause::pause(ctx, a).await
+        }
+        Command::Unpause(a) | Command::Container(ContainerCommand::Unpause(a)) => {
+            pause::unpause(ctx, a).await
+        }
         Command::Rm(a) | Command::Container(ContainerCommand::Rm(a)) => rm::run(ctx, a).await,
         Command::Container(ContainerCommand::Prune(a)) => prune::run(ctx, a).await,
         Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => ps::run(ctx, a).await,
         Command::Logs(a) | Command::Container(ContainerCommand::Logs(a)) => logs::run(ctx, a).await,
-        Command::Attach(a) | Command::Container(ContainerCommand::Attach(a)) => attach::run(ctx, a).await,
+        Command::Attach(a) | Command::Container(ContainerCommand::Attach(a)) => {
+            attach::run(ctx, a).await
+        }
         Command::Exec(a) | Command::Container(ContainerCommand::Exec(a)) => exec::run(ctx, a).await,
         Command::Wait(a) | Command::Container(ContainerCommand::Wait(a)) => wait::run(ctx, a).await,
         Command::Inspect(a) => inspect::run(ctx, a).await,
         Command::Container(ContainerCommand::Inspect(a)) => inspect::run_container(ctx, a).await,
         Command::Top(a) | Command::Container(ContainerCommand::Top(a)) => top::run(ctx, a).await,
-        Command::Rename(a) | Command::Container(ContainerCommand::Rename(a)) => rename::run(ctx, a).await,
+        Command::Rename(a) | Command::Container(ContainerCommand::Rename(a)) => {
+            rename::run(ctx, a).await
+        }
         Command::Events(a) | Command::System(SystemCommand::Events(a)) => events::run(ctx, a).await,
         Command::Version(a) => version::run(ctx, a).await,
         Command::Info(a) | Command::System(SystemCommand::Info(a)) => info::run(ctx, a).await,
@@ -71,9 +85,9 @@ where
     let mut failed = false;
     for n in names {
         match op(n.clone()).await {
-            Ok(()) => println!("{n}"),
+            Ok(()) => outln!("{n}"),
             Err(e) => {
-                eprintln!("{}", CliError::from(e).render());
+                errln!("{}", CliError::from(e).render());
                 failed = true;
             }
         }
@@ -87,12 +101,15 @@ pub fn filters_json(filters: &[String]) -> std::result::Result<Option<String>, S
     if filters.is_empty() {
         return Ok(None);
     }
-    let mut m: std::collections::BTreeMap<String, std::collections::BTreeMap<String, bool>> = Default::default();
+    let mut m: std::collections::BTreeMap<String, std::collections::BTreeMap<String, bool>> =
+        Default::default();
     for f in filters {
         let (k, v) = f
             .split_once('=')
-            .ok_or_else(|| format!("bad format of filter (expected name=value)"))?;
-        m.entry(k.trim().to_lowercase()).or_default().insert(v.to_string(), true);
+            .ok_or_else(|| "bad format of filter (expected name=value)".to_string())?;
+        m.entry(k.trim().to_lowercase())
+            .or_default()
+            .insert(v.to_string(), true);
     }
     Ok(Some(serde_json::to_string(&m).map_err(|e| e.to_string())?))
 }
@@ -105,7 +122,13 @@ mod tests {
     fn filters_encode_as_docker_maps() {
         assert_eq!(filters_json(&[]).unwrap(), None);
         assert_eq!(
-            filters_json(&["status=exited".into(), "label=a=b".into(), "status=created".into()]).unwrap().unwrap(),
+            filters_json(&[
+                "status=exited".into(),
+                "label=a=b".into(),
+                "status=created".into()
+            ])
+            .unwrap()
+            .unwrap(),
             r#"{"label":{"a=b":true},"status":{"created":true,"exited":true}}"#
         );
         assert!(filters_json(&["nope".into()]).is_err());

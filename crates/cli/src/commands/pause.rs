@@ -16,9 +16,15 @@ pub struct PauseArgs {
 pub type UnpauseArgs = PauseArgs;
 
 pub async fn pause(ctx: &Ctx, a: PauseArgs) -> Result {
-    super::for_each(&a.containers, |c| async move { ctx.client.container_pause(&c).await }).await
+    super::for_each(&a.containers, |c| async move {
+        ctx.client.container_pause(&c).await
+    })
+    .await
 }
 
 pub async fn unpause(ctx: &Ctx, a: UnpauseArgs) -> Result {
-    super::for_each(&a.containers, |c| async move { ctx.client.container_unpause(&c).await }).await
+    super::for_each(&a.containers, |c| async move {
+        ctx.client.container_unpause(&c).await
+    })
+    .await
 }

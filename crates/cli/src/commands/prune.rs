@@ -21,7 +21,7 @@ pub struct PruneArgs {
 
 pub async fn run(ctx: &Ctx, a: PruneArgs) -> Result {
     if !a.force {
-        print!("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ");
+        out!("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ");
         use std::io::Write;
         let _ = std::io::stdout().flush();
         let mut line = String::new();
@@ -38,13 +38,16 @@ pub async fn run(ctx: &Ctx, a: PruneArgs) -> Result {
         .map(|d| d.iter().filter_map(|x| x.as_str()).collect())
         .unwrap_or_default();
     if !deleted.is_empty() {
-        println!("Deleted Containers:");
+        outln!("Deleted Containers:");
         for d in deleted {
-            println!("{d}");
+            outln!("{d}");
         }
-        println!();
+        outln!();
     }
-    let space = r.get("SpaceReclaimed").and_then(|s| s.as_i64()).unwrap_or(0);
-    println!("Total reclaimed space: {}", docker_size(space));
+    let space = r
+        .get("SpaceReclaimed")
+        .and_then(|s| s.as_i64())
+        .unwrap_or(0);
+    outln!("Total reclaimed space: {}", docker_size(space));
     Ok(0)
 }

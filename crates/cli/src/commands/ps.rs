@@ -19,7 +19,12 @@ pub struct PsArgs {
     #[arg(short = 'l', long)]
     pub latest: bool,
     /// Show n last created containers (includes all states)
-    #[arg(short = 'n', long = "last", value_name = "int", allow_hyphen_values = true)]
+    #[arg(
+        short = 'n',
+        long = "last",
+        value_name = "int",
+        allow_hyphen_values = true
+    )]
     pub last: Option<i64>,
     /// Don't truncate output
     #[arg(long = "no-trunc")]
@@ -49,10 +54,16 @@ pub async fn run(ctx: &Ctx, a: PsArgs) -> Result {
     };
     // Sizes cost the daemon a walk of each container's layer: ask only when shown.
     let want_size = a.size || fmt.contains(".Size") || fmt.replace(' ', "") == "{{json.}}";
-    let list = ctx.client.container_list(a.all, limit, want_size, filters.as_deref()).await?;
+    let list = ctx
+        .client
+        .container_list(a.all, limit, want_size, filters.as_deref())
+        .await?;
     let now = duration::now_unix();
-    let rows: Vec<_> = list.iter().map(|c| container::context(c, !a.no_trunc, now)).collect();
+    let rows: Vec<_> = list
+        .iter()
+        .map(|c| container::context(c, !a.no_trunc, now))
+        .collect();
     let out = format::render_rows(&fmt, &container::headers(), &rows).map_err(CliError::local)?;
-    print!("{out}");
+    out!("{out}");
     Ok(0)
 }

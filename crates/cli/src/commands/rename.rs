@@ -17,11 +17,19 @@ pub struct RenameArgs {
 pub async fn run(ctx: &Ctx, a: RenameArgs) -> Result {
     let new = a.new_name.trim();
     if new.is_empty() {
-        return Err(CliError::local("Error: Neither old nor new names may be empty"));
+        return Err(CliError::local(
+            "Error: Neither old nor new names may be empty",
+        ));
     }
     ctx.client
         .container_rename(&a.container, new)
         .await
-        .map_err(|e| CliError::Status { code: 1, message: Some(format!("{}\nError: failed to rename container", CliError::from(e).render())) })?;
+        .map_err(|e| CliError::Status {
+            code: 1,
+            message: Some(format!(
+                "{}\nError: failed to rename container",
+                CliError::from(e).render()
+            )),
+        })?;
     Ok(0)
 }

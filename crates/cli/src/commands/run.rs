@@ -25,7 +25,7 @@ pub struct RunArgs {
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
     /// IMAGE [COMMAND] [ARG...]
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "IMAGE")]
+    #[arg(required = true, trailing_var_arg = true, value_name = "IMAGE")]
     pub args: Vec<String>,
 }
 
@@ -50,17 +50,33 @@ pub fn start_error_status(message: &str) -> i32 {
 pub async fn run(ctx: &Ctx, a: RunArgs) -> Result {
     let o = &a.create;
     if a.run.detach && !o.attach.is_empty() {
-        return Err(engine_error("run", CliError::local("Conflicting options: -a and -d")));
+        return Err(engine_error(
+            "run",
+            CliError::local("Conflicting options: -a and -d"),
+        ));
     }
     if o.rm && o.restart.as_deref().is_some_and(|r| r != "no") {
-        return Err(engine_error("run", CliError::local("Conflicting options: --restart and --rm")));
+        return Err(engine_error(
+            "run",
+            CliError::local("Conflicting options: --restart and --rm"),
+        ));
     }
-    let detach_keys = o.detach_keys.clone().unwrap_or_else(|| DEFAULT_DETACH_KEYS.to_string());
-    let keys = terminal::parse_detach_keys(&detach_keys)
-        .map_err(|_| engine_error("run", CliError::local(format!("Invalid detach keys ({detach_keys}) provided"))))?;
+    let detach_keys = o
+        .detach_keys
+        .clone()
+        .unwrap_or_else(|| DEFAULT_DETACH_KEYS.to_string());
+    let keys = terminal::parse_detach_keys(&detach_keys).map_err(|_| {
+        engine_error(
+            "run",
+            CliError::local(format!("Invalid detach keys ({detach_keys}) provided")),
+        )
+    })?;
     let stdin_is_tty = terminal::is_tty(std::os::fd::AsFd::as_fd(&std::io::stdin()));
     if !a.run.detach && o.tty && o.interactive && !stdin_is_tty {
-        return Err(engine_error("run", CliError::local("the input device is not a TTY")));
+        return Err(engine_error(
+            "run",
+            CliError::local("the input device is not a TTY"),
+        ));
     }
 
     let id = create_container(ctx, "run", o, &a.args[0], &a.args[1..], !a.run.detach)
@@ -68,8 +84,11 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result {
         .map_err(|e| engine_error("run", e))?;
 
     if a.run.detach {
-        ctx.client.container_start(&id, None).await.map_err(start_failure)?;
-        println!("{id}");
+        ctx.client
+            .container_start(&id, None)
+            .await
+            .map_err(start_failure)?;
+        outln!("{id}");
         return Ok(0);
     }
 
@@ -82,20 +101,43 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result {
         logs: false,
         detach_keys: o.detach_keys.clone(),
     };
-    let conn = ctx.client.container_attach(&id, &attach).await.map_err(|e| engine_error("run", e.into()))?;
+    let conn = ctx
+        .client
+        .container_attach(&id, &attach)
+        .await
+        .map_err(|e| engine_error("run", e.into()))?;
     // With --rm the container may be gone before we ask: wait for removal instead.
     let condition = if o.rm { "removed" } else { "next-exit" };
-    let waiter = ctx.client.container_wait(&id, Some(condition)).await.map_err(|e| engine_error("run", e.into()))?;
+    let waiter = ctx
+        .client
+        .container_wait(&id, Some(condition))
+        .await
+        .map_err(|e| engine_error("run", e.into()))?;
 
-    let raw = if o.tty && attach_stdin { RawMode::enable_stdin() } else { None };
+    let raw = if o.tty && attach_stdin {
+        RawMode::enable_stdin()
+    } else {
+        None
+    };
     if let Err(e) = ctx.client.container_start(&id, None).await {
         drop(raw);
         return Err(start_failure(e));
     }
-    let resize = o.tty.then(|| attach_io::monitor_resize(ctx.client.clone(), ResizeTarget::Container(id.clone())));
-    let proxy = (!o.tty && a.run.sig_proxy).then(|| attach_io::proxy_signals(Arc::clone(&ctx.client), id.clone()));
+    let resize = o.tty.then(|| {
+        attach_io::monitor_resize(ctx.client.clone(), ResizeTarget::Container(id.clone()))
+    });
+    let proxy = (!o.tty && a.run.sig_proxy)
+        .then(|| attach_io::proxy_signals(Arc::clone(&ctx.client), id.clone()));
 
-    let end = attach_io::stream(conn, StreamOptions { tty: o.tty, stdin: attach_stdin, detach_keys: keys }).await;
+    let end = attach_io::stream(
+        conn,
+        StreamOptions {
+            tty: o.tty,
+            stdin: attach_stdin,
+            detach_keys: keys,
+        },
+    )
+    .await;
     drop(raw);
     if let Some(r) = resize {
         r.abort();
@@ -105,11 +147,11 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result {
             if let Some(p) = proxy {
                 p.abort();
             }
-            eprintln!("\r\nread escape sequence");
+            // Like the docker CLI, detaching prints nothing and leaves the container running.
             return Ok(0);
         }
         Ok(StreamEnd::Eof) => {}
-        Err(e) => eprintln!("{}", e.render()),
+        Err(e) => errln!("{}", e.render()),
     }
     let code = waiter.wait().await;
     if let Some(p) = proxy {
@@ -142,7 +184,10 @@ mod tests {
             start_error_status("exec: \"nosuchcmd\": executable file not found in $PATH: unknown"),
             127
         );
-        assert_eq!(start_error_status("exec: \"/etc\": permission denied: unknown"), 126);
+        assert_eq!(
+            start_error_status("exec: \"/etc\": permission denied: unknown"),
+            126
+        );
         assert_eq!(start_error_status("something else"), 125);
     }
 }

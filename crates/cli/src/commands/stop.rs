@@ -12,7 +12,13 @@ pub struct StopArgs {
     #[arg(short = 's', long, value_name = "string")]
     pub signal: Option<String>,
     /// Seconds to wait before killing the container
-    #[arg(short = 't', long = "time", alias = "timeout", value_name = "int", allow_hyphen_values = true)]
+    #[arg(
+        short = 't',
+        long = "time",
+        alias = "timeout",
+        value_name = "int",
+        allow_hyphen_values = true
+    )]
     pub time: Option<i64>,
     #[arg(required = true, value_name = "CONTAINER")]
     pub containers: Vec<String>,
@@ -23,10 +29,16 @@ pub type RestartArgs = StopArgs;
 
 pub async fn run(ctx: &Ctx, a: StopArgs) -> Result {
     let (sig, t) = (a.signal.as_deref(), a.time);
-    super::for_each(&a.containers, |c| async move { ctx.client.container_stop(&c, sig, t).await }).await
+    super::for_each(&a.containers, |c| async move {
+        ctx.client.container_stop(&c, sig, t).await
+    })
+    .await
 }
 
 pub async fn restart(ctx: &Ctx, a: RestartArgs) -> Result {
     let (sig, t) = (a.signal.as_deref(), a.time);
-    super::for_each(&a.containers, |c| async move { ctx.client.container_restart(&c, sig, t).await }).await
+    super::for_each(&a.containers, |c| async move {
+        ctx.client.container_restart(&c, sig, t).await
+    })
+    .await
 }

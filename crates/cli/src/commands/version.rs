@@ -16,9 +16,17 @@ pub struct VersionArgs {
 }
 
 pub async fn run(ctx: &Ctx, a: VersionArgs) -> Result {
-    let negotiated = ctx.client.api_version().await.map(str::to_string).unwrap_or_else(|_| berth_types::API_VERSION.to_string());
+    let negotiated = ctx
+        .client
+        .api_version()
+        .await
+        .map(str::to_string)
+        .unwrap_or_else(|_| berth_types::API_VERSION.to_string());
     let api = if negotiated != berth_types::API_VERSION {
-        format!("{negotiated} (downgraded from {})", berth_types::API_VERSION)
+        format!(
+            "{negotiated} (downgraded from {})",
+            berth_types::API_VERSION
+        )
     } else {
         negotiated
     };
@@ -33,37 +41,62 @@ pub async fn run(ctx: &Ctx, a: VersionArgs) -> Result {
     if let Some(f) = a.format.as_deref().filter(|f| !f.is_empty()) {
         let t = Format::parse(f).map_err(CliError::local)?;
         let data = json!({"Client": client, "Server": server.as_ref().ok()});
-        println!("{}", t.render(&data).map_err(CliError::local)?);
+        outln!("{}", t.render(&data).map_err(CliError::local)?);
         return server.map(|_| 0).map_err(Into::into);
     }
     let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    println!("Client:");
-    println!(" Version:           {}", s(&client, "Version"));
-    println!(" API version:       {}", s(&client, "ApiVersion"));
-    println!(" OS/Arch:           {}/{}", s(&client, "Os"), s(&client, "Arch"));
-    println!(" Context:           default");
+    outln!("Client:");
+    outln!(" Version:           {}", s(&client, "Version"));
+    outln!(" API version:       {}", s(&client, "ApiVersion"));
+    outln!(
+        " OS/Arch:           {}/{}",
+        s(&client, "Os"),
+        s(&client, "Arch")
+    );
+    outln!(" Context:           default");
     let server = server?;
-    println!();
-    println!("Server:");
-    let components = server.get("Components").and_then(Value::as_array).cloned().unwrap_or_default();
-    let engine_name = components.first().map(|c| s(c, "Name")).unwrap_or_else(|| "Engine".into());
-    println!(" {engine_name}:");
-    println!("  Version:          {}", s(&server, "Version"));
-    println!("  API version:      {} (minimum version {})", s(&server, "ApiVersion"), s(&server, "MinAPIVersion"));
+    outln!();
+    outln!("Server:");
+    let components = server
+        .get("Components")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let engine_name = components
+        .first()
+        .map(|c| s(c, "Name"))
+        .unwrap_or_else(|| "Engine".into());
+    outln!(" {engine_name}:");
+    outln!("  Version:          {}", s(&server, "Version"));
+    outln!(
+        "  API version:      {} (minimum version {})",
+        s(&server, "ApiVersion"),
+        s(&server, "MinAPIVersion")
+    );
     if !s(&server, "GitCommit").is_empty() {
-        println!("  Git commit:       {}", s(&server, "GitCommit"));
+        outln!("  Git commit:       {}", s(&server, "GitCommit"));
     }
-    println!("  OS/Arch:          {}/{}", s(&server, "Os"), s(&server, "Arch"));
-    println!("  Experimental:     {}", server.get("Experimental").and_then(Value::as_bool).unwrap_or(false));
+    outln!(
+        "  OS/Arch:          {}/{}",
+        s(&server, "Os"),
+        s(&server, "Arch")
+    );
+    outln!(
+        "  Experimental:     {}",
+        server
+            .get("Experimental")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    );
     for c in components.iter().skip(1) {
-        println!(" {}:", s(c, "Name"));
-        println!("  Version:          {}", s(c, "Version"));
+        outln!(" {}:", s(c, "Name"));
+        outln!("  Version:          {}", s(c, "Version"));
         if let Some(d) = c.get("Details").and_then(Value::as_object) {
             let mut keys: Vec<_> = d.keys().collect();
             keys.sort();
             for k in keys {
                 if k != "ApiVersion" && k != "MinAPIVersion" {
-                    println!("  {:<18}{}", format!("{k}:"), d[k].as_str().unwrap_or(""));
+                    outln!("  {:<18}{}", format!("{k}:"), d[k].as_str().unwrap_or(""));
                 }
             }
         }

@@ -15,11 +15,18 @@ pub struct WaitArgs {
 pub async fn run(ctx: &Ctx, a: WaitArgs) -> Result {
     let mut failed = false;
     for c in &a.containers {
-        let r = async { ctx.client.container_wait(c, Some("not-running")).await?.wait().await }.await;
+        let r = async {
+            ctx.client
+                .container_wait(c, Some("not-running"))
+                .await?
+                .wait()
+                .await
+        }
+        .await;
         match r {
-            Ok(code) => println!("{code}"),
+            Ok(code) => outln!("{code}"),
             Err(e) => {
-                eprintln!("{}", CliError::from(e).render());
+                errln!("{}", CliError::from(e).render());
                 failed = true;
             }
         }

@@ -28,10 +28,26 @@ pub fn context(c: &Value, trunc: bool, now: i64) -> Value {
     let id = s(c, "Id");
     let created = c.get("Created").and_then(Value::as_i64).unwrap_or(0);
     let mut m = Map::new();
-    m.insert("ID".into(), (if trunc { berth_types::id::short_id(id) } else { id }).into());
+    m.insert(
+        "ID".into(),
+        (if trunc {
+            berth_types::id::short_id(id)
+        } else {
+            id
+        })
+        .into(),
+    );
     m.insert("Image".into(), image(c, trunc).into());
     let cmd = s(c, "Command");
-    m.insert("Command".into(), go_quote(&if trunc { ellipsis(cmd, 20) } else { cmd.to_string() }).into());
+    m.insert(
+        "Command".into(),
+        go_quote(&if trunc {
+            ellipsis(cmd, 20)
+        } else {
+            cmd.to_string()
+        })
+        .into(),
+    );
     m.insert("CreatedAt".into(), duration::go_time_string(created).into());
     m.insert("RunningFor".into(), duration::ago(created, now).into());
     m.insert("Ports".into(), ports(c).into());
@@ -46,9 +62,16 @@ pub fn context(c: &Value, trunc: bool, now: i64) -> Value {
         .map(|ms| {
             ms.iter()
                 .map(|mt| {
-                    let name = mt.get("Name").and_then(Value::as_str).filter(|n| !n.is_empty());
+                    let name = mt
+                        .get("Name")
+                        .and_then(Value::as_str)
+                        .filter(|n| !n.is_empty());
                     let n = name.unwrap_or_else(|| s(mt, "Source"));
-                    if trunc { ellipsis(n, 15) } else { n.to_string() }
+                    if trunc {
+                        ellipsis(n, 15)
+                    } else {
+                        n.to_string()
+                    }
                 })
                 .collect()
         })
@@ -90,7 +113,12 @@ fn names(c: &Value, trunc: bool) -> String {
     let names: Vec<&str> = c
         .get("Names")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(|n| n.strip_prefix('/').unwrap_or(n)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(|n| n.strip_prefix('/').unwrap_or(n))
+                .collect()
+        })
         .unwrap_or_default();
     if trunc {
         // Legacy link names contain a `/`; the container's own name does not.
@@ -105,7 +133,11 @@ fn labels(c: &Value) -> String {
     let mut l: Vec<String> = c
         .get("Labels")
         .and_then(Value::as_object)
-        .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                .collect()
+        })
         .unwrap_or_default();
     l.sort();
     l.join(",")
@@ -124,16 +156,26 @@ fn size_field(c: &Value) -> String {
 
 /// Docker's `DisplayablePorts`, without its range folding: `0.0.0.0:8080->80/tcp, 443/tcp`.
 fn ports(c: &Value) -> String {
-    let Some(ports) = c.get("Ports").and_then(Value::as_array) else { return String::new() };
+    let Some(ports) = c.get("Ports").and_then(Value::as_array) else {
+        return String::new();
+    };
     let mut out: Vec<String> = ports
         .iter()
         .map(|p| {
             let private = p.get("PrivatePort").and_then(Value::as_i64).unwrap_or(0);
             let proto = p.get("Type").and_then(Value::as_str).unwrap_or("tcp");
-            match p.get("PublicPort").and_then(Value::as_i64).filter(|pp| *pp != 0) {
+            match p
+                .get("PublicPort")
+                .and_then(Value::as_i64)
+                .filter(|pp| *pp != 0)
+            {
                 Some(public) => {
                     let ip = p.get("IP").and_then(Value::as_str).unwrap_or("");
-                    let ip = if ip.contains(':') { format!("[{ip}]") } else { ip.to_string() };
+                    let ip = if ip.contains(':') {
+                        format!("[{ip}]")
+                    } else {
+                        ip.to_string()
+                    };
                     format!("{ip}:{public}->{private}/{proto}")
                 }
                 None => format!("{private}/{proto}"),

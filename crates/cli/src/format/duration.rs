@@ -82,7 +82,10 @@ mod tests {
 
     #[test]
     fn durations_match_go_units() {
-        assert_eq!(human_duration(Duration::from_millis(300)), "Less than a second");
+        assert_eq!(
+            human_duration(Duration::from_millis(300)),
+            "Less than a second"
+        );
         assert_eq!(s(1), "1 second");
         assert_eq!(s(5), "5 seconds");
         assert_eq!(s(60), "About a minute");

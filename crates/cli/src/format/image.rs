@@ -6,7 +6,8 @@ use serde_json::{json, Map, Value};
 use super::{duration, size};
 
 /// `docker images`'s default table, and the one with `--digests`.
-pub const DEFAULT_TABLE: &str = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
+pub const DEFAULT_TABLE: &str =
+    "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
 pub const DIGESTS_TABLE: &str =
     "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
 
@@ -25,17 +26,31 @@ pub fn rows(img: &Value, trunc: bool, now: i64) -> Vec<Value> {
     let tags: Vec<&str> = img
         .get("RepoTags")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).filter(|t| *t != "<none>:<none>").collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .filter(|t| *t != "<none>:<none>")
+                .collect()
+        })
         .unwrap_or_default();
     let digests: Vec<&str> = img
         .get("RepoDigests")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).filter(|d| *d != "<none>@<none>").collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .filter(|d| *d != "<none>@<none>")
+                .collect()
+        })
         .unwrap_or_default();
     let digest_for = |repo: &str| -> String {
         digests
             .iter()
-            .find_map(|d| d.split_once('@').filter(|(r, _)| *r == repo).map(|(_, dg)| dg.to_string()))
+            .find_map(|d| {
+                d.split_once('@')
+                    .filter(|(r, _)| *r == repo)
+                    .map(|(_, dg)| dg.to_string())
+            })
             .unwrap_or_else(|| "<none>".into())
     };
     let mut out = Vec::new();
@@ -68,7 +83,15 @@ fn row(img: &Value, repo: &str, tag: &str, digest: String, trunc: bool, now: i64
     let sz = n("Size").max(0);
     let shared = n("SharedSize");
     let mut m = Map::new();
-    m.insert("ID".into(), (if trunc { berth_types::id::short_id(id) } else { id }).into());
+    m.insert(
+        "ID".into(),
+        (if trunc {
+            berth_types::id::short_id(id)
+        } else {
+            id
+        })
+        .into(),
+    );
     m.insert("Repository".into(), repo.into());
     m.insert("Tag".into(), tag.into());
     m.insert("Digest".into(), digest.into());
@@ -76,11 +99,22 @@ fn row(img: &Value, repo: &str, tag: &str, digest: String, trunc: bool, now: i64
     m.insert("CreatedAt".into(), duration::go_time_string(created).into());
     m.insert("Size".into(), size::docker_size(sz).into());
     m.insert("VirtualSize".into(), size::human_size(sz as f64).into());
-    m.insert("Containers".into(), na_or(n("Containers"), &|v| v.to_string()).into());
-    m.insert("SharedSize".into(), na_or(shared, &size::docker_size).into());
+    m.insert(
+        "Containers".into(),
+        na_or(n("Containers"), &|v| v.to_string()).into(),
+    );
+    m.insert(
+        "SharedSize".into(),
+        na_or(shared, &size::docker_size).into(),
+    );
     m.insert(
         "UniqueSize".into(),
-        (if shared < 0 { "N/A".to_string() } else { size::docker_size(sz - shared) }).into(),
+        (if shared < 0 {
+            "N/A".to_string()
+        } else {
+            size::docker_size(sz - shared)
+        })
+        .into(),
     );
     Value::Object(m)
 }
@@ -109,7 +143,10 @@ mod tests {
         assert_eq!(r[1]["Tag"], "1");
         let none = json!({"Id": "sha256:ab", "RepoTags": null, "Created": 0, "Size": 0});
         let r = rows(&none, false, 0);
-        assert_eq!((r[0]["Repository"].as_str(), r[0]["Tag"].as_str()), (Some("<none>"), Some("<none>")));
+        assert_eq!(
+            (r[0]["Repository"].as_str(), r[0]["Tag"].as_str()),
+            (Some("<none>"), Some("<none>"))
+        );
         assert_eq!(r[0]["ID"], "sha256:ab");
     }
 }

@@ -74,7 +74,8 @@ mod tests {
 
     #[test]
     fn indents_like_go() {
-        let raw = br#"[{"Id":"a","Args":[],"Config":{"Labels":{},"Cmd":["sh","-c"]},"S":"x\"y,{}"}]"#;
+        let raw =
+            br#"[{"Id":"a","Args":[],"Config":{"Labels":{},"Cmd":["sh","-c"]},"S":"x\"y,{}"}]"#;
         let want = "[\n    {\n        \"Id\": \"a\",\n        \"Args\": [],\n        \"Config\": {\n            \"Labels\": {},\n            \"Cmd\": [\n                \"sh\",\n                \"-c\"\n            ]\n        },\n        \"S\": \"x\\\"y,{}\"\n    }\n]";
         assert_eq!(indent(raw, "    "), want);
         assert_eq!(indent(b"[]", "    "), "[]");

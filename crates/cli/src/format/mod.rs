@@ -20,7 +20,9 @@ pub fn go_quote(s: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -49,7 +51,10 @@ mod tests {
     #[test]
     fn quote_and_ellipsis_match_docker() {
         assert_eq!(go_quote("sh -c 'echo \"hi\"'"), r#""sh -c 'echo \"hi\"'""#);
-        assert_eq!(ellipsis("sleep 1000000000000000000", 20), "sleep 1000000000000…");
+        assert_eq!(
+            ellipsis("sleep 1000000000000000000", 20),
+            "sleep 1000000000000…"
+        );
         assert_eq!(ellipsis("short", 20), "short");
     }
 }
@@ -57,7 +62,11 @@ mod tests {
 /// Renders list rows with a `--format` value: table formats get the header line (rendered from
 /// `headers`, so custom columns get their docker titles) and tab alignment; every row ends
 /// with a newline, as docker's formatter writes them.
-pub fn render_rows(format: &str, headers: &serde_json::Value, rows: &[serde_json::Value]) -> Result<String, String> {
+pub fn render_rows(
+    format: &str,
+    headers: &serde_json::Value,
+    rows: &[serde_json::Value],
+) -> Result<String, String> {
     let f = template::Format::parse(format)?;
     let mut out = String::new();
     if f.table {

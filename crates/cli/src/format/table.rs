@@ -4,7 +4,10 @@
 /// Aligns `text`: every line is split at tabs; each column is as wide as its widest cell plus
 /// `padding`, and at least `min_width`.
 pub fn tabwrite(text: &str, min_width: usize, padding: usize) -> String {
-    let lines: Vec<Vec<&str>> = text.split_inclusive('\n').map(|l| l.split('\t').collect()).collect();
+    let lines: Vec<Vec<&str>> = text
+        .split_inclusive('\n')
+        .map(|l| l.split('\t').collect())
+        .collect();
     let mut widths: Vec<usize> = Vec::new();
     for cells in &lines {
         // Only tab-terminated cells belong to a column.

@@ -31,8 +31,15 @@ impl Format {
     /// sequences `\t` and `\n` into a tab and a newline.
     pub fn parse(format: &str) -> Result<Format, String> {
         let table = is_table(format);
-        let body = if table { &format["table".len()..] } else { format };
-        let text = body.trim_matches(' ').replace("\\t", "\t").replace("\\n", "\n");
+        let body = if table {
+            &format["table".len()..]
+        } else {
+            format
+        };
+        let text = body
+            .trim_matches(' ')
+            .replace("\\t", "\t")
+            .replace("\\n", "\n");
         let mut tmpl = gtmpl::Template::default();
         tmpl.add_funcs(&[
             ("json", json as gtmpl::Func),
@@ -43,8 +50,10 @@ impl Format {
             ("title", title as gtmpl::Func),
             ("truncate", truncate as gtmpl::Func),
             ("pad", pad as gtmpl::Func),
+            ("index", index as gtmpl::Func),
         ]);
-        tmpl.parse(text.clone()).map_err(|e| format!("template parsing error: {e}"))?;
+        tmpl.parse(text.clone())
+            .map_err(|e| format!("template parsing error: {e}"))?;
         Ok(Format { tmpl, table, text })
     }
 
@@ -77,9 +86,11 @@ pub fn json_to_value(v: &serde_json::Value) -> Value {
         }
         serde_json::Value::String(s) => Value::String(s.clone()),
         serde_json::Value::Array(a) => Value::Array(a.iter().map(json_to_value).collect()),
-        serde_json::Value::Object(o) => {
-            Value::Map(o.iter().map(|(k, v)| (k.clone(), json_to_value(v))).collect::<HashMap<_, _>>())
-        }
+        serde_json::Value::Object(o) => Value::Map(
+            o.iter()
+                .map(|(k, v)| (k.clone(), json_to_value(v)))
+                .collect::<HashMap<_, _>>(),
+        ),
     }
 }
 
@@ -101,9 +112,11 @@ pub fn value_to_json(v: &Value) -> serde_json::Value {
             }
         }
         Value::Array(a) => serde_json::Value::Array(a.iter().map(value_to_json).collect()),
-        Value::Object(m) | Value::Map(m) => {
-            serde_json::Value::Object(m.iter().map(|(k, v)| (k.clone(), value_to_json(v))).collect())
-        }
+        Value::Object(m) | Value::Map(m) => serde_json::Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), value_to_json(v)))
+                .collect(),
+        ),
     }
 }
 
@@ -117,14 +130,54 @@ fn arg_str(args: &[Value], i: usize, name: &str) -> Result<String, FuncError> {
 
 fn arg_int(args: &[Value], i: usize, name: &str) -> Result<i64, FuncError> {
     match args.get(i) {
-        Some(Value::Number(n)) => n.as_i64().ok_or_else(|| FuncError::Generic(format!("{name}: not an integer"))),
-        Some(Value::String(s)) => s.parse().map_err(|_| FuncError::Generic(format!("{name}: not an integer"))),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .ok_or_else(|| FuncError::Generic(format!("{name}: not an integer"))),
+        Some(Value::String(s)) => s
+            .parse()
+            .map_err(|_| FuncError::Generic(format!("{name}: not an integer"))),
         _ => Err(FuncError::AtLeastXArgs(name.into(), i + 1)),
     }
 }
 
+/// Go's `index`: a missing map key gives the element's zero value, which for the string maps
+/// of the Engine API (labels, options) is the empty string rather than `<no value>`.
+fn index(args: &[Value]) -> Result<Value, FuncError> {
+    let mut cur = args
+        .first()
+        .cloned()
+        .ok_or_else(|| FuncError::AtLeastXArgs("index".into(), 1))?;
+    for key in &args[1..] {
+        cur = match (&cur, key) {
+            (Value::Map(m) | Value::Object(m), k) => {
+                let k = match k {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                m.get(&k)
+                    .cloned()
+                    .unwrap_or_else(|| Value::String(String::new()))
+            }
+            (Value::Array(a), Value::Number(n)) => {
+                let i = n
+                    .as_i64()
+                    .filter(|i| *i >= 0)
+                    .ok_or_else(|| FuncError::Generic("index out of range".into()))?;
+                a.get(i as usize).cloned().ok_or_else(|| {
+                    FuncError::Generic(format!("error calling index: index out of range: {i}"))
+                })?
+            }
+            (Value::Nil | Value::NoValue, _) => Value::String(String::new()),
+            _ => return Err(FuncError::Generic("can't index item".into())),
+        };
+    }
+    Ok(cur)
+}
+
 fn json(args: &[Value]) -> Result<Value, FuncError> {
-    let v = args.first().ok_or_else(|| FuncError::ExactlyXArgs("json".into(), 1))?;
+    let v = args
+        .first()
+        .ok_or_else(|| FuncError::ExactlyXArgs("json".into(), 1))?;
     serde_json::to_string(&value_to_json(v))
         .map(Value::String)
         .map_err(|e| FuncError::Generic(e.to_string()))
@@ -143,14 +196,20 @@ fn join(args: &[Value]) -> Result<Value, FuncError> {
                 .join(&sep),
         )),
         Some(Value::Nil) | Some(Value::NoValue) => Ok(Value::String(String::new())),
-        _ => Err(FuncError::Generic("join: first argument must be a list".into())),
+        _ => Err(FuncError::Generic(
+            "join: first argument must be a list".into(),
+        )),
     }
 }
 
 fn split(args: &[Value]) -> Result<Value, FuncError> {
     let s = arg_str(args, 0, "split")?;
     let sep = arg_str(args, 1, "split")?;
-    Ok(Value::Array(s.split(sep.as_str()).map(|p| Value::String(p.to_string())).collect()))
+    Ok(Value::Array(
+        s.split(sep.as_str())
+            .map(|p| Value::String(p.to_string()))
+            .collect(),
+    ))
 }
 
 fn upper(args: &[Value]) -> Result<Value, FuncError> {
@@ -186,7 +245,11 @@ fn pad(args: &[Value]) -> Result<Value, FuncError> {
     let s = arg_str(args, 0, "pad")?;
     let l = arg_int(args, 1, "pad")?.max(0) as usize;
     let r = arg_int(args, 2, "pad")?.max(0) as usize;
-    Ok(Value::String(format!("{}{s}{}", " ".repeat(l), " ".repeat(r))))
+    Ok(Value::String(format!(
+        "{}{s}{}",
+        " ".repeat(l),
+        " ".repeat(r)
+    )))
 }
 
 #[cfg(test)]
@@ -210,14 +273,41 @@ mod tests {
         assert_eq!(render("{{.Name}}", c.clone()), "/web");
         assert_eq!(render("{{.State.ExitCode}}", c.clone()), "0");
         assert_eq!(render(r#"{{index .Config.Labels "k"}}"#, c.clone()), "v");
-        assert_eq!(render("{{range .Mounts}}{{.Destination}};{{end}}", c.clone()), "/a;/b;");
+        assert_eq!(
+            render(r#"[{{index .Config.Labels "missing"}}]"#, c.clone()),
+            "[]"
+        );
+        assert_eq!(render(r#"{{index .Config.Cmd 0}}"#, c.clone()), "sh");
+        assert!(Format::parse(r#"{{index .Config.Cmd 5}}"#)
+            .unwrap()
+            .render(&c)
+            .is_err());
+        assert_eq!(
+            render("{{range .Mounts}}{{.Destination}};{{end}}", c.clone()),
+            "/a;/b;"
+        );
         assert_eq!(render("{{json .Config.Cmd}}", c.clone()), r#"["sh"]"#);
-        assert_eq!(render("{{json .Config}}", c.clone()), r#"{"Cmd":["sh"],"Labels":{"k":"v"}}"#);
+        assert_eq!(
+            render("{{json .Config}}", c.clone()),
+            r#"{"Cmd":["sh"],"Labels":{"k":"v"}}"#
+        );
         assert_eq!(render("{{.Missing}}", c.clone()), "<no value>");
         assert_eq!(render(r#"{{join .Config.Cmd ","}}"#, c.clone()), "sh");
-        assert_eq!(render(r#"{{upper .State.Status}} {{title "hello world"}}"#, c.clone()), "RUNNING Hello World");
+        assert_eq!(
+            render(
+                r#"{{upper .State.Status}} {{title "hello world"}}"#,
+                c.clone()
+            ),
+            "RUNNING Hello World"
+        );
         assert_eq!(render(r#"{{printf "%s-%d" .Name 3}}"#, c.clone()), "/web-3");
-        assert_eq!(render(r#"{{if eq .State.Status "running"}}up{{else}}down{{end}}"#, c), "up");
+        assert_eq!(
+            render(
+                r#"{{if eq .State.Status "running"}}up{{else}}down{{end}}"#,
+                c
+            ),
+            "up"
+        );
     }
 
     #[test]
@@ -232,6 +322,12 @@ mod tests {
     #[test]
     fn parse_errors_are_reported() {
         assert!(Format::parse("{{.ID").is_err());
-        assert!(Format::parse("{{nosuchfunc .}}").is_err() || Format::parse("{{nosuchfunc .}}").unwrap().render(&json!({})).is_err());
+        assert!(
+            Format::parse("{{nosuchfunc .}}").is_err()
+                || Format::parse("{{nosuchfunc .}}")
+                    .unwrap()
+                    .render(&json!({}))
+                    .is_err()
+        );
     }
 }
