@@ -32,6 +32,7 @@ pub mod error;
 pub mod external;
 pub mod spec;
 pub mod user;
+pub mod workdir;
 
 use std::io::Write;
 use std::os::fd::OwnedFd;

@@ -287,6 +287,20 @@ impl Drop for ConsoleSocket {
     }
 }
 
+/// Create the process's working directory in the rootfs when the image lacks it, as Docker does.
+fn prepare_workdir(bundle: &Path) -> Result<(), ServeError> {
+    let spec = oci_spec::runtime::Spec::load(bundle.join("config.json"))
+        .map_err(|e| ServeError::Invalid(format!("read {}/config.json: {e}", bundle.display())))?;
+    let (Some(root), Some(process)) = (spec.root().as_ref(), spec.process().as_ref()) else {
+        return Ok(());
+    };
+    let rootfs = bundle.join(root.path());
+    let cwd = process.cwd().to_string_lossy().into_owned();
+    let user = process.user();
+    berth_runtime::workdir::ensure_workdir(&rootfs, &cwd, user.uid(), user.gid())?;
+    Ok(())
+}
+
 fn make_runtime(opts: &ShimOptions) -> Box<dyn Runtime> {
     match &opts.runtime {
         RuntimeChoice::Builtin => {
@@ -339,6 +353,7 @@ fn setup(state_dir: &Path, opts: ShimOptions) -> Result<Shim, ServeError> {
         }
         None
     };
+    prepare_workdir(&opts.bundle)?;
     // The runtime may leave a previous run's state behind (crashed shim): clear it.
     let _ = runtime.delete(&opts.id, true);
     let pid = runtime.create(&opts.id, &opts.bundle, io)?;

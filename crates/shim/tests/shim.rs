@@ -167,11 +167,13 @@ async fn wait(c: &ShimClient) -> ExitStatus {
 
 async fn run_output_and_exit(rt: RuntimeChoice) {
     let f = Fixture::new();
-    let input = f.input(&[
+    let mut input = f.input(&[
         "sh",
         "-c",
-        "echo hello; echo oops >&2; cat /sys/class/net/lo/flags; hostname; exit 3",
+        "echo hello; echo oops >&2; cat /sys/class/net/lo/flags; hostname; pwd; exit 3",
     ]);
+    // A working directory the image lacks is created.
+    input.cwd = "/work/dir".into();
     let c = f.spawn(&input, &rt, false, false, 0, 1).unwrap();
     assert!(f.dir.join(INIT_PID_FILE).exists());
     assert!(f.dir.join(SHIM_PID_FILE).exists());
@@ -181,7 +183,7 @@ async fn run_output_and_exit(rt: RuntimeChoice) {
     assert!(pid > 0);
     let (out, err) = demux(&mut stream).await;
     // lo is up (IFF_UP|IFF_LOOPBACK = 0x9) in the new network namespace.
-    assert_eq!(out, "hello\n0x9\ntesthost\n");
+    assert_eq!(out, "hello\n0x9\ntesthost\n/work/dir\n");
     assert_eq!(err, "oops\n");
     let exit = wait(&c).await;
     assert_eq!(exit.exit_code, 3);
@@ -204,6 +206,7 @@ async fn run_output_and_exit(rt: RuntimeChoice) {
         got,
         vec![
             ("stderr".to_string(), "oops\n".to_string()),
+            ("stdout".into(), "/work/dir\n".into()),
             ("stdout".into(), "0x9\n".into()),
             ("stdout".into(), "hello\n".into()),
             ("stdout".into(), "testhost\n".into()),
