@@ -60,32 +60,32 @@ fn wait_answers_at_exit_and_inspect_has_every_section() {
     d.load_busybox();
     let (status, _, body) = d.api(
         "POST",
-        "/containers/create?name=w",
+        "/containers/create?name=waiter",
         Some(r#"{"Image":"busybox","Cmd":["sh","-c","exit 9"]}"#),
     );
     assert_eq!(status, 201, "{body}");
-    let (status, _, body) = d.api("GET", "/containers/w/json", None);
+    let (status, _, body) = d.api("GET", "/containers/waiter/json", None);
     assert_eq!(status, 200);
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     for key in ["Config", "HostConfig", "State", "NetworkSettings"] {
         assert!(v[key].is_object(), "{key} missing: {body}");
     }
-    assert_eq!(v["Name"], "/w");
+    assert_eq!(v["Name"], "/waiter");
     assert_eq!(v["HostConfig"]["LogConfig"]["Type"], "json-file");
     assert_eq!(v["State"]["Status"], "created");
 
-    let (status, _, _) = d.api("POST", "/containers/w/start", None);
+    let (status, _, _) = d.api("POST", "/containers/waiter/start", None);
     assert_eq!(status, 204);
-    let (status, _, body) = d.api("POST", "/containers/w/wait", None);
+    let (status, _, body) = d.api("POST", "/containers/waiter/wait", None);
     assert_eq!(status, 200);
     let v: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
     assert_eq!(v["StatusCode"], 9);
-    let (status, _, _) = d.api("POST", "/containers/w/stop", None);
+    let (status, _, _) = d.api("POST", "/containers/waiter/stop", None);
     assert_eq!(
         status, 304,
         "stopping a stopped container is 'not modified'"
     );
-    let (status, _, _) = d.api("DELETE", "/containers/w", None);
+    let (status, _, _) = d.api("DELETE", "/containers/waiter", None);
     assert_eq!(status, 204);
 }
 

@@ -180,7 +180,8 @@ fn docker_errors_are_dockers() {
 
     let out = d.docker(&["create", "--name", "dup", "busybox"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let out = d.docker(&["create", "--name", "dup", "busybox"]);
+    // `docker run` reports engine errors as 125 (`docker create` as 1, like Docker's CLI).
+    let out = d.docker(&["run", "--name", "dup", "busybox"]);
     assert_eq!(code(&out), 125);
     assert!(
         stderr(&out).contains("is already in use"),

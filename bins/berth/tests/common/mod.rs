@@ -295,6 +295,8 @@ pub fn busybox_rootfs_tar() -> PathBuf {
             let mut h = tar::Header::new_gnu();
             h.set_entry_type(tar::EntryType::Directory);
             h.set_mode(mode);
+            h.set_uid(0);
+            h.set_gid(0);
             h.set_size(0);
             h.set_mtime(1_700_000_000);
             b.append_data(&mut h, name, std::io::empty()).unwrap();
@@ -311,11 +313,16 @@ pub fn busybox_rootfs_tar() -> PathBuf {
             h.set_entry_type(tar::EntryType::Symlink);
             h.set_mode(0o777);
             h.set_size(0);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_mtime(1_700_000_000);
             b.append_link(&mut h, format!("bin/{applet}"), "busybox").unwrap();
         }
         let file = |b: &mut tar::Builder<std::fs::File>, name: &str, data: &str, mode: u32| {
             let mut h = tar::Header::new_gnu();
             h.set_mode(mode);
+            h.set_uid(0);
+            h.set_gid(0);
             h.set_size(data.len() as u64);
             h.set_mtime(1_700_000_000);
             b.append_data(&mut h, name, data.as_bytes()).unwrap();

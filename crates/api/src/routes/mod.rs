@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Body;
+use axum::extract::Path;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -22,6 +23,12 @@ use crate::{ApiError, Backend};
 pub type AppState = Arc<dyn Backend>;
 
 pub fn router(backend: Arc<dyn Backend>) -> Router {
+    routes().with_state(backend)
+}
+
+/// Every route, before the backend is attached (route conflicts panic here, so the unit test
+/// below catches them at build time rather than when a daemon starts serving).
+fn routes() -> Router<AppState> {
     Router::new()
         .merge(system::routes())
         .merge(containers::routes())
@@ -29,17 +36,38 @@ pub fn router(backend: Arc<dyn Backend>) -> Router {
         .merge(images::routes())
         .merge(not_implemented_routes())
         .fallback(|| async { ApiError::not_found("page not found") })
-        .with_state(backend)
 }
 
 /// Resources of later milestones: a clear 501 rather than a 404 that looks like a typo.
 fn not_implemented_routes() -> Router<AppState> {
-    let mut r = Router::new();
+    // Berth has no networks or volumes yet, so looking one up by name finds nothing — the
+    // truthful answer, and the one `docker inspect` needs to try the next object type.
+    let mut r = Router::new()
+        .route(
+            "/networks/{name}",
+            axum::routing::get(|Path(name): Path<String>| async move {
+                ApiError::not_found(format!("network {name} not found"))
+            })
+            .fallback(|| async { ApiError::not_implemented("networks") }),
+        )
+        .route(
+            "/volumes/{name}",
+            axum::routing::get(|Path(name): Path<String>| async move {
+                ApiError::not_found(format!("get {name}: no such volume"))
+            })
+            .fallback(|| async { ApiError::not_implemented("volumes") }),
+        )
+        .route(
+            "/plugins/{name}/json",
+            axum::routing::get(|Path(name): Path<String>| async move {
+                ApiError::not_found(format!("plugin \"{name}\" not found"))
+            }),
+        );
     for (path, what) in [
         ("/volumes", "volumes"),
-        ("/volumes/{*rest}", "volumes"),
+        ("/volumes/{name}/{*rest}", "volumes"),
         ("/networks", "networks"),
-        ("/networks/{*rest}", "networks"),
+        ("/networks/{name}/{*rest}", "networks"),
         ("/build", "image build"),
         ("/build/{*rest}", "the builder"),
         ("/swarm", "swarm mode"),
@@ -48,7 +76,6 @@ fn not_implemented_routes() -> Router<AppState> {
         ("/services/{*rest}", "swarm services"),
         ("/nodes", "swarm nodes"),
         ("/plugins", "plugins"),
-        ("/plugins/{*rest}", "plugins"),
         ("/secrets", "swarm secrets"),
         ("/configs", "swarm configs"),
         ("/system/df", "system df"),
@@ -137,6 +164,11 @@ pub(crate) fn no_content() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_route_registers_without_conflict() {
+        let _ = routes();
+    }
 
     #[test]
     fn filters_accept_both_shapes() {

@@ -21,6 +21,8 @@ pub struct ExecRecord {
     pub container_id: String,
     pub config: ExecConfig,
     pub started: bool,
+    /// Set when the process could not be started (Docker records 126).
+    pub failed_exit_code: Option<i64>,
 }
 
 #[derive(Default)]
@@ -53,6 +55,7 @@ impl Daemon {
             container_id: c.id.clone(),
             config,
             started: false,
+            failed_exit_code: None,
         };
         self.execs
             .by_id
@@ -116,21 +119,39 @@ impl Daemon {
             serde_json::from_value(self.exec_process(&state_dir, &c, &rec.config)?)
                 .map_err(|e| Error::Internal(format!("exec process spec: {e}")))?;
         let shim = berth_shim::client::ShimClient::new(&state_dir);
-        shim.exec_create(exec_id, &process)
-            .await
-            .map_err(|e| exec_error(e.shim_error().map(|s| s.message.clone()), e))?;
         let detach = start.detach.unwrap_or(false);
         let stdin = rec.config.attach_stdin.unwrap_or(false);
-        let stream = shim
-            .exec_start(exec_id, detach, stdin)
-            .await
-            .map_err(|e| exec_error(e.shim_error().map(|s| s.message.clone()), e))?;
+        let tty = rec.config.tty.unwrap_or(false);
+        let started = match shim.exec_create(exec_id, &process).await {
+            Ok(()) => shim.exec_start(exec_id, detach, stdin).await,
+            Err(e) => Err(e),
+        };
+        let stream = match started {
+            Ok(s) => s,
+            Err(e) => {
+                let err = exec_error(e.shim_error().map(|s| s.message.clone()), &e);
+                if let Some(r) = self
+                    .execs
+                    .by_id
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_mut(exec_id)
+                {
+                    r.failed_exit_code = Some(126);
+                }
+                if detach {
+                    return Err(err);
+                }
+                // As Docker does: the connection is taken over anyway and the error is the
+                // output; the client reads exit code 126 from the exec's inspect.
+                return Ok(Some(error_stream(&err.to_string(), tty)));
+            }
+        };
         self.container_event(
             &c,
             &format!("exec_start: {}", exec_cmdline(&rec)),
             &[("execID", exec_id.to_owned())],
         );
-        let tty = rec.config.tty.unwrap_or(false);
         Ok(stream.map(|s| AttachedStream {
             tty,
             stream: Box::pin(s),
@@ -209,7 +230,9 @@ impl Daemon {
 
     pub async fn exec_inspect(&self, exec_id: &str) -> Result<Value> {
         let rec = self.exec_get(exec_id)?;
-        let (running, pid, exit_code) = if rec.started {
+        let (running, pid, exit_code) = if let Some(code) = rec.failed_exit_code {
+            (false, 0, json!(code))
+        } else if rec.started {
             let shim = berth_shim::client::ShimClient::new(&self.state_dir(&rec.container_id));
             match shim.exec_state(exec_id).await {
                 Ok(s) => (
@@ -248,6 +271,29 @@ impl Daemon {
 
 fn exec_cmdline(rec: &ExecRecord) -> String {
     rec.config.cmd.clone().unwrap_or_default().join(" ")
+}
+
+/// A finished stream whose only output is `message` (on stdout, framed unless `tty`).
+fn error_stream(message: &str, tty: bool) -> AttachedStream {
+    let text = format!("{message}\r\n");
+    let bytes = if tty {
+        bytes::Bytes::from(text)
+    } else {
+        berth_api::stdcopy::frame(berth_api::stdcopy::StreamType::Stdout, text.as_bytes())
+    };
+    let (mut engine, client) = tokio::io::duplex(bytes.len() + 64);
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        let _ = engine.write_all(&bytes).await;
+        let _ = engine.shutdown().await;
+        // Keep our end until the client has read everything and gone.
+        let mut sink = Vec::new();
+        let _ = tokio::io::AsyncReadExt::read_to_end(&mut engine, &mut sink).await;
+    });
+    AttachedStream {
+        tty,
+        stream: Box::pin(client),
+    }
 }
 
 /// Docker's wording for a failed exec; clients parse it for 126/127.
