@@ -687,3 +687,85 @@ fn leftover_unpacks_are_discarded_at_open() {
     let store = ImageStore::open(root, db, Arc::clone(&snaps)).unwrap();
     assert!(store.snapshotter().list().unwrap().is_empty());
 }
+
+/// Archives written by a tool we did not write: skopeo turns an OCI layout into a
+/// `docker-archive` (docker save format, with its symlinked legacy layer names) and an
+/// `oci-archive`. Skipped where skopeo is not installed.
+#[test]
+fn loads_what_skopeo_writes() {
+    if std::process::Command::new("skopeo")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skopeo not installed; skipping");
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    let blobs = layout.join("blobs/sha256");
+    fs::create_dir_all(&blobs).unwrap();
+    let put = |b: &[u8]| {
+        let d = Digest::of(b);
+        fs::write(blobs.join(d.hex()), b).unwrap();
+        json!({"digest": d.to_string(), "size": b.len()})
+    };
+    let raw = [base_layer(), top_layer()];
+    let config = config_for(&[&raw[0], &raw[1]], &["sh"]);
+    let mut layers = Vec::new();
+    for l in &raw {
+        let mut d = put(&gzip(l));
+        d["mediaType"] = oci::MEDIA_OCI_LAYER_GZIP.into();
+        layers.push(d);
+    }
+    let mut c = put(&config);
+    c["mediaType"] = oci::MEDIA_OCI_CONFIG.into();
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": oci::MEDIA_OCI_MANIFEST, "config": c, "layers": layers
+    }))
+    .unwrap();
+    let mut m = put(&manifest);
+    m["mediaType"] = oci::MEDIA_OCI_MANIFEST.into();
+    m["annotations"] = json!({oci::ANNOTATION_REF_NAME: "v1"});
+    fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [m]})).unwrap(),
+    )
+    .unwrap();
+    fs::write(
+        layout.join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+
+    let src = format!("oci:{}:v1", layout.display());
+    let docker_tar = work.path().join("docker.tar");
+    let oci_tar = work.path().join("oci.tar");
+    for dst in [
+        format!("docker-archive:{}:skopeo/test:v1", docker_tar.display()),
+        format!("oci-archive:{}:v2", oci_tar.display()),
+    ] {
+        let out = std::process::Command::new("skopeo")
+            .args(["--insecure-policy", "copy", "--quiet", &src, &dst])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "skopeo: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    let id = Digest::of(&config).to_string();
+    let e = env(Backend::Overlay);
+    let loaded = e.store.load(fs::File::open(&docker_tar).unwrap()).unwrap();
+    assert_eq!(loaded[0].messages(), ["Loaded image: skopeo/test:v1"]);
+    assert_eq!(loaded[0].id, id);
+    // A bare ref.name ("v2") names no repository: the image loads by ID, as in Docker.
+    let loaded = e.store.load(fs::File::open(&oci_tar).unwrap()).unwrap();
+    assert_eq!(loaded[0].messages(), [format!("Loaded image ID: {id}")]);
+    with_rootfs(&e, "sk", &id, |root| {
+        assert!(root.join("bin/busybox").is_file());
+        assert!(!root.join("etc/group").exists());
+    });
+}
