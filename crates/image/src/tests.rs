@@ -316,6 +316,11 @@ fn load_docker_save_list_resolve_and_run_rootfs_on_both_backends() {
         let j = e.store.inspect_json("busybox").unwrap();
         assert_eq!(j["Parent"], "");
         assert_eq!(j["RepoTags"][0], "busybox:latest");
+        assert_eq!(j["RootFS"]["Type"], "layers");
+        assert_eq!(j["Config"]["Cmd"][0], "sh");
+        assert_eq!(j["Config"]["Labels"]["test"], "yes");
+        assert_eq!(j["Created"], "2024-05-01T10:00:00Z");
+        assert!(j["GraphDriver"]["Data"].is_object());
 
         with_rootfs(&e, "ctr1", &id, |root| {
             assert!(fs::metadata(root.join("bin/busybox")).unwrap().len() > 500_000);
