@@ -4,7 +4,7 @@ use clap::Args;
 
 use crate::error::{CliError, Result};
 use crate::format::json_indent::indent;
-use crate::format::template::Format;
+use crate::format::template::{Format, Value};
 use crate::Ctx;
 
 /// `berth inspect [OPTIONS] NAME|ID [NAME|ID...]`
@@ -101,7 +101,11 @@ async fn inspect(
     size: bool,
 ) -> Result {
     let tmpl = match format.filter(|f| !f.is_empty()) {
-        Some(f) => Some(Format::parse(f).map_err(CliError::local)?),
+        // docker exits 64 (EX_USAGE) for a template that does not parse.
+        Some(f) => Some(Format::parse(f).map_err(|e| CliError::Status {
+            code: 64,
+            message: Some(e),
+        })?),
         None => None,
     };
     let mut raws = Vec::new();
@@ -111,9 +115,11 @@ async fn inspect(
         match fetch(ctx, kind, n, size).await {
             Ok(raw) => {
                 if let Some(t) = &tmpl {
-                    let v: serde_json::Value =
-                        serde_json::from_slice(&raw).map_err(|e| CliError::local(e.to_string()))?;
-                    out.push_str(&t.render(&v).map_err(CliError::local)?);
+                    // Parsed from the raw bytes so that `{{json .Config}}` keeps the daemon's
+                    // field order.
+                    let v =
+                        Value::from_json_bytes(&raw).map_err(|e| CliError::local(e.to_string()))?;
+                    out.push_str(&t.render_value(&v).map_err(CliError::local)?);
                     out.push('\n');
                 } else {
                     raws.push(raw);

@@ -17,7 +17,7 @@ pub fn headers() -> Value {
         "ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST",
         "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE",
         "Containers": "CONTAINERS", "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE",
-        "VirtualSize": "VIRTUAL SIZE",
+        "VirtualSize": "SIZE",
     })
 }
 

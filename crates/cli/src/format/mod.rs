@@ -67,7 +67,7 @@ pub fn render_rows(
     headers: &serde_json::Value,
     rows: &[serde_json::Value],
 ) -> Result<String, String> {
-    let f = template::Format::parse(format)?;
+    let f = template::Format::parse(format)?.strict();
     let mut out = String::new();
     if f.table {
         out.push_str(&f.render(headers)?);
