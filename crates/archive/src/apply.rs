@@ -494,7 +494,10 @@ fn xattrs<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Vec<(CString, Vec<u8
     let mut out = Vec::new();
     if let Some(exts) = entry.pax_extensions().map_err(malformed)? {
         for ext in exts {
-            let ext = ext.map_err(malformed)?;
+            // The tar crate splits PAX records at every newline, so a binary value containing
+            // one (a file capability can) reads as malformed records. Losing that attribute is
+            // better than refusing the layer.
+            let Ok(ext) = ext else { continue };
             let Some(key) = ext.key_bytes().strip_prefix(b"SCHILY.xattr.") else {
                 continue;
             };

@@ -54,6 +54,7 @@ fn walk<W: Write>(
         }
         let mut h = Header::new_gnu();
         h.set_metadata_in_mode(&meta, HeaderMode::Complete);
+        append_xattrs(b, &r, &p)?;
         if ft.is_dir() {
             b.append_data(&mut h, &r, std::io::empty())
                 .map_err(Error::io("write tar", &p))?;
@@ -100,6 +101,53 @@ fn walk<W: Write>(
         }
     }
     Ok(())
+}
+
+/// Writes a PAX extended header carrying the entry's extended attributes (`SCHILY.xattr.*`, as
+/// GNU tar and Docker write them), except overlayfs's own `trusted.overlay.*`, which describe
+/// this snapshot rather than the files.
+fn append_xattrs<W: Write>(b: &mut tar::Builder<W>, name: &Path, p: &Path) -> Result<()> {
+    let mut data = Vec::new();
+    for (k, v) in sys::list_xattrs_path(p).map_err(Error::io("listxattr", p))? {
+        let k = k.as_bytes();
+        if k.starts_with(b"trusted.overlay.") {
+            continue;
+        }
+        let body_len = b" SCHILY.xattr.".len() + k.len() + 1 + v.len() + 1;
+        // The record's length field counts its own digits.
+        let mut len = body_len + 1;
+        while len.to_string().len() + body_len != len {
+            len = len.to_string().len() + body_len;
+        }
+        data.extend_from_slice(len.to_string().as_bytes());
+        data.extend_from_slice(b" SCHILY.xattr.");
+        data.extend_from_slice(k);
+        data.push(b'=');
+        data.extend_from_slice(&v);
+        data.push(b'\n');
+    }
+    if data.is_empty() {
+        return Ok(());
+    }
+    let mut h = Header::new_ustar();
+    // The extended header's own name is informational; keep it short enough for ustar.
+    let short: String = name
+        .display()
+        .to_string()
+        .chars()
+        .rev()
+        .take(80)
+        .collect::<String>()
+        .chars()
+        .rev()
+        .collect();
+    h.set_path(format!("PaxHeaders/{short}"))
+        .map_err(Error::io("write tar", p))?;
+    h.set_entry_type(EntryType::XHeader);
+    h.set_size(data.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    b.append(&h, &data[..]).map_err(Error::io("write tar", p))
 }
 
 fn append_empty<W: Write>(

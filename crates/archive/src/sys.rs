@@ -178,6 +178,38 @@ pub fn get_xattr_path(path: &std::path::Path, key: &CStr) -> io::Result<Option<V
     Ok(Some(buf))
 }
 
+/// The extended attributes of a path (not following a trailing symlink), name and value.
+pub fn list_xattrs_path(path: &std::path::Path) -> io::Result<Vec<(CString, Vec<u8>)>> {
+    let p = cstr(path.as_os_str())?;
+    let mut names = vec![0u8; 4096];
+    // SAFETY: NUL-terminated path and a buffer with its length.
+    let n = unsafe { libc::llistxattr(p.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::ENOTSUP) => Ok(Vec::new()),
+            _ => Err(e),
+        };
+    }
+    names.truncate(n as usize);
+    let mut out = Vec::new();
+    for name in names.split(|b| *b == 0).filter(|n| !n.is_empty()) {
+        let Ok(key) = CString::new(name) else {
+            continue;
+        };
+        let mut val = vec![0u8; 65536];
+        // SAFETY: NUL-terminated strings and a buffer with its length.
+        let n = unsafe {
+            libc::lgetxattr(p.as_ptr(), key.as_ptr(), val.as_mut_ptr().cast(), val.len())
+        };
+        if n >= 0 {
+            val.truncate(n as usize);
+            out.push((key, val));
+        }
+    }
+    Ok(out)
+}
+
 /// Flushes the filesystem holding `fd` to disk.
 pub fn syncfs(fd: BorrowedFd<'_>) -> io::Result<()> {
     // SAFETY: valid fd.

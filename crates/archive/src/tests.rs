@@ -335,6 +335,19 @@ fn tar_dir_round_trips_and_writes_whiteouts() {
         .bytes();
     apply(&layer, src.path(), WhiteoutMode::Overlay).unwrap();
     fs::set_permissions(src.path().join("d/f"), fs::Permissions::from_mode(0o600)).unwrap();
+    let f = fs::File::open(src.path().join("d/f")).unwrap();
+    crate::sys::set_xattr_fd(std::os::fd::AsFd::as_fd(&f), c"user.berth.test", b"v\0=1").unwrap();
+    // A value with a newline is written correctly but the tar crate cannot read it back: the
+    // layer must still apply.
+    let nl = src.path().join("d/nl");
+    fs::write(&nl, b"nl").unwrap();
+    let nf = fs::File::open(&nl).unwrap();
+    crate::sys::set_xattr_fd(std::os::fd::AsFd::as_fd(&nf), c"user.nl", b"a\nb").unwrap();
+    // A long name makes the writer add a GNU long-name entry after the PAX header.
+    let long = format!("d/{}", "n".repeat(150));
+    fs::write(src.path().join(&long), b"long").unwrap();
+    let lf = fs::File::open(src.path().join(&long)).unwrap();
+    crate::sys::set_xattr_fd(std::os::fd::AsFd::as_fd(&lf), c"user.k", b"long").unwrap();
 
     let out = tar_dir(src.path(), Vec::new()).unwrap();
     let mut names = Vec::new();
