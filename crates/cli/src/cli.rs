@@ -141,7 +141,8 @@ pub enum SystemCommand {
 }
 
 /// The usage line of a command (after `berth <path>`), as docker prints it under errors.
-pub fn usage_tail(leaf: &str) -> &'static str {
+pub fn usage_tail(path: &str) -> &'static str {
+    let leaf = path.rsplit(' ').next().unwrap_or(path);
     match leaf {
         "run" | "create" => "[OPTIONS] IMAGE [COMMAND] [ARG...]",
         "start" | "stop" | "restart" | "kill" | "rm" | "remove" => {
@@ -151,6 +152,8 @@ pub fn usage_tail(leaf: &str) -> &'static str {
         "prune" | "ps" | "ls" | "list" | "events" | "version" | "info" | "load" => "[OPTIONS]",
         "logs" | "attach" => "[OPTIONS] CONTAINER",
         "exec" => "[OPTIONS] CONTAINER COMMAND [ARG...]",
+        "inspect" if path.starts_with("image") => "[OPTIONS] IMAGE [IMAGE...]",
+        "inspect" if path.starts_with("container") => "[OPTIONS] CONTAINER [CONTAINER...]",
         "inspect" => "[OPTIONS] NAME|ID [NAME|ID...]",
         "top" => "CONTAINER [ps OPTIONS]",
         "rename" => "CONTAINER NEW_NAME",

@@ -372,13 +372,13 @@ pub fn to_create_body(
         None => None,
     };
     if !matches!(o.pull.as_str(), "always" | "missing" | "never") {
-        return Err(CliError::invalid_flag(
-            command,
-            format!(
-                "invalid pull option: '{}': must be one of \"always\", \"missing\" or \"never\"",
+        return Err(CliError::Status {
+            code: 125,
+            message: Some(format!(
+                "berth: invalid pull option: '{}': must be one of \"always\", \"missing\" or \"never\"\n\nRun 'berth {command} --help' for more information",
                 o.pull
-            ),
-        ));
+            )),
+        });
     }
 
     let host_config = HostConfig {

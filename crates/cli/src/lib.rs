@@ -107,17 +107,15 @@ pub async fn run(args: Vec<OsString>) -> i32 {
         errln!("{}", e.render());
         return 1;
     }
-    let path = cli::command_path(&args);
     match commands::dispatch(&ctx, command).await {
         Ok(code) => code,
-        Err(e) => report(e, &path),
+        Err(e) => report(e),
     }
 }
 
 /// Prints an error the way docker does for the command at `path`, returning the exit status.
-fn report(e: CliError, path: &str) -> i32 {
+fn report(e: CliError) -> i32 {
     let _ = std::io::stdout().flush();
-    let leaf = path.rsplit(' ').next().unwrap_or(path);
     match e {
         CliError::Status { code, message } => {
             if let Some(m) = message.filter(|m| !m.is_empty()) {
@@ -130,16 +128,14 @@ fn report(e: CliError, path: &str) -> i32 {
             command,
             code,
         } => {
-            let leaf = command.rsplit(' ').next().unwrap_or(&command);
             errln!(
                 "{message}\n\nUsage:  berth {command} {}\n\nRun 'berth {command} --help' for more information",
-                cli::usage_tail(leaf)
+                cli::usage_tail(&command)
             );
             code
         }
         other => {
             errln!("{}", other.render());
-            let _ = leaf;
             1
         }
     }
@@ -152,7 +148,7 @@ fn clap_error(e: clap::Error, args: &[String]) -> i32 {
     let usage = if path.is_empty() {
         "Usage:  berth [OPTIONS] COMMAND".to_string()
     } else {
-        format!("Usage:  berth {path} {}", cli::usage_tail(&leaf))
+        format!("Usage:  berth {path} {}", cli::usage_tail(&path))
     };
     let prog = if path.is_empty() {
         "berth".to_string()
@@ -179,29 +175,54 @@ fn clap_error(e: clap::Error, args: &[String]) -> i32 {
             errln!("{msg}\n\n{usage}\n\nRun '{prog} --help' for more information");
             125
         }
-        ClapKind::MissingRequiredArgument | ClapKind::TooFewValues => {
-            errln!("berth: '{prog}' requires at least 1 argument\n\n{usage}\n\nSee '{prog} --help' for more information");
+        ClapKind::MissingRequiredArgument
+        | ClapKind::TooFewValues
+        | ClapKind::WrongNumberOfValues => {
+            // docker's own exact-count checks say "Run …", cobra's minimum checks "See …".
+            let (count, exact) = match leaf.as_str() {
+                "logs" | "attach" => (1, true),
+                "rename" => (2, true),
+                "exec" => (2, false),
+                _ => (1, false),
+            };
+            let noun = if count == 1 { "argument" } else { "arguments" };
+            let (need, verb) = if exact {
+                ("", "Run")
+            } else {
+                ("at least ", "See")
+            };
+            errln!(
+                "berth: '{prog}' requires {need}{count} {noun}\n\n{usage}\n\n{verb} '{prog} --help' for more information"
+            );
             1
         }
-        ClapKind::InvalidSubcommand
-        | ClapKind::MissingSubcommand
-        | ClapKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+        ClapKind::InvalidSubcommand => {
             let cmd = match e.get(ContextKind::InvalidSubcommand) {
                 Some(ContextValue::String(s)) => s.clone(),
                 _ => String::new(),
             };
-            if cmd.is_empty() {
-                let _ = e.print();
-                return if e.kind() == ClapKind::DisplayHelpOnMissingArgumentOrSubcommand {
-                    0
-                } else {
-                    1
-                };
-            }
-            errln!(
-                "berth: unknown command: {prog} {cmd}\n\nRun '{prog} --help' for more information"
-            );
+            // The path ends with the unknown word itself; the parent is what exists.
+            let parent = path
+                .strip_suffix(cmd.as_str())
+                .unwrap_or(&path)
+                .trim_end()
+                .to_string();
+            let parent_prog = if parent.is_empty() {
+                "berth".to_string()
+            } else {
+                format!("berth {parent}")
+            };
+            let usage = if parent.is_empty() {
+                String::new()
+            } else {
+                format!("\n\nUsage:  {parent_prog}")
+            };
+            errln!("berth: unknown command: {parent_prog} {cmd}{usage}\n\nRun '{parent_prog} --help' for more information");
             1
+        }
+        ClapKind::MissingSubcommand | ClapKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            0
         }
         _ => {
             // Invalid values and the like: docker reports them as flag errors (125).

@@ -50,9 +50,8 @@ pub fn start_error_status(message: &str) -> i32 {
 pub async fn run(ctx: &Ctx, a: RunArgs) -> Result {
     let o = &a.create;
     if a.run.detach && !o.attach.is_empty() {
-        return Err(engine_error(
-            "run",
-            CliError::local("Conflicting options: -a and -d"),
+        return Err(CliError::local(
+            "conflicting options: cannot specify both --attach and --detach",
         ));
     }
     if o.rm && o.restart.as_deref().is_some_and(|r| r != "no") {
@@ -73,10 +72,7 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result {
     })?;
     let stdin_is_tty = terminal::is_tty(std::os::fd::AsFd::as_fd(&std::io::stdin()));
     if !a.run.detach && o.tty && o.interactive && !stdin_is_tty {
-        return Err(engine_error(
-            "run",
-            CliError::local("the input device is not a TTY"),
-        ));
+        return Err(CliError::local("the input device is not a TTY"));
     }
 
     let id = create_container(ctx, "run", o, &a.args[0], &a.args[1..], !a.run.detach)
