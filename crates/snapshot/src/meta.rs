@@ -40,6 +40,8 @@ impl Record {
 
 pub(crate) struct State {
     pub records: HashMap<String, Record>,
+    /// Keys being created, with their parents.
+    pending: HashMap<String, Option<String>>,
     next_id: u64,
 }
 
@@ -113,7 +115,11 @@ impl MetaStore {
         let next_id = by_id.keys().copied().max().unwrap_or(0).max(max_id) + 1;
         Ok(MetaStore {
             root: root.to_path_buf(),
-            state: Mutex::new(State { records, next_id }),
+            state: Mutex::new(State {
+                records,
+                pending: HashMap::new(),
+                next_id,
+            }),
         })
     }
 
@@ -164,10 +170,11 @@ impl MetaStore {
         Ok(out)
     }
 
-    /// Creates snapshot `key`: allocates its directory, lets `populate` fill it, then records it.
+    /// Creates snapshot `key`: allocates its directory, lets `populate` fill it (without
+    /// holding the lock, so a long copy does not stall other snapshots), then records it.
+    /// While `populate` runs the key is reserved and the parent cannot be removed.
     pub fn create(
         &self,
-        st: &mut State,
         key: &str,
         kind: Kind,
         parent: Option<&str>,
@@ -176,21 +183,25 @@ impl MetaStore {
         if key.is_empty() || key.len() > MAX_KEY_LEN || key.contains('\0') {
             return Err(Error::InvalidKey(key.to_string()));
         }
-        if st.records.contains_key(key) {
-            return Err(Error::AlreadyExists(key.to_string()));
-        }
-        let parent_rec = match parent {
-            Some(p) => Some(self.expect(st, p, &[Kind::Committed], "committed")?),
-            None => None,
+        let (id, parent_rec) = {
+            let mut st = self.lock();
+            if st.records.contains_key(key) || st.pending.contains_key(key) {
+                return Err(Error::AlreadyExists(key.to_string()));
+            }
+            let parent_rec = match parent {
+                Some(p) => Some(self.expect(&st, p, &[Kind::Committed], "committed")?),
+                None => None,
+            };
+            let id = st.next_id;
+            st.next_id += 1;
+            st.pending
+                .insert(key.to_string(), parent.map(str::to_string));
+            (id, parent_rec)
         };
-        let id = st.next_id;
-        st.next_id += 1;
         let dir = self.dir(id);
-        fs::create_dir(&dir).map_err(Error::io("create", &dir))?;
-        if let Err(e) = populate(&dir, parent_rec.as_ref()) {
-            let _ = fs::remove_dir_all(&dir);
-            return Err(e);
-        }
+        let made = fs::create_dir(&dir)
+            .map_err(Error::io("create", &dir))
+            .and_then(|()| populate(&dir, parent_rec.as_ref()));
         let rec = Record {
             key: key.to_string(),
             id,
@@ -198,7 +209,9 @@ impl MetaStore {
             parent: parent.map(str::to_string),
             created: now(),
         };
-        if let Err(e) = self.write(&rec) {
+        let mut st = self.lock();
+        st.pending.remove(key);
+        if let Err(e) = made.and_then(|()| self.write(&rec)) {
             let _ = fs::remove_dir_all(&dir);
             return Err(e);
         }
@@ -211,7 +224,7 @@ impl MetaStore {
         if name.is_empty() || name.len() > MAX_KEY_LEN || name.contains('\0') {
             return Err(Error::InvalidKey(name.to_string()));
         }
-        if st.records.contains_key(name) {
+        if st.records.contains_key(name) || st.pending.contains_key(name) {
             return Err(Error::AlreadyExists(name.to_string()));
         }
         let rec = Record {

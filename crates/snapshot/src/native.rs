@@ -50,20 +50,15 @@ impl Native {
     }
 
     fn create(&self, key: &str, parent: Option<&str>, kind: Kind) -> Result<Vec<Mount>> {
-        let mut st = self.meta.lock();
-        let parent_fs = match parent {
-            Some(p) => Some(self.fs_dir(&self.meta.get(&st, p)?)),
-            None => None,
-        };
-        let rec = self.meta.create(&mut st, key, kind, parent, |dir, _| {
+        let rec = self.meta.create(key, kind, parent, |dir, parent| {
             let fs_dir = dir.join("fs");
             fs::create_dir(&fs_dir).map_err(Error::io("mkdir", &fs_dir))?;
-            match (&parent_fs, kind) {
-                (Some(src), Kind::Active) => copy_tree(src, &fs_dir),
+            match (parent, kind) {
+                (Some(p), Kind::Active) => copy_tree(&self.fs_dir(p), &fs_dir),
                 _ => Ok(()),
             }
         })?;
-        self.mounts_of(&st, &rec)
+        self.mounts_of(&self.meta.lock(), &rec)
     }
 }
 

@@ -123,14 +123,13 @@ impl Overlay {
     }
 
     fn create(&self, key: &str, parent: Option<&str>, kind: Kind) -> Result<Vec<Mount>> {
-        let mut st = self.meta.lock();
-        let rec = self.meta.create(&mut st, key, kind, parent, |dir, _| {
+        let rec = self.meta.create(key, kind, parent, |dir, _| {
             for d in ["fs", "work"] {
                 fs::create_dir(dir.join(d)).map_err(Error::io("mkdir", dir.join(d)))?;
             }
             Ok(())
         })?;
-        self.mounts_of(&st, &rec)
+        self.mounts_of(&self.meta.lock(), &rec)
     }
 }
 
