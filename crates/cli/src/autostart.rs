@@ -20,11 +20,23 @@ pub async fn ensure_daemon(ctx: &Ctx) -> Result<()> {
         Err(ClientError::Connect { .. }) if may_autostart(ctx) => {}
         Err(_) => return Ok(()),
     }
-    spawn_daemon()?;
+    let mut child = spawn_daemon()?;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         match ctx.client.api_version().await {
             Ok(_) => return Ok(()),
+            // A daemon that died (bad config, socket in use) will not answer: say so now.
+            Err(e) if matches!(child.try_wait(), Ok(Some(_))) => {
+                let status = child
+                    .try_wait()
+                    .ok()
+                    .flatten()
+                    .map(|s| s.to_string())
+                    .unwrap_or_default();
+                return Err(CliError::local(format!(
+                    "{e} (`berth daemon` exited: {status}; see {DAEMON_LOG})"
+                )));
+            }
             Err(e) if Instant::now() >= deadline => {
                 return Err(CliError::local(format!(
                 "{e} (started `berth daemon`, which did not answer within 10s; see {DAEMON_LOG})"
@@ -39,7 +51,7 @@ fn may_autostart(ctx: &Ctx) -> bool {
     ctx.host_source == HostSource::Default && nix::unistd::geteuid().is_root()
 }
 
-fn spawn_daemon() -> Result<()> {
+fn spawn_daemon() -> Result<std::process::Child> {
     let exe = std::env::current_exe()
         .map_err(|e| CliError::local(format!("cannot find berth binary: {e}")))?;
     std::fs::create_dir_all("/run/berth")?;
@@ -63,6 +75,5 @@ fn spawn_daemon() -> Result<()> {
         });
     }
     cmd.spawn()
-        .map_err(|e| CliError::local(format!("cannot start berth daemon: {e}")))?;
-    Ok(())
+        .map_err(|e| CliError::local(format!("cannot start berth daemon: {e}")))
 }
