@@ -28,6 +28,9 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin> DuplexStream for T {}
 pub struct AttachedStream {
     pub tty: bool,
     pub stream: Pin<Box<dyn DuplexStream>>,
+    /// Fired once the client holds the upgraded connection (its 101 head is written), for
+    /// engines that must not produce output before then.
+    pub on_upgraded: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 /// A stream of body chunks (log output, JSON messages).

@@ -34,7 +34,14 @@ fn content_type(tty: bool) -> HeaderValue {
 /// Answers `req` by splicing the client's connection to `attached`.
 pub fn respond(mut req: Request, attached: AttachedStream) -> Response {
     if !wants_upgrade(&req) {
-        let AttachedStream { tty, stream } = attached;
+        let AttachedStream {
+            tty,
+            stream,
+            on_upgraded,
+        } = attached;
+        if let Some(tx) = on_upgraded {
+            let _ = tx.send(());
+        }
         let body = futures_util::stream::unfold(stream, |mut s| async move {
             let mut buf = vec![0u8; 32 * 1024];
             match s.read(&mut buf).await {
@@ -64,6 +71,9 @@ pub fn respond(mut req: Request, attached: AttachedStream) -> Response {
             }
         };
         let mut client = TokioIo::new(upgraded);
+        if let Some(tx) = attached.on_upgraded {
+            let _ = tx.send(());
+        }
         let mut engine = attached.stream;
         // copy_bidirectional passes a half-close on either side on to the other, which is
         // exactly "end of stdin, keep the output flowing".

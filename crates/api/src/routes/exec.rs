@@ -31,9 +31,11 @@ pub(crate) async fn create(
     if config.cmd.as_ref().is_none_or(|c| c.is_empty()) {
         return Err(ApiError::bad_request("No exec command specified"));
     }
+    let created = b.exec_create(&id, config).await?;
+    // Docker's key is `Id`; the generated model only aliases it on the way in.
     Ok(json_response(
         StatusCode::CREATED,
-        &b.exec_create(&id, config).await?,
+        &serde_json::json!({ "Id": created.id }),
     ))
 }
 

@@ -35,6 +35,7 @@ impl Daemon {
                 Ok(AttachedStream {
                     tty,
                     stream: Box::pin(stream),
+                    on_upgraded: None,
                 })
             }
             Status::Created | Status::Exited => {
@@ -60,6 +61,7 @@ impl Daemon {
                 Ok(AttachedStream {
                     tty,
                     stream: Box::pin(api_side),
+                    on_upgraded: None,
                 })
             }
             other => Err(Error::Conflict(format!(

@@ -25,6 +25,9 @@ pub struct ExecRecord {
     pub failed_exit_code: Option<i64>,
 }
 
+/// Buffer between a hijacked exec connection and the shim's stream.
+const EXEC_PIPE_BUFFER: usize = 64 * 1024;
+
 #[derive(Default)]
 pub struct ExecTable {
     pub by_id: Mutex<HashMap<String, ExecRecord>>,
@@ -118,44 +121,92 @@ impl Daemon {
         let process: oci_spec::runtime::Process =
             serde_json::from_value(self.exec_process(&state_dir, &c, &rec.config)?)
                 .map_err(|e| Error::Internal(format!("exec process spec: {e}")))?;
-        let shim = berth_shim::client::ShimClient::new(&state_dir);
         let detach = start.detach.unwrap_or(false);
         let stdin = rec.config.attach_stdin.unwrap_or(false);
         let tty = rec.config.tty.unwrap_or(false);
-        let started = match shim.exec_create(exec_id, &process).await {
-            Ok(()) => shim.exec_start(exec_id, detach, stdin).await,
+        if detach {
+            self.launch_exec(&c, &rec, &process, true, stdin).await?;
+            return Ok(None);
+        }
+        // The process starts only once the client has the 101 head: a client that reads the
+        // head through a buffer (docker-py) would otherwise swallow the first output with it.
+        let (api_side, mut engine_side) = tokio::io::duplex(EXEC_PIPE_BUFFER);
+        let (upgraded_tx, upgraded_rx) = tokio::sync::oneshot::channel();
+        let daemon = self
+            .me
+            .upgrade()
+            .ok_or_else(|| Error::Internal("daemon is shutting down".into()))?;
+        tokio::spawn(async move {
+            if upgraded_rx.await.is_err() {
+                // The client left before the upgrade: nothing was started.
+                return;
+            }
+            match daemon.launch_exec(&c, &rec, &process, false, stdin).await {
+                Ok(Some(mut shim_stream)) => {
+                    let _ = tokio::io::copy_bidirectional(&mut engine_side, &mut shim_stream).await;
+                }
+                Ok(None) => {}
+                Err(err) => {
+                    // As Docker does: the connection is taken over anyway and the error is the
+                    // output; the client reads exit code 126 from the exec's inspect.
+                    use tokio::io::AsyncWriteExt;
+                    let text = format!("{err}\r\n");
+                    let bytes = if tty {
+                        bytes::Bytes::from(text)
+                    } else {
+                        berth_api::stdcopy::frame(
+                            berth_api::stdcopy::StreamType::Stdout,
+                            text.as_bytes(),
+                        )
+                    };
+                    let _ = engine_side.write_all(&bytes).await;
+                    let _ = engine_side.shutdown().await;
+                }
+            }
+        });
+        Ok(Some(AttachedStream {
+            tty,
+            stream: Box::pin(api_side),
+            on_upgraded: Some(upgraded_tx),
+        }))
+    }
+
+    /// Creates and starts the exec in the shim. A failure is recorded as exit code 126.
+    async fn launch_exec(
+        &self,
+        c: &super::Container,
+        rec: &ExecRecord,
+        process: &oci_spec::runtime::Process,
+        detach: bool,
+        stdin: bool,
+    ) -> Result<Option<tokio::net::UnixStream>> {
+        let shim = berth_shim::client::ShimClient::new(&self.state_dir(&c.id));
+        let started = match shim.exec_create(&rec.id, process).await {
+            Ok(()) => shim.exec_start(&rec.id, detach, stdin).await,
             Err(e) => Err(e),
         };
-        let stream = match started {
-            Ok(s) => s,
+        match started {
+            Ok(s) => {
+                self.container_event(
+                    c,
+                    &format!("exec_start: {}", exec_cmdline(rec)),
+                    &[("execID", rec.id.clone())],
+                );
+                Ok(s)
+            }
             Err(e) => {
-                let err = exec_error(e.shim_error().map(|s| s.message.clone()), &e);
                 if let Some(r) = self
                     .execs
                     .by_id
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .get_mut(exec_id)
+                    .get_mut(&rec.id)
                 {
                     r.failed_exit_code = Some(126);
                 }
-                if detach {
-                    return Err(err);
-                }
-                // As Docker does: the connection is taken over anyway and the error is the
-                // output; the client reads exit code 126 from the exec's inspect.
-                return Ok(Some(error_stream(&err.to_string(), tty)));
+                Err(exec_error(e.shim_error().map(|s| s.message.clone()), &e))
             }
-        };
-        self.container_event(
-            &c,
-            &format!("exec_start: {}", exec_cmdline(&rec)),
-            &[("execID", exec_id.to_owned())],
-        );
-        Ok(stream.map(|s| AttachedStream {
-            tty,
-            stream: Box::pin(s),
-        }))
+        }
     }
 
     /// The OCI process for an exec: the container's process with the exec's settings.
@@ -271,29 +322,6 @@ impl Daemon {
 
 fn exec_cmdline(rec: &ExecRecord) -> String {
     rec.config.cmd.clone().unwrap_or_default().join(" ")
-}
-
-/// A finished stream whose only output is `message` (on stdout, framed unless `tty`).
-fn error_stream(message: &str, tty: bool) -> AttachedStream {
-    let text = format!("{message}\r\n");
-    let bytes = if tty {
-        bytes::Bytes::from(text)
-    } else {
-        berth_api::stdcopy::frame(berth_api::stdcopy::StreamType::Stdout, text.as_bytes())
-    };
-    let (mut engine, client) = tokio::io::duplex(bytes.len() + 64);
-    tokio::spawn(async move {
-        use tokio::io::AsyncWriteExt;
-        let _ = engine.write_all(&bytes).await;
-        let _ = engine.shutdown().await;
-        // Keep our end until the client has read everything and gone.
-        let mut sink = Vec::new();
-        let _ = tokio::io::AsyncReadExt::read_to_end(&mut engine, &mut sink).await;
-    });
-    AttachedStream {
-        tty,
-        stream: Box::pin(client),
-    }
 }
 
 /// Docker's wording for a failed exec; clients parse it for 126/127.

@@ -84,17 +84,22 @@ fn log_files(path: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// Everything currently in the log, filtered, with `tail` applied.
-fn read_existing(path: &Path, opts: &LogsOptions, tty: bool) -> (Vec<Bytes>, u64, u64) {
+/// Everything currently in the log, filtered, with `tail` applied; also the current file, held
+/// open, and how far into it the lines went.
+fn read_existing(
+    path: &Path,
+    opts: &LogsOptions,
+    tty: bool,
+) -> (Vec<Bytes>, u64, Option<std::fs::File>) {
     let mut out: Vec<Rendered> = Vec::new();
     let mut end_offset = 0;
-    let mut inode = 0;
+    let mut current = None;
     for file in log_files(path) {
         let Ok(f) = std::fs::File::open(&file) else {
             continue;
         };
         if file == path {
-            inode = f.metadata().map(|m| m.ino()).unwrap_or(0);
+            current = f.try_clone().ok();
         }
         let mut reader = BufReader::new(f);
         let mut buf = Vec::new();
@@ -127,14 +132,16 @@ fn read_existing(path: &Path, opts: &LogsOptions, tty: bool) -> (Vec<Bytes>, u64
     (
         out.into_iter().map(|r| r.bytes).collect(),
         end_offset,
-        inode,
+        current,
     )
 }
 
 struct Follower {
     path: PathBuf,
+    /// The current log file, held open: a reader keeps reading it even after rotation renames
+    /// it or `rm` deletes it (as `docker run --rm` with a late reader does).
+    file: Option<std::fs::File>,
     offset: u64,
-    inode: u64,
     opts: LogsOptions,
     tty: bool,
     pending: std::collections::VecDeque<Bytes>,
@@ -143,32 +150,25 @@ struct Follower {
 }
 
 impl Follower {
-    /// New complete lines since the last read; handles rotation by finishing the old file by
-    /// inode before moving to the new one.
+    /// New complete lines since the last read. When the path names another file than the one
+    /// held (rotation), the held one is read to its end first.
     fn poll_file(&mut self) {
-        let Ok(meta) = std::fs::metadata(&self.path) else {
-            return;
-        };
-        if meta.ino() != self.inode {
-            // Rotated: whatever was appended to the old file is now in `.1`.
-            let rotated = self.path.with_file_name(format!(
-                "{}.1",
-                self.path.file_name().and_then(|n| n.to_str()).unwrap_or("")
-            ));
-            if std::fs::metadata(&rotated).map(|m| m.ino()).ok() == Some(self.inode) {
-                self.read_from(&rotated);
-            }
-            self.inode = meta.ino();
+        self.read_held();
+        let held_ino = self
+            .file
+            .as_ref()
+            .and_then(|f| f.metadata().ok())
+            .map(|m| m.ino());
+        let path_ino = std::fs::metadata(&self.path).ok().map(|m| m.ino());
+        if path_ino.is_some() && path_ino != held_ino {
+            self.file = std::fs::File::open(&self.path).ok();
             self.offset = 0;
+            self.read_held();
         }
-        let path = self.path.clone();
-        self.read_from(&path);
     }
 
-    fn read_from(&mut self, file: &Path) {
-        let Ok(mut f) = std::fs::File::open(file) else {
-            return;
-        };
+    fn read_held(&mut self) {
+        let Some(f) = self.file.as_mut() else { return };
         if f.seek(SeekFrom::Start(self.offset)).is_err() {
             return;
         }
@@ -201,7 +201,7 @@ impl Daemon {
         let follow = opts.follow && c.state.status.is_running();
         let running = entry.wait_tx.subscribe();
         let (p, o) = (path.clone(), opts.clone());
-        let (existing, offset, inode) =
+        let (existing, offset, file) =
             tokio::task::spawn_blocking(move || read_existing(&p, &o, tty))
                 .await
                 .map_err(|e| crate::error::Error::Internal(format!("log reader task: {e}")))?;
@@ -211,8 +211,8 @@ impl Daemon {
         }
         let follower = Follower {
             path,
+            file,
             offset,
-            inode,
             opts,
             tty,
             pending: Default::default(),

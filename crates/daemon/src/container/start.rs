@@ -130,6 +130,18 @@ impl Daemon {
             &options_json,
         )?;
 
+        // The log exists before the process does, so a `logs -f` that starts right away has a
+        // file to hold on to.
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            let log = self.log_path(&c.id);
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o640)
+                .open(&log)
+                .map_err(Error::io(format!("creating {}", log.display())))?;
+        }
         let exe = self.config.berth_exe.clone();
         let dir = state_dir.clone();
         tokio::task::spawn_blocking(move || berth_shim::client::spawn(&exe, &dir))
