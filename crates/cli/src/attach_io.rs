@@ -139,22 +139,32 @@ pub enum ResizeTarget {
 /// Sends the current size now and on every SIGWINCH, until the returned task is aborted.
 pub fn monitor_resize(client: Arc<Client>, target: ResizeTarget) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        // Ok(true): resized; Ok(false): no local terminal size to send.
         let resize = |client: Arc<Client>, target: ResizeTarget| async move {
-            if let Some((h, w)) = crate::terminal::size() {
-                let _ = match &target {
-                    ResizeTarget::Container(id) => client.container_resize(id, h, w).await,
-                    ResizeTarget::Exec(id) => client.exec_resize(id, h, w).await,
-                };
+            let Some((h, w)) = crate::terminal::size() else {
+                return Ok(false);
+            };
+            match &target {
+                ResizeTarget::Container(id) => client.container_resize(id, h, w).await,
+                ResizeTarget::Exec(id) => client.exec_resize(id, h, w).await,
             }
+            .map(|_| true)
         };
-        resize(client.clone(), target.clone()).await;
+        // The process may not be running yet when the first resize arrives: retry a few
+        // times, as docker's CLI does.
+        for _ in 0..10 {
+            if resize(client.clone(), target.clone()).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
         let Ok(mut sig) =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
         else {
             return;
         };
         while sig.recv().await.is_some() {
-            resize(client.clone(), target.clone()).await;
+            let _ = resize(client.clone(), target.clone()).await;
         }
     })
 }

@@ -45,13 +45,14 @@ impl Client {
         self.get_json("/info", &[]).await
     }
 
-    /// `GET /events`: a stream of event messages until `until` (or forever).
-    pub async fn events(
+    /// `GET /events`: a stream of event messages until `until` (or forever), decoded as `T`
+    /// (e.g. `serde_json::Value`, or `berth_types::api::EventMessage`).
+    pub async fn events<T: serde::de::DeserializeOwned>(
         &self,
         since: Option<&str>,
         until: Option<&str>,
         filters: Option<&str>,
-    ) -> Result<JsonStream<Value>> {
+    ) -> Result<JsonStream<T>> {
         let mut q = Vec::new();
         if let Some(s) = since {
             q.push(("since", s.to_string()));

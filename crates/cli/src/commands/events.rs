@@ -3,10 +3,9 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
-use serde_json::Value;
 
 use crate::error::{CliError, Result};
-use crate::format::template::Format;
+use crate::format::template::{Format, Value};
 use crate::Ctx;
 
 /// `berth events [OPTIONS]`
@@ -109,8 +108,11 @@ fn rfc3339_nano_fixed(nanos: i128) -> String {
 /// The default one-line rendering of an event.
 pub fn pretty_event(e: &Value) -> String {
     let mut out = String::new();
-    let nanos = e.get("timeNano").and_then(Value::as_i64).unwrap_or(0) as i128;
-    let secs = e.get("time").and_then(Value::as_i64).unwrap_or(0) as i128;
+    let int = |k: &str| match e.get(k) {
+        Some(Value::Int(i)) => *i as i128,
+        _ => 0,
+    };
+    let (nanos, secs) = (int("timeNano"), int("time"));
     if nanos != 0 {
         out.push_str(&rfc3339_nano_fixed(nanos));
         out.push(' ');
@@ -118,20 +120,27 @@ pub fn pretty_event(e: &Value) -> String {
         out.push_str(&rfc3339_nano_fixed(secs * 1_000_000_000));
         out.push(' ');
     }
-    let s = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("");
-    let id = e.pointer("/Actor/ID").and_then(Value::as_str).unwrap_or("");
-    out.push_str(&format!("{} {} {}", s("Type"), s("Action"), id));
-    if let Some(attrs) = e
-        .pointer("/Actor/Attributes")
-        .and_then(Value::as_object)
-        .filter(|a| !a.is_empty())
-    {
-        let mut kv: Vec<String> = attrs
-            .iter()
-            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-            .collect();
-        kv.sort();
-        out.push_str(&format!(" ({})", kv.join(", ")));
+    let s = |v: Option<&Value>| match v {
+        Some(Value::Str(s)) => s.clone(),
+        _ => String::new(),
+    };
+    let actor = e.get("Actor");
+    let id = s(actor.and_then(|a| a.get("ID")));
+    out.push_str(&format!(
+        "{} {} {}",
+        s(e.get("Type")),
+        s(e.get("Action")),
+        id
+    ));
+    if let Some(Value::Map(attrs)) = actor.and_then(|a| a.get("Attributes")) {
+        if !attrs.is_empty() {
+            let mut kv: Vec<String> = attrs
+                .iter()
+                .map(|(k, v)| format!("{k}={}", s(Some(v))))
+                .collect();
+            kv.sort();
+            out.push_str(&format!(" ({})", kv.join(", ")));
+        }
     }
     out
 }
@@ -157,11 +166,11 @@ pub async fn run(ctx: &Ctx, a: EventsArgs) -> Result {
     };
     let mut stream = ctx
         .client
-        .events(since.as_deref(), until.as_deref(), filters.as_deref())
+        .events::<Value>(since.as_deref(), until.as_deref(), filters.as_deref())
         .await?;
     while let Some(ev) = stream.next().await? {
         let line = match &tmpl {
-            Some(t) => t.render(&ev).map_err(CliError::local)?,
+            Some(t) => t.render_value(&ev).map_err(CliError::local)?,
             None => pretty_event(&ev),
         };
         use std::io::Write;
@@ -197,8 +206,10 @@ mod tests {
 
     #[test]
     fn events_print_like_docker() {
-        let e = json!({"Type": "container", "Action": "start", "Actor": {"ID": "abc", "Attributes": {"name": "x", "image": "busybox"}},
-                       "time": 1, "timeNano": 1_000_000_005i64});
+        let e = Value::from(
+            &json!({"Type": "container", "Action": "start", "Actor": {"ID": "abc", "Attributes": {"name": "x", "image": "busybox"}},
+                       "time": 1, "timeNano": 1_000_000_005i64}),
+        );
         assert_eq!(
             pretty_event(&e),
             "1970-01-01T00:00:01.000000005Z container start abc (image=busybox, name=x)"

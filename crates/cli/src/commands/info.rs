@@ -1,11 +1,11 @@
 //! `berth info`.
 
 use clap::Args;
-use serde_json::Value;
+use serde_json::Value as Json;
 
 use crate::error::{CliError, Result};
 use crate::format::size::human_size;
-use crate::format::template::Format;
+use crate::format::template::{Format, Value};
 use crate::Ctx;
 
 /// `berth info [OPTIONS]`
@@ -17,15 +17,18 @@ pub struct InfoArgs {
 }
 
 pub async fn run(ctx: &Ctx, a: InfoArgs) -> Result {
-    let info = ctx.client.info().await?;
     if let Some(f) = a.format.as_deref().filter(|f| !f.is_empty()) {
         let t = Format::parse(f).map_err(CliError::local)?;
-        outln!("{}", t.render(&info).map_err(CliError::local)?);
+        // From the raw bytes, so that `{{json .}}` keeps the daemon's field order.
+        let raw = ctx.client.get_raw("/info", &[]).await?;
+        let v = Value::from_json_bytes(&raw).map_err(|e| CliError::local(e.to_string()))?;
+        outln!("{}", t.render_value(&v).map_err(CliError::local)?);
         return Ok(0);
     }
+    let info = ctx.client.info().await?;
     let s = |k: &str| match info.get(k) {
-        Some(Value::String(v)) => v.clone(),
-        Some(Value::Null) | None => String::new(),
+        Some(Json::String(v)) => v.clone(),
+        Some(Json::Null) | None => String::new(),
         Some(v) => v.to_string(),
     };
     outln!("Client:");
@@ -44,7 +47,7 @@ pub async fn run(ctx: &Ctx, a: InfoArgs) -> Result {
     outln!(" Logging Driver: {}", s("LoggingDriver"));
     outln!(" Cgroup Driver: {}", s("CgroupDriver"));
     outln!(" Cgroup Version: {}", s("CgroupVersion"));
-    if let Some(rt) = info.get("Runtimes").and_then(Value::as_object) {
+    if let Some(rt) = info.get("Runtimes").and_then(Json::as_object) {
         let mut names: Vec<_> = rt.keys().cloned().collect();
         names.sort();
         outln!(" Runtimes: {}", names.join(" "));
@@ -55,7 +58,7 @@ pub async fn run(ctx: &Ctx, a: InfoArgs) -> Result {
     outln!(" OSType: {}", s("OSType"));
     outln!(" Architecture: {}", s("Architecture"));
     outln!(" CPUs: {}", s("NCPU"));
-    let mem = info.get("MemTotal").and_then(Value::as_f64).unwrap_or(0.0);
+    let mem = info.get("MemTotal").and_then(Json::as_f64).unwrap_or(0.0);
     outln!(" Total Memory: {}", binary_size(mem));
     outln!(" Name: {}", s("Name"));
     outln!(" ID: {}", s("ID"));

@@ -285,6 +285,11 @@ impl Exec<'_> {
         if let Some(p) = piped {
             vals.push(p);
         }
+        // docker marshals its list contexts (`ps`, `images`) with Go's HTML-escaping encoder, so
+        // `{{json .}}` there prints `<none>` as `\u003cnone\u003e`.
+        if f == "json" && self.strict && matches!(vals.as_slice(), [Value::Map(_)]) {
+            return Ok(Value::Str(html_escape_json(&vals[0].to_json())));
+        }
         builtin(f, &vals).map_err(|e| format!("error calling {f}: {e}"))
     }
 }
@@ -527,6 +532,13 @@ fn go_print(v: &[Value]) -> String {
         out.push_str(&x.go_string());
     }
     out
+}
+
+/// Go's `encoding/json` HTML escaping of an encoded document.
+fn html_escape_json(s: &str) -> String {
+    s.replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
 }
 
 /// Whether `name` is a function templates may call (checked at parse time, as Go does).

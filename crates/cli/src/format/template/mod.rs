@@ -204,6 +204,18 @@ mod tests {
     }
 
     #[test]
+    fn list_contexts_escape_html_in_json() {
+        let row = json!({"Digest": "<none>", "Tag": "a&b"});
+        let f = Format::parse("{{json .}}").unwrap().strict();
+        assert_eq!(
+            f.render(&row).unwrap(),
+            r#"{"Digest":"\u003cnone\u003e","Tag":"a\u0026b"}"#
+        );
+        let f = Format::parse("{{json .Digest}}").unwrap().strict();
+        assert_eq!(f.render(&row).unwrap(), r#""<none>""#);
+    }
+
+    #[test]
     fn table_directive_and_escapes() {
         let f = Format::parse("table {{.ID}}\\t{{.Names}}").unwrap();
         assert!(f.table);
