@@ -4,7 +4,10 @@
 
 use std::collections::HashMap;
 
-use berth_client::api::{ContainerCreateBody, HostConfig, HostConfigLogConfig, ResourcesUlimits};
+use berth_client::api::{
+    ContainerCreateBody, DeviceMapping, HostConfig, HostConfigCgroupnsModeEnum,
+    HostConfigLogConfig, PortBinding, ResourcesUlimits,
+};
 use clap::{ArgAction, Args};
 
 use crate::error::{CliError, Result};
@@ -120,6 +123,84 @@ pub struct CreateOptions {
     /// Suppress the pull output
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// Publish a container's port(s) to the host
+    #[arg(short = 'p', long = "publish", value_name = "list")]
+    pub publish: Vec<String>,
+    /// Publish all exposed ports to random ports
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Expose a port or a range of ports
+    #[arg(long, value_name = "list")]
+    pub expose: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long = "add-host", value_name = "list")]
+    pub add_host: Vec<String>,
+    /// Set custom DNS servers
+    #[arg(long, value_name = "list")]
+    pub dns: Vec<String>,
+    /// Set DNS options
+    #[arg(long = "dns-option", value_name = "list")]
+    pub dns_option: Vec<String>,
+    /// Set custom DNS search domains
+    #[arg(long = "dns-search", value_name = "list")]
+    pub dns_search: Vec<String>,
+    /// Mount a tmpfs directory
+    #[arg(long, value_name = "list")]
+    pub tmpfs: Vec<String>,
+    /// Size of /dev/shm
+    #[arg(long = "shm-size", value_name = "bytes")]
+    pub shm_size: Option<String>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long = "cpu-shares", value_name = "int")]
+    pub cpu_shares: Option<i64>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-cpus", value_name = "string")]
+    pub cpuset_cpus: Option<String>,
+    /// MEMs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-mems", value_name = "string")]
+    pub cpuset_mems: Option<String>,
+    /// Swap limit equal to memory plus swap: '-1' to enable unlimited swap
+    #[arg(long = "memory-swap", value_name = "bytes", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Memory soft limit
+    #[arg(long = "memory-reservation", value_name = "bytes")]
+    pub memory_reservation: Option<String>,
+    /// Disable OOM Killer
+    #[arg(long = "oom-kill-disable")]
+    pub oom_kill_disable: bool,
+    /// Tune host's OOM preferences (-1000 to 1000)
+    #[arg(long = "oom-score-adj", value_name = "int", allow_hyphen_values = true)]
+    pub oom_score_adj: Option<i64>,
+    /// Security Options
+    #[arg(long = "security-opt", value_name = "list")]
+    pub security_opt: Vec<String>,
+    /// Sysctl options
+    #[arg(long, value_name = "map")]
+    pub sysctl: Vec<String>,
+    /// IPC mode to use
+    #[arg(long, value_name = "string")]
+    pub ipc: Option<String>,
+    /// PID namespace to use
+    #[arg(long, value_name = "string")]
+    pub pid: Option<String>,
+    /// UTS namespace to use
+    #[arg(long, value_name = "string")]
+    pub uts: Option<String>,
+    /// User namespace to use
+    #[arg(long, value_name = "string")]
+    pub userns: Option<String>,
+    /// Cgroup namespace to use (host|private)
+    #[arg(long, value_name = "string")]
+    pub cgroupns: Option<String>,
+    /// Optional parent cgroup for the container
+    #[arg(long = "cgroup-parent", value_name = "string")]
+    pub cgroup_parent: Option<String>,
+    /// Mount volumes from the specified container(s)
+    #[arg(long = "volumes-from", value_name = "list")]
+    pub volumes_from: Vec<String>,
+    /// Add a host device to the container
+    #[arg(long, value_name = "list")]
+    pub device: Vec<String>,
     /// Override the key sequence for detaching a container
     #[arg(long = "detach-keys", value_name = "string")]
     pub detach_keys: Option<String>,
@@ -215,6 +296,54 @@ pub fn ram_in_bytes(s: &str) -> Option<i64> {
         _ => return None,
     };
     Some((n * mul) as i64)
+}
+
+/// `-p [ip:][hostPort:]containerPort[/proto]` → (`"80/tcp"`, host IP, host port).
+pub fn parse_publish(spec: &str) -> Option<(String, String, String)> {
+    let (rest, proto) = match spec.rsplit_once('/') {
+        Some((r, p)) if matches!(p, "tcp" | "udp" | "sctp") => (r, p),
+        Some(_) => return None,
+        None => (spec, "tcp"),
+    };
+    // An IPv6 host address is bracketed: `[::1]:8080:80`.
+    let (ip, rest) = match rest.strip_prefix('[') {
+        Some(r) => {
+            let (ip, after) = r.split_once("]:")?;
+            (ip.to_string(), after)
+        }
+        None => {
+            let parts: Vec<&str> = rest.split(':').collect();
+            match parts.len() {
+                1 | 2 => (String::new(), rest),
+                3 => (parts[0].to_string(), &rest[parts[0].len() + 1..]),
+                _ => return None,
+            }
+        }
+    };
+    let (host_port, container_port) = match rest.split_once(':') {
+        Some((h, c)) => (h.to_string(), c),
+        None => (String::new(), rest),
+    };
+    let valid = |p: &str| !p.is_empty() && p.split('-').all(|x| x.parse::<u16>().is_ok());
+    if !valid(container_port) || (!host_port.is_empty() && !valid(&host_port)) {
+        return None;
+    }
+    Some((format!("{container_port}/{proto}"), ip, host_port))
+}
+
+/// Capability names as docker's CLI sends them: upper case with the `CAP_` prefix (`ALL`
+/// stays as it is).
+pub fn normalize_caps(caps: &[String]) -> Vec<String> {
+    caps.iter()
+        .map(|c| {
+            let u = c.to_ascii_uppercase();
+            if u == "ALL" || u.starts_with("CAP_") {
+                u
+            } else {
+                format!("CAP_{u}")
+            }
+        })
+        .collect()
 }
 
 /// `--ulimit name=soft[:hard]`.
@@ -344,6 +473,7 @@ pub fn to_create_body(
         })?;
         log_config.insert(k.to_string(), v.to_string());
     }
+    use berth_client::api::{RestartPolicy, RestartPolicyNameEnum};
     let restart_policy = match &o.restart {
         Some(r) => {
             let (name, count) = match r.split_once(':') {
@@ -356,7 +486,6 @@ pub fn to_create_body(
                 ),
                 None => (r.as_str(), None),
             };
-            use berth_client::api::{RestartPolicy, RestartPolicyNameEnum};
             let name = match name {
                 "no" | "" => RestartPolicyNameEnum::NO,
                 "always" => RestartPolicyNameEnum::ALWAYS,
@@ -369,7 +498,11 @@ pub fn to_create_body(
                 maximum_retry_count: count,
             })
         }
-        None => None,
+        // docker sends the "no" policy explicitly.
+        None => Some(RestartPolicy {
+            name: Some(RestartPolicyNameEnum::NO),
+            maximum_retry_count: Some(0),
+        }),
     };
     if !matches!(o.pull.as_str(), "always" | "missing" | "never") {
         return Err(CliError::Status {
@@ -381,6 +514,84 @@ pub fn to_create_body(
         });
     }
 
+    let mut port_bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
+    let mut exposed: Vec<String> = Vec::new();
+    for p in &o.publish {
+        let (port, ip, host_port) =
+            parse_publish(p).ok_or_else(|| flag_err("-p, --publish", p, "invalid publish spec"))?;
+        if !exposed.contains(&port) {
+            exposed.push(port.clone());
+        }
+        port_bindings
+            .entry(port)
+            .or_insert_with(|| Some(Vec::new()))
+            .get_or_insert_with(Vec::new)
+            .push(PortBinding {
+                host_ip: Some(ip),
+                host_port: Some(host_port),
+            });
+    }
+    for e in &o.expose {
+        let port = if e.contains('/') {
+            e.clone()
+        } else {
+            format!("{e}/tcp")
+        };
+        if !exposed.contains(&port) {
+            exposed.push(port);
+        }
+    }
+    let bytes = |flag: &str, v: &Option<String>| -> Result<Option<i64>> {
+        match v {
+            Some(v) if v == "-1" => Ok(Some(-1)),
+            Some(v) => ram_in_bytes(v)
+                .map(Some)
+                .ok_or_else(|| flag_err(flag, v, &format!("invalid size: '{v}'"))),
+            None => Ok(None),
+        }
+    };
+    let mut tmpfs = HashMap::new();
+    for t in &o.tmpfs {
+        let (path, opts) = t.split_once(':').unwrap_or((t, ""));
+        tmpfs.insert(path.to_string(), opts.to_string());
+    }
+    let mut sysctls = HashMap::new();
+    for kv in &o.sysctl {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| flag_err("--sysctl", kv, "sysctl must be in the format KEY=VALUE"))?;
+        sysctls.insert(k.to_string(), v.to_string());
+    }
+    let mut devices = Vec::new();
+    for d in &o.device {
+        let parts: Vec<&str> = d.split(':').collect();
+        let (host, cont, perms) = match parts.as_slice() {
+            [h] => (*h, *h, "rwm"),
+            [h, c] if c.chars().all(|x| matches!(x, 'r' | 'w' | 'm')) => (*h, *h, *c),
+            [h, c] => (*h, *c, "rwm"),
+            [h, c, p] => (*h, *c, *p),
+            _ => return Err(flag_err("--device", d, "invalid device specification")),
+        };
+        devices.push(DeviceMapping {
+            path_on_host: Some(host.to_string()),
+            path_in_container: Some(cont.to_string()),
+            cgroup_permissions: Some(perms.to_string()),
+        });
+    }
+    let cgroupns_mode = match o.cgroupns.as_deref() {
+        None => None,
+        Some("host") => Some(HostConfigCgroupnsModeEnum::HOST),
+        Some("private") => Some(HostConfigCgroupnsModeEnum::PRIVATE),
+        Some(other) => {
+            return Err(flag_err(
+                "--cgroupns",
+                other,
+                "invalid cgroup namespace mode",
+            ))
+        }
+    };
+    let some_vec = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
+
     let host_config = HostConfig {
         auto_remove: Some(o.rm),
         privileged: Some(o.privileged),
@@ -388,8 +599,14 @@ pub fn to_create_body(
         init: o.init.then_some(true),
         runtime: o.runtime.clone(),
         network_mode: Some(o.network.clone().unwrap_or_else(|| "default".to_string())),
-        cap_add: (!o.cap_add.is_empty()).then(|| o.cap_add.clone()),
-        cap_drop: (!o.cap_drop.is_empty()).then(|| o.cap_drop.clone()),
+        cap_add: (!o.cap_add.is_empty()).then(|| normalize_caps(&o.cap_add)),
+        cap_drop: (!o.cap_drop.is_empty()).then(|| normalize_caps(&o.cap_drop)),
+        // docker's CLI always sends these lists, empty when unused.
+        blkio_weight_device: Some(Vec::new()),
+        blkio_device_read_bps: Some(Vec::new()),
+        blkio_device_write_bps: Some(Vec::new()),
+        blkio_device_read_iops: Some(Vec::new()),
+        blkio_device_write_iops: Some(Vec::new()),
         group_add: (!o.group_add.is_empty()).then(|| o.group_add.clone()),
         ulimits: (!ulimits.is_empty()).then_some(ulimits),
         memory,
@@ -397,6 +614,31 @@ pub fn to_create_body(
         pids_limit: o.pids_limit,
         binds: (!o.volume.is_empty()).then(|| o.volume.clone()),
         container_id_file: o.cidfile.clone(),
+        port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
+        publish_all_ports: o.publish_all.then_some(true),
+        extra_hosts: some_vec(&o.add_host),
+        dns: some_vec(&o.dns),
+        dns_options: Some(o.dns_option.clone()),
+        dns_search: Some(o.dns_search.clone()),
+        tmpfs: (!tmpfs.is_empty()).then_some(tmpfs),
+        shm_size: bytes("--shm-size", &o.shm_size)?,
+        cpu_shares: o.cpu_shares,
+        cpuset_cpus: o.cpuset_cpus.clone(),
+        cpuset_mems: o.cpuset_mems.clone(),
+        memory_swap: bytes("--memory-swap", &o.memory_swap)?,
+        memory_reservation: bytes("--memory-reservation", &o.memory_reservation)?,
+        oom_kill_disable: o.oom_kill_disable.then_some(true),
+        oom_score_adj: o.oom_score_adj,
+        security_opt: some_vec(&o.security_opt),
+        sysctls: (!sysctls.is_empty()).then_some(sysctls),
+        ipc_mode: o.ipc.clone(),
+        pid_mode: o.pid.clone(),
+        uts_mode: o.uts.clone(),
+        userns_mode: o.userns.clone(),
+        cgroupns_mode,
+        cgroup_parent: o.cgroup_parent.clone(),
+        volumes_from: some_vec(&o.volumes_from),
+        devices: Some(devices),
         restart_policy,
         log_config: Some(HostConfigLogConfig {
             typ: Some(o.log_driver.clone().unwrap_or_default()),
@@ -423,6 +665,7 @@ pub fn to_create_body(
         labels: Some(labels),
         stop_signal: o.stop_signal.clone(),
         stop_timeout: o.stop_timeout,
+        exposed_ports: (!exposed.is_empty()).then_some(exposed),
         host_config: Some(host_config),
         ..Default::default()
     })
@@ -594,7 +837,12 @@ mod tests {
             serde_json::json!([{"Name": "nofile", "Soft": 100, "Hard": 200}])
         );
         assert_eq!(h["LogConfig"]["Config"]["max-size"], "1m");
-        assert_eq!(h["CapAdd"], serde_json::json!(["NET_ADMIN"]));
+        assert_eq!(h["CapAdd"], serde_json::json!(["CAP_NET_ADMIN"]));
+        assert_eq!(
+            h["RestartPolicy"],
+            serde_json::json!({"Name": "no", "MaximumRetryCount": 0})
+        );
+        assert_eq!(h["DnsSearch"], serde_json::json!([]));
         assert_eq!(h["Init"], true);
         assert_eq!(h["ReadonlyRootfs"], true);
         assert_eq!(h["Privileged"], true);
@@ -607,6 +855,82 @@ mod tests {
         assert_eq!(b["StopSignal"], "SIGUSR1");
         assert_eq!(b["StopTimeout"], 3);
         assert_eq!(b["Labels"], serde_json::json!({"a": "override", "b": ""}));
+    }
+
+    #[test]
+    fn network_and_namespace_flags() {
+        let b = body(
+            &[
+                "-p",
+                "8080:80",
+                "-p",
+                "127.0.0.1:53:53/udp",
+                "-p",
+                "9000",
+                "--expose",
+                "7000",
+                "--add-host",
+                "h:1.2.3.4",
+                "--dns",
+                "8.8.8.8",
+                "--tmpfs",
+                "/run:size=1m",
+                "--shm-size",
+                "64m",
+                "--memory-swap",
+                "-1",
+                "--sysctl",
+                "net.ipv4.ip_forward=1",
+                "--pid",
+                "host",
+                "--cgroupns",
+                "private",
+                "--device",
+                "/dev/fuse",
+                "busybox",
+            ],
+            &[],
+            &[],
+            true,
+        );
+        let h = &b["HostConfig"];
+        assert_eq!(
+            h["PortBindings"]["80/tcp"],
+            serde_json::json!([{"HostIp": "", "HostPort": "8080"}])
+        );
+        assert_eq!(
+            h["PortBindings"]["53/udp"],
+            serde_json::json!([{"HostIp": "127.0.0.1", "HostPort": "53"}])
+        );
+        assert_eq!(
+            h["PortBindings"]["9000/tcp"],
+            serde_json::json!([{"HostIp": "", "HostPort": ""}])
+        );
+        assert_eq!(
+            b["ExposedPorts"],
+            serde_json::json!({"80/tcp": {}, "53/udp": {}, "9000/tcp": {}, "7000/tcp": {}})
+        );
+        assert_eq!(h["ExtraHosts"], serde_json::json!(["h:1.2.3.4"]));
+        assert_eq!(h["Dns"], serde_json::json!(["8.8.8.8"]));
+        assert_eq!(h["Tmpfs"], serde_json::json!({"/run": "size=1m"}));
+        assert_eq!(h["ShmSize"], 64 * 1024 * 1024);
+        assert_eq!(h["MemorySwap"], -1);
+        assert_eq!(
+            h["Sysctls"],
+            serde_json::json!({"net.ipv4.ip_forward": "1"})
+        );
+        assert_eq!(h["PidMode"], "host");
+        assert_eq!(h["CgroupnsMode"], "private");
+        assert_eq!(
+            h["Devices"],
+            serde_json::json!([{"PathOnHost": "/dev/fuse", "PathInContainer": "/dev/fuse", "CgroupPermissions": "rwm"}])
+        );
+        assert!(parse_publish("1:2:3:4").is_none());
+        assert!(parse_publish("abc").is_none());
+        assert_eq!(
+            parse_publish("[::1]:80:8080").unwrap(),
+            ("8080/tcp".into(), "::1".into(), "80".into())
+        );
     }
 
     #[test]
