@@ -298,8 +298,9 @@ pub fn ram_in_bytes(s: &str) -> Option<i64> {
     Some((n * mul) as i64)
 }
 
-/// `-p [ip:][hostPort:]containerPort[/proto]` → (`"80/tcp"`, host IP, host port).
-pub fn parse_publish(spec: &str) -> Option<(String, String, String)> {
+/// `-p [ip:][hostPort:]containerPort[/proto]` → (`"80/tcp"`, host IP, host port) per port;
+/// ranges (`8000-8001:80-81`) expand into one binding per port, as docker's CLI does.
+pub fn parse_publish(spec: &str) -> Option<Vec<(String, String, String)>> {
     let (rest, proto) = match spec.rsplit_once('/') {
         Some((r, p)) if matches!(p, "tcp" | "udp" | "sctp") => (r, p),
         Some(_) => return None,
@@ -320,15 +321,42 @@ pub fn parse_publish(spec: &str) -> Option<(String, String, String)> {
             }
         }
     };
-    let (host_port, container_port) = match rest.split_once(':') {
-        Some((h, c)) => (h.to_string(), c),
-        None => (String::new(), rest),
+    let (host, container) = match rest.split_once(':') {
+        Some((h, c)) => (h, c),
+        None => ("", rest),
     };
-    let valid = |p: &str| !p.is_empty() && p.split('-').all(|x| x.parse::<u16>().is_ok());
-    if !valid(container_port) || (!host_port.is_empty() && !valid(&host_port)) {
-        return None;
-    }
-    Some((format!("{container_port}/{proto}"), ip, host_port))
+    let range = |p: &str| -> Option<(u16, u16)> {
+        match p.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (a.parse().ok()?, b.parse().ok()?);
+                (a <= b).then_some((a, b))
+            }
+            None => {
+                let a = p.parse().ok()?;
+                Some((a, a))
+            }
+        }
+    };
+    let (c1, c2) = range(container)?;
+    let hosts: Vec<String> = if host.is_empty() {
+        vec![String::new(); (c2 - c1) as usize + 1]
+    } else {
+        let (h1, h2) = range(host)?;
+        if h2 - h1 == c2 - c1 {
+            (h1..=h2).map(|h| h.to_string()).collect()
+        } else if c1 == c2 {
+            // One container port on a host range: the daemon picks a free host port in it.
+            vec![host.to_string()]
+        } else {
+            return None;
+        }
+    };
+    Some(
+        (c1..=c2)
+            .zip(hosts)
+            .map(|(c, h)| (format!("{c}/{proto}"), ip.clone(), h))
+            .collect(),
+    )
 }
 
 /// Capability names as docker's CLI sends them: upper case with the `CAP_` prefix (`ALL`
@@ -517,19 +545,21 @@ pub fn to_create_body(
     let mut port_bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
     let mut exposed: Vec<String> = Vec::new();
     for p in &o.publish {
-        let (port, ip, host_port) =
+        let bindings =
             parse_publish(p).ok_or_else(|| flag_err("-p, --publish", p, "invalid publish spec"))?;
-        if !exposed.contains(&port) {
-            exposed.push(port.clone());
+        for (port, ip, host_port) in bindings {
+            if !exposed.contains(&port) {
+                exposed.push(port.clone());
+            }
+            port_bindings
+                .entry(port)
+                .or_insert_with(|| Some(Vec::new()))
+                .get_or_insert_with(Vec::new)
+                .push(PortBinding {
+                    host_ip: Some(ip),
+                    host_port: Some(host_port),
+                });
         }
-        port_bindings
-            .entry(port)
-            .or_insert_with(|| Some(Vec::new()))
-            .get_or_insert_with(Vec::new)
-            .push(PortBinding {
-                host_ip: Some(ip),
-                host_port: Some(host_port),
-            });
     }
     for e in &o.expose {
         let port = if e.contains('/') {
@@ -927,9 +957,17 @@ mod tests {
         );
         assert!(parse_publish("1:2:3:4").is_none());
         assert!(parse_publish("abc").is_none());
+        assert!(parse_publish("1-3:1-2").is_none());
         assert_eq!(
             parse_publish("[::1]:80:8080").unwrap(),
-            ("8080/tcp".into(), "::1".into(), "80".into())
+            vec![("8080/tcp".into(), "::1".into(), "80".into())]
+        );
+        assert_eq!(
+            parse_publish("8000-8001:80-81/udp").unwrap(),
+            vec![
+                ("80/udp".into(), "".into(), "8000".into()),
+                ("81/udp".into(), "".into(), "8001".into())
+            ]
         );
     }
 

@@ -154,37 +154,103 @@ fn size_field(c: &Value) -> String {
     }
 }
 
-/// Docker's `DisplayablePorts`, without its range folding: `0.0.0.0:8080->80/tcp, 443/tcp`.
+/// Docker's `DisplayablePorts`: ports sorted by private port, IP, public port and protocol;
+/// unpublished ports (and ports published on the same number) folded into ranges per
+/// IP and protocol; host mappings listed after them, e.g.
+/// `7000/tcp, 0.0.0.0:8080->80/tcp, [::]:8080->80/tcp`.
 fn ports(c: &Value) -> String {
-    let Some(ports) = c.get("Ports").and_then(Value::as_array) else {
+    struct Port {
+        ip: Option<std::net::IpAddr>,
+        private: u16,
+        public: u16,
+        proto: String,
+    }
+    let Some(list) = c.get("Ports").and_then(Value::as_array) else {
         return String::new();
     };
-    let mut out: Vec<String> = ports
+    let num = |p: &Value, k: &str| {
+        p.get(k)
+            .and_then(Value::as_u64)
+            .and_then(|n| u16::try_from(n).ok())
+            .unwrap_or(0)
+    };
+    let mut ports: Vec<Port> = list
         .iter()
-        .map(|p| {
-            let private = p.get("PrivatePort").and_then(Value::as_i64).unwrap_or(0);
-            let proto = p.get("Type").and_then(Value::as_str).unwrap_or("tcp");
-            match p
-                .get("PublicPort")
-                .and_then(Value::as_i64)
-                .filter(|pp| *pp != 0)
-            {
-                Some(public) => {
-                    let ip = p.get("IP").and_then(Value::as_str).unwrap_or("");
-                    let ip = if ip.contains(':') {
-                        format!("[{ip}]")
-                    } else {
-                        ip.to_string()
-                    };
-                    format!("{ip}:{public}->{private}/{proto}")
-                }
-                None => format!("{private}/{proto}"),
-            }
+        .map(|p| Port {
+            ip: p
+                .get("IP")
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse().ok()),
+            private: num(p, "PrivatePort"),
+            public: num(p, "PublicPort"),
+            proto: p
+                .get("Type")
+                .and_then(Value::as_str)
+                .unwrap_or("tcp")
+                .to_string(),
         })
         .collect();
-    out.sort();
-    out.dedup();
-    out.join(", ")
+    // No address sorts first, then IPv4 before IPv6, then by bytes (Go's netip.Addr.Less).
+    let ip_key = |ip: &Option<std::net::IpAddr>| match ip {
+        None => (0u8, Vec::new()),
+        Some(std::net::IpAddr::V4(a)) => (1, a.octets().to_vec()),
+        Some(std::net::IpAddr::V6(a)) => (2, a.octets().to_vec()),
+    };
+    ports.sort_by(|a, b| {
+        (a.private, ip_key(&a.ip), a.public, &a.proto).cmp(&(
+            b.private,
+            ip_key(&b.ip),
+            b.public,
+            &b.proto,
+        ))
+    });
+    let join = |ip: &std::net::IpAddr, port: &str| match ip {
+        std::net::IpAddr::V6(_) => format!("[{ip}]:{port}"),
+        std::net::IpAddr::V4(_) => format!("{ip}:{port}"),
+    };
+    // (ip, proto) -> (first, last); the keys in the order first seen.
+    type GroupKey = (Option<std::net::IpAddr>, String);
+    let mut groups: Vec<(GroupKey, (u16, u16))> = Vec::new();
+    let mut result = Vec::new();
+    let mut host_mappings = Vec::new();
+    let form = |key: &(Option<std::net::IpAddr>, String), first: u16, last: u16| {
+        let range = if first == last {
+            first.to_string()
+        } else {
+            format!("{first}-{last}")
+        };
+        match &key.0 {
+            Some(ip) => format!("{}->{range}/{}", join(ip, &range), key.1),
+            None => format!("{range}/{}", key.1),
+        }
+    };
+    for p in &ports {
+        if let Some(ip) = &p.ip {
+            if p.public != p.private {
+                host_mappings.push(format!(
+                    "{}->{}/{}",
+                    join(ip, &p.public.to_string()),
+                    p.private,
+                    p.proto
+                ));
+                continue;
+            }
+        }
+        let key = (p.ip, p.proto.clone());
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            None => groups.push((key, (p.private, p.private))),
+            Some((_, g)) if p.private == g.1.wrapping_add(1) => g.1 = p.private,
+            Some((k, g)) => {
+                result.push(form(k, g.0, g.1));
+                *g = (p.private, p.private);
+            }
+        }
+    }
+    for (k, g) in &groups {
+        result.push(form(k, g.0, g.1));
+    }
+    result.extend(host_mappings);
+    result.join(", ")
 }
 
 #[cfg(test)]
@@ -210,9 +276,23 @@ mod tests {
         assert_eq!(ctx["Labels"], "a=1,b=2");
         assert_eq!(ctx["Size"], "0B (virtual 1.98MB)");
         assert_eq!(ctx["Networks"], "bridge");
-        assert_eq!(ctx["Ports"], "0.0.0.0:8080->80/tcp, 80/tcp");
+        assert_eq!(ctx["Ports"], "80/tcp, 0.0.0.0:8080->80/tcp");
         let full = context(&c, false, 102);
         assert_eq!(full["ID"].as_str().unwrap().len(), 64);
+    }
+
+    #[test]
+    fn ports_fold_and_order_like_docker() {
+        let p = |ip: &str, private: u16, public: u16, t: &str| json!({"IP": ip, "PrivatePort": private, "PublicPort": public, "Type": t});
+        let c = json!({"Ports": [
+            p("0.0.0.0", 80, 18080, "tcp"), p("::", 80, 18080, "tcp"), p("127.0.0.1", 53, 15353, "udp"),
+            {"PrivatePort": 7000, "Type": "tcp"}, {"PrivatePort": 7001, "Type": "tcp"}, {"PrivatePort": 7003, "Type": "tcp"},
+            p("0.0.0.0", 9000, 9000, "tcp"), p("0.0.0.0", 9001, 9001, "tcp"),
+        ]});
+        assert_eq!(
+            ports(&c),
+            "7000-7001/tcp, 7003/tcp, 0.0.0.0:9000-9001->9000-9001/tcp, 127.0.0.1:15353->53/udp, 0.0.0.0:18080->80/tcp, [::]:18080->80/tcp"
+        );
     }
 
     #[test]
