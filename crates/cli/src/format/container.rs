@@ -56,6 +56,14 @@ pub fn context(c: &Value, trunc: bool, now: i64) -> Value {
     m.insert("Size".into(), size_field(c).into());
     m.insert("Names".into(), names(c, trunc).into());
     m.insert("Labels".into(), labels(c).into());
+    // For `{{.Label "k"}}` (hidden from printing and `{{json .}}`).
+    m.insert(
+        "\0Label".into(),
+        c.get("Labels")
+            .filter(|l| l.is_object())
+            .cloned()
+            .unwrap_or_else(|| json!({})),
+    );
     let mounts: Vec<String> = c
         .get("Mounts")
         .and_then(Value::as_array)
@@ -274,6 +282,13 @@ mod tests {
         assert_eq!(ctx["RunningFor"], "2 seconds ago");
         assert_eq!(ctx["Names"], "t1");
         assert_eq!(ctx["Labels"], "a=1,b=2");
+        let f =
+            crate::format::template::Format::parse(r#"{{.Label "b"}}|{{.Label "zz"}}|{{json .}}"#)
+                .unwrap()
+                .strict();
+        let out = f.render(&ctx).unwrap();
+        assert!(out.starts_with("2||{\"Command\""), "{out}");
+        assert!(!out.contains("Label\""), "{out}");
         assert_eq!(ctx["Size"], "0B (virtual 1.98MB)");
         assert_eq!(ctx["Networks"], "bridge");
         assert_eq!(ctx["Ports"], "80/tcp, 0.0.0.0:8080->80/tcp");

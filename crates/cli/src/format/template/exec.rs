@@ -151,7 +151,11 @@ impl Exec<'_> {
                         .collect(),
                     Value::Map(m) => {
                         // Go ranges over maps in key order.
-                        let mut m = m.clone();
+                        let mut m: Vec<_> = m
+                            .iter()
+                            .filter(|(k, _)| !k.starts_with('\0'))
+                            .cloned()
+                            .collect();
                         m.sort_by(|a, b| a.0.cmp(&b.0));
                         m.into_iter().map(|(k, x)| (Value::Str(k), x)).collect()
                     }
@@ -241,6 +245,23 @@ impl Exec<'_> {
             Arg::Func(f) => {
                 let f = f.clone();
                 self.call(&f, &c.args[1..], dot, piped)
+            }
+            Arg::Field(chain) if c.args.len() == 2 && piped.is_none() && !chain.is_empty() => {
+                // A one-argument method such as docker's `{{.Label "k"}}`: the context carries
+                // its map under the hidden key `\0Label`.
+                let (last, head) = chain.split_last().unwrap_or((&chain[0], &[]));
+                let receiver = chain(dot.clone(), head, self.strict)?;
+                let arg = self.operand(&c.args[1], dot)?;
+                match receiver.get(&format!("\0{last}")) {
+                    Some(m @ Value::Map(_)) => Ok(m
+                        .get(&as_str(&arg))
+                        .cloned()
+                        .unwrap_or(Value::Str(String::new()))),
+                    _ => Err(format!(
+                        "can't give argument to non-function .{}",
+                        chain.join(".")
+                    )),
+                }
             }
             other => {
                 if c.args.len() > 1 || piped.is_some() {

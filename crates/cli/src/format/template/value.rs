@@ -96,7 +96,7 @@ impl Value {
             }
             Value::Map(m) if Value::is_struct(m) => {
                 out.push('{');
-                for (i, (_, v)) in m.iter().enumerate() {
+                for (i, (_, v)) in m.iter().filter(|(k, _)| !is_hidden(k)).enumerate() {
                     if i > 0 {
                         out.push(' ');
                     }
@@ -105,7 +105,8 @@ impl Value {
                 out.push('}');
             }
             Value::Map(m) => {
-                let mut sorted: Vec<&(String, Value)> = m.iter().collect();
+                let mut sorted: Vec<&(String, Value)> =
+                    m.iter().filter(|(k, _)| !is_hidden(k)).collect();
                 sorted.sort_by(|a, b| a.0.cmp(&b.0));
                 out.push_str("map[");
                 for (i, (k, v)) in sorted.iter().enumerate() {
@@ -156,7 +157,7 @@ impl Value {
             }
             Value::Map(m) => {
                 out.push('{');
-                for (i, (k, v)) in m.iter().enumerate() {
+                for (i, (k, v)) in m.iter().filter(|(k, _)| !is_hidden(k)).enumerate() {
                     if i > 0 {
                         out.push(',');
                     }
@@ -173,6 +174,12 @@ impl Value {
     pub fn from_json_bytes(raw: &[u8]) -> Result<Value, serde_json::Error> {
         serde_json::from_slice(raw)
     }
+}
+
+/// Keys starting with NUL carry data for methods (`{{.Label "k"}}`) and are never printed,
+/// ranged over or encoded.
+pub fn is_hidden(key: &str) -> bool {
+    key.starts_with('\0')
 }
 
 /// Go's `%v` of a float64 (`strconv.FormatFloat(f, 'g', -1, 64)`): shortest representation,
