@@ -53,7 +53,7 @@ pub async fn run(ctx: &Ctx, a: PsArgs) -> Result {
         _ => container::DEFAULT_TABLE.to_string(),
     };
     // Sizes cost the daemon a walk of each container's layer: ask only when shown.
-    let want_size = a.size || fmt.contains(".Size") || fmt.replace(' ', "") == "{{json.}}";
+    let want_size = a.size || fmt.contains(".Size") || fmt.replace(' ', "").contains("{{json.}}");
     let list = ctx
         .client
         .container_list(a.all, limit, want_size, filters.as_deref())

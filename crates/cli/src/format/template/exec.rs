@@ -246,10 +246,10 @@ impl Exec<'_> {
                 let f = f.clone();
                 self.call(&f, &c.args[1..], dot, piped)
             }
-            Arg::Field(chain) if c.args.len() == 2 && piped.is_none() && !chain.is_empty() => {
+            Arg::Field(names) if c.args.len() == 2 && piped.is_none() && !names.is_empty() => {
                 // A one-argument method such as docker's `{{.Label "k"}}`: the context carries
                 // its map under the hidden key `\0Label`.
-                let (last, head) = chain.split_last().unwrap_or((&chain[0], &[]));
+                let (last, head) = names.split_last().unwrap_or((&names[0], &[]));
                 let receiver = chain(dot.clone(), head, self.strict)?;
                 let arg = self.operand(&c.args[1], dot)?;
                 match receiver.get(&format!("\0{last}")) {
@@ -259,7 +259,7 @@ impl Exec<'_> {
                         .unwrap_or(Value::Str(String::new()))),
                     _ => Err(format!(
                         "can't give argument to non-function .{}",
-                        chain.join(".")
+                        names.join(".")
                     )),
                 }
             }
