@@ -15,7 +15,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BERTH = os.path.join(ROOT, "target", "release", "berth")
+BERTH = os.path.join(ROOT, "target", "x86_64-unknown-linux-gnu", "release", "berth")
 DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
 RUNS = int(os.environ.get("BENCH_RUNS", "20"))
 ANCHOR = os.environ.get("ANCHOR_DOCKER_HOST", "unix:///run/anchor/docker.sock")

@@ -5,5 +5,5 @@
 # default to unix:///run/anchor/docker.sock; without one, Docker's column is empty.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -x target/release/berth ] || cargo build --release --locked
+[ -x target/x86_64-unknown-linux-gnu/release/berth ] || cargo build --release --locked
 exec python3 bench/bench.py "$@"

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh
 cargo build --release --locked
-install -m 0755 target/release/berth /usr/local/bin/berth
+install -m 0755 target/x86_64-unknown-linux-gnu/release/berth /usr/local/bin/berth
 if ! berth image inspect busybox >/dev/null 2>&1; then
   d=$(mktemp -d)
   mkdir -p "$d/bin" "$d/etc" "$d/tmp" "$d/root"; chmod 1777 "$d/tmp"

@@ -5,9 +5,29 @@ mod common;
 use common::*;
 use std::time::Duration;
 
-#[test]
-fn docker_run_prints_output_and_returns_exit_codes() {
-    let d = TestDaemon::start("dk-run");
+/// The same scenarios on the built-in runtime and on Debian's runc.
+macro_rules! on_each_runtime {
+    ($($scenario:ident),*) => {
+        mod builtin {
+            $(#[test] fn $scenario() { super::$scenario("berth") })*
+        }
+        mod runc {
+            $(#[test] fn $scenario() { super::$scenario("runc") })*
+        }
+    };
+}
+
+on_each_runtime!(
+    docker_run_prints_output_and_returns_exit_codes,
+    docker_stdin_tty_env_user_workdir,
+    docker_detached_lifecycle_logs_exec_inspect
+);
+
+fn docker_run_prints_output_and_returns_exit_codes(runtime: &str) {
+    let d = TestDaemon::start_with(
+        &format!("dk-run-{runtime}"),
+        &["--default-runtime", runtime],
+    );
     d.load_busybox();
 
     let out = d.docker(&["run", "--rm", "busybox", "echo", "hello from berth"]);
@@ -42,9 +62,8 @@ fn docker_run_prints_output_and_returns_exit_codes() {
     assert_eq!(stdout(&out).trim(), "", "containers left: {}", stdout(&out));
 }
 
-#[test]
-fn docker_stdin_tty_env_user_workdir() {
-    let d = TestDaemon::start("dk-io");
+fn docker_stdin_tty_env_user_workdir(runtime: &str) {
+    let d = TestDaemon::start_with(&format!("dk-io-{runtime}"), &["--default-runtime", runtime]);
     d.load_busybox();
 
     let out = d.docker_stdin(
@@ -88,9 +107,11 @@ fn docker_stdin_tty_env_user_workdir() {
     );
 }
 
-#[test]
-fn docker_detached_lifecycle_logs_exec_inspect() {
-    let d = TestDaemon::start("dk-life");
+fn docker_detached_lifecycle_logs_exec_inspect(runtime: &str) {
+    let d = TestDaemon::start_with(
+        &format!("dk-life-{runtime}"),
+        &["--default-runtime", runtime],
+    );
     d.load_busybox();
 
     let out = d.docker(&[

@@ -132,11 +132,15 @@ pub async fn run(config: DaemonConfig) -> Result<()> {
 }
 
 /// The gid of group `berth`, if the host has one: the socket is given to it (like `docker`).
+/// Read from /etc/group directly: the binary is static, and glibc's NSS cannot be loaded into
+/// a static program.
 fn berth_group_gid() -> Option<u32> {
-    nix::unistd::Group::from_name("berth")
-        .ok()
-        .flatten()
-        .map(|g| g.gid.as_raw())
+    let text = std::fs::read_to_string("/etc/group").ok()?;
+    text.lines().find_map(|l| {
+        let mut f = l.split(':');
+        (f.next()? == "berth").then_some(())?;
+        f.nth(1)?.parse().ok()
+    })
 }
 
 /// Refuses to start when the pidfile names a live process, as dockerd does.
