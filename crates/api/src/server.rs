@@ -44,7 +44,7 @@ pub async fn handle(mut app: Router, req: Request) -> Response {
             Ok(r) => r,
             Err(never) => match never {},
         },
-        Err(r) => r,
+        Err(e) => e.into_response(),
     };
     let headers = response.headers_mut();
     headers.insert(
@@ -112,7 +112,7 @@ fn version_tuple(v: &str) -> (u32, u32) {
 }
 
 /// Strips the optional `/vX.Y` prefix, refusing versions outside what Berth serves.
-fn strip_version(mut req: Request) -> Result<Request, Response> {
+fn strip_version(mut req: Request) -> Result<Request, ApiError> {
     let path = req.uri().path().to_owned();
     let mut segments = path.splitn(3, '/');
     segments.next();
@@ -125,8 +125,7 @@ fn strip_version(mut req: Request) -> Result<Request, Response> {
             version.0,
             version.1,
             berth_types::MIN_API_VERSION
-        ))
-        .into_response());
+        )));
     }
     if version > version_tuple(berth_types::API_VERSION) {
         return Err(ApiError::bad_request(format!(
@@ -134,8 +133,7 @@ fn strip_version(mut req: Request) -> Result<Request, Response> {
             version.0,
             version.1,
             berth_types::API_VERSION
-        ))
-        .into_response());
+        )));
     }
     let rest = segments.next().unwrap_or("");
     let new_uri = match req.uri().query() {
@@ -144,7 +142,7 @@ fn strip_version(mut req: Request) -> Result<Request, Response> {
     };
     *req.uri_mut() = new_uri
         .parse::<Uri>()
-        .map_err(|_| ApiError::bad_request("malformed request path").into_response())?;
+        .map_err(|_| ApiError::bad_request("malformed request path"))?;
     Ok(req)
 }
 

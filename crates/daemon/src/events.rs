@@ -92,7 +92,7 @@ pub fn matches(ev: &EventMessage, filters: &Filters) -> bool {
             continue;
         }
         let ok = match key.as_str() {
-            "type" => values.iter().any(|v| *v == typ),
+            "type" => values.contains(&typ),
             "event" => values
                 .iter()
                 .any(|v| Some(v.as_str()) == ev.action.as_deref()),

@@ -14,15 +14,13 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 use crate::error::{Error, Result};
 use crate::Daemon;
 
+/// The request body as a chunk stream that `StreamReader` accepts.
+type BodyChunks = futures_util::stream::Map<ByteStream, fn(Bytes) -> std::io::Result<Bytes>>;
+
 /// The request body as a blocking reader, for the store's tar readers.
-fn body_reader(
-    body: ByteStream,
-) -> SyncIoBridge<
-    StreamReader<futures_util::stream::Map<ByteStream, fn(Bytes) -> std::io::Result<Bytes>>, Bytes>,
-> {
-    let mapped: futures_util::stream::Map<ByteStream, fn(Bytes) -> std::io::Result<Bytes>> =
-        body.map(Ok);
-    SyncIoBridge::new(StreamReader::new(mapped))
+fn body_reader(body: ByteStream) -> SyncIoBridge<StreamReader<BodyChunks, Bytes>> {
+    let chunks: BodyChunks = body.map(Ok);
+    SyncIoBridge::new(StreamReader::new(chunks))
 }
 
 fn json_line(v: Value) -> Bytes {

@@ -27,7 +27,7 @@ impl Daemon {
         let stdin = opts.stdin && c.config.open_stdin.unwrap_or(false);
         match c.state.status {
             Status::Running | Status::Paused => {
-                let shim = berth_shim::client::ShimClient::new(&self.state_dir(&c.id));
+                let shim = berth_shim::client::ShimClient::new(self.state_dir(&c.id));
                 let stream = shim
                     .attach(stdin, opts.stdout, opts.stderr)
                     .await

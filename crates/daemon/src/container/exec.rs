@@ -180,7 +180,7 @@ impl Daemon {
         detach: bool,
         stdin: bool,
     ) -> Result<Option<tokio::net::UnixStream>> {
-        let shim = berth_shim::client::ShimClient::new(&self.state_dir(&c.id));
+        let shim = berth_shim::client::ShimClient::new(self.state_dir(&c.id));
         let started = match shim.exec_create(&rec.id, process).await {
             Ok(()) => shim.exec_start(&rec.id, detach, stdin).await,
             Err(e) => Err(e),
@@ -273,7 +273,7 @@ impl Daemon {
 
     pub async fn exec_resize(&self, exec_id: &str, height: u16, width: u16) -> Result<()> {
         let rec = self.exec_get(exec_id)?;
-        let shim = berth_shim::client::ShimClient::new(&self.state_dir(&rec.container_id));
+        let shim = berth_shim::client::ShimClient::new(self.state_dir(&rec.container_id));
         shim.exec_resize(exec_id, height, width)
             .await
             .map_err(|e| Error::Shim(format!("resizing exec: {e}")))
@@ -284,7 +284,7 @@ impl Daemon {
         let (running, pid, exit_code) = if let Some(code) = rec.failed_exit_code {
             (false, 0, json!(code))
         } else if rec.started {
-            let shim = berth_shim::client::ShimClient::new(&self.state_dir(&rec.container_id));
+            let shim = berth_shim::client::ShimClient::new(self.state_dir(&rec.container_id));
             match shim.exec_state(exec_id).await {
                 Ok(s) => (
                     s.running,

@@ -23,7 +23,7 @@ impl Daemon {
         let mut v = self.container_json(&c);
         if size {
             let rw = self.images.snapshotter().usage(&c.id).unwrap_or(0) as i64;
-            let image_size = crate::rootfs::image_size(&self.images, &c.image_id) as i64;
+            let image_size = crate::rootfs::image_size(&self.images, &c.image_id);
             v["SizeRw"] = json!(rw);
             v["SizeRootFs"] = json!(rw + image_size);
         }

@@ -160,7 +160,7 @@ impl Daemon {
             None
         };
         let size_root = if size {
-            Some(size_rw.unwrap_or(0) + crate::rootfs::image_size(&self.images, &c.image_id) as i64)
+            Some(size_rw.unwrap_or(0) + crate::rootfs::image_size(&self.images, &c.image_id))
         } else {
             None
         };

@@ -15,9 +15,9 @@ impl Daemon {
         }
         let old = entry.snapshot();
         if old.name == new_name {
-            return Err(Error::Conflict(format!(
-                "Renaming a container with the same name as its current name"
-            )));
+            return Err(Error::Conflict(
+                "Renaming a container with the same name as its current name".to_string(),
+            ));
         }
         if let Some(owner) = self.containers.name_owner(new_name) {
             return Err(Error::Conflict(format!(

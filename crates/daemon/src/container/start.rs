@@ -32,9 +32,9 @@ impl Daemon {
                 ))
             }
             Status::Removing | Status::Dead => {
-                return Err(Error::Conflict(format!(
-                    "container is marked for removal and cannot be started"
-                )))
+                return Err(Error::Conflict(
+                    "container is marked for removal and cannot be started".to_string(),
+                ))
             }
             Status::Created | Status::Exited => {}
         }

@@ -17,7 +17,7 @@ fn shim_err(what: &str, e: impl std::fmt::Display) -> Error {
 
 impl Daemon {
     fn shim_for(&self, id: &str) -> berth_shim::client::ShimClient {
-        berth_shim::client::ShimClient::new(&self.state_dir(id))
+        berth_shim::client::ShimClient::new(self.state_dir(id))
     }
 
     pub async fn stop_container(
