@@ -63,7 +63,10 @@ pub enum RuntimeChoice {
     /// youki's libcontainer, in-process in the shim.
     Builtin,
     /// An external binary with runc's command line (`runc`, `crun`, `youki`).
-    External { path: std::path::PathBuf, args: Vec<String> },
+    External {
+        path: std::path::PathBuf,
+        args: Vec<String>,
+    },
 }
 
 /// Docker's json-file log driver options.
@@ -86,24 +89,47 @@ pub enum Request {
     /// Current state. Answered with [`Response::State`].
     State,
     /// Send a signal to the init (`all`: to every process of the container).
-    Kill { signal: i32, all: bool },
+    Kill {
+        signal: i32,
+        all: bool,
+    },
     /// Freeze / thaw the container's cgroup.
     Pause,
     Resume,
     /// Resize the init's PTY.
-    Resize { height: u16, width: u16 },
+    Resize {
+        height: u16,
+        width: u16,
+    },
     /// Attach to the init's stdio; the connection becomes a stream (see module docs).
-    Attach { stdin: bool, stdout: bool, stderr: bool },
+    Attach {
+        stdin: bool,
+        stdout: bool,
+        stderr: bool,
+    },
     /// Long poll until the init exits; answered with [`Response::Exited`].
     Wait,
     /// Register an exec process (not started yet). `process` is an OCI `Process` object.
-    ExecCreate { exec_id: String, process: serde_json::Value },
+    ExecCreate {
+        exec_id: String,
+        process: serde_json::Value,
+    },
     /// Start a registered exec. Unless `detach`, the connection becomes its stream.
-    ExecStart { exec_id: String, detach: bool, stdin: bool },
+    ExecStart {
+        exec_id: String,
+        detach: bool,
+        stdin: bool,
+    },
     /// Resize an exec's PTY.
-    ExecResize { exec_id: String, height: u16, width: u16 },
+    ExecResize {
+        exec_id: String,
+        height: u16,
+        width: u16,
+    },
     /// State of an exec; answered with [`Response::Exec`].
-    ExecState { exec_id: String },
+    ExecState {
+        exec_id: String,
+    },
     /// Tear down: runtime delete (killing the container if it still runs), remove the socket,
     /// and exit. Answered before the shim exits.
     Shutdown,
@@ -115,7 +141,9 @@ pub enum Request {
 pub enum Response {
     /// Success with nothing to report (also sent before a stream begins).
     Ok,
-    Started { pid: i32 },
+    Started {
+        pid: i32,
+    },
     State(ShimState),
     Exited(ExitStatus),
     Exec(ExecState),
