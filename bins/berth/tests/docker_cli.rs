@@ -229,3 +229,48 @@ fn docker_errors_are_dockers() {
     let out = d.docker(&["rm", "-f", "busy"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
 }
+
+#[test]
+fn docker_events_replay_and_filter() {
+    let d = TestDaemon::start("dk-events");
+    d.load_busybox();
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 1;
+    let out = d.docker(&["run", "--rm", "--name", "evented", "busybox", "true"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = d.docker(&["create", "--name", "other", "busybox"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let until = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1;
+    let out = d.docker(&[
+        "events",
+        "--since",
+        &since.to_string(),
+        "--until",
+        &until.to_string(),
+        "--filter",
+        "container=evented",
+        "--format",
+        "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}",
+    ]);
+    // With --until the stream ends at that time: history first, then live events until then.
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        vec![
+            "container create evented",
+            "container start evented",
+            "container die evented",
+            "container destroy evented"
+        ],
+        "{}",
+        stderr(&out)
+    );
+}
