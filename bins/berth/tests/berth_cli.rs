@@ -250,3 +250,47 @@ fn unknown_flags_and_bad_names_exit_125() {
         stderr(&out)
     );
 }
+
+#[test]
+fn logs_rotate_so_a_chatty_container_cannot_fill_the_disk() {
+    let d = TestDaemon::start("cli-rotate");
+    d.load_busybox();
+    let out = d.berth(&[
+        "run",
+        "--name",
+        "chatty",
+        "--log-opt",
+        "max-size=4k",
+        "--log-opt",
+        "max-file=3",
+        "busybox",
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 3000 ]; do echo line $i; i=$((i+1)); done",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let id = stdout(&d.berth(&["inspect", "-f", "{{.Id}}", "chatty"]))
+        .trim()
+        .to_owned();
+    let dir = d.data_root.join("containers").join(&id);
+    let logs: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(&format!("{id}-json.log"))
+        })
+        .collect();
+    assert!(
+        !logs.is_empty() && logs.len() <= 3,
+        "at most max-file files: {logs:?}"
+    );
+    for l in &logs {
+        let len = l.metadata().unwrap().len();
+        assert!(len <= 4096 + 200, "{:?} is {len} bytes", l.path());
+    }
+    // What is kept is the newest output, readable through logs.
+    let out = d.berth(&["logs", "--tail", "1", "chatty"]);
+    assert_eq!(stdout(&out), "line 2999\n");
+}
