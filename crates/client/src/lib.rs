@@ -46,6 +46,8 @@ pub use berth_types::api;
 pub use containers::{AttachOptions, LogsOptions};
 pub use error::{Error, Result};
 pub use host::{select_host, Host, HostSource, DEFAULT_HOST, HOST_ENV};
+/// The HTTP method type of [`Client::request`] and [`Client::call`].
+pub use hyper::Method;
 pub use jsonstream::JsonSplitter;
 pub use stdcopy::{Demuxer, StreamType};
 pub use system::Ping;

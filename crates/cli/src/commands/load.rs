@@ -54,7 +54,9 @@ pub async fn run(ctx: &Ctx, a: LoadArgs) -> Result {
             Box::new(tokio::io::stdin())
         }
     };
-    let mut stream = ctx.client.image_load(reader, a.quiet).await?;
+    // Like docker, progress is only worth showing on a terminal.
+    let quiet = a.quiet || !terminal::is_tty(std::os::fd::AsFd::as_fd(&std::io::stdout()));
+    let mut stream = ctx.client.image_load(reader, quiet).await?;
     print_progress(&mut stream).await?;
     Ok(0)
 }
