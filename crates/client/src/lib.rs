@@ -37,7 +37,7 @@ use std::marker::PhantomData;
 
 use bytes::Bytes;
 use hyper::body::Incoming;
-use hyper::{Method, Response, StatusCode};
+use hyper::{Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
 use tokio::sync::OnceCell;
