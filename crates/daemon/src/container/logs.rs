@@ -60,6 +60,25 @@ fn render(line: &[u8], opts: &LogsOptions, tty: bool) -> Option<Rendered> {
     Some(Rendered { time_ns, bytes })
 }
 
+/// Reads whole lines from `reader`'s position to its end, passing each to `each`; a last line
+/// without its newline is still being written and is left for the next read. Returns the
+/// number of bytes consumed.
+fn read_complete_lines(reader: impl std::io::Read, mut each: impl FnMut(&[u8])) -> u64 {
+    let mut reader = BufReader::new(reader);
+    let mut buf = Vec::new();
+    let mut consumed = 0;
+    loop {
+        buf.clear();
+        match reader.read_until(b'\n', &mut buf) {
+            Ok(n) if n > 0 && buf.last() == Some(&b'\n') => {
+                consumed += n as u64;
+                each(&buf);
+            }
+            _ => return consumed,
+        }
+    }
+}
+
 /// The log files of a container, oldest first: `x.log.N` … `x.log.1`, `x.log`.
 fn log_files(path: &Path) -> Vec<PathBuf> {
     let mut rotated: Vec<(u32, PathBuf)> = Vec::new();
@@ -101,25 +120,11 @@ fn read_existing(
         if file == path {
             current = f.try_clone().ok();
         }
-        let mut reader = BufReader::new(f);
-        let mut buf = Vec::new();
-        let mut offset = 0u64;
-        loop {
-            buf.clear();
-            match reader.read_until(b'\n', &mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if buf.last() != Some(&b'\n') {
-                        // A line still being written: the follower picks it up whole.
-                        break;
-                    }
-                    offset += n as u64;
-                    if let Some(r) = render(&buf, opts, tty) {
-                        out.push(r);
-                    }
-                }
+        let offset = read_complete_lines(f, |line| {
+            if let Some(r) = render(line, opts, tty) {
+                out.push(r);
             }
-        }
+        });
         if file == path {
             end_offset = offset;
         }
@@ -172,23 +177,12 @@ impl Follower {
         if f.seek(SeekFrom::Start(self.offset)).is_err() {
             return;
         }
-        let mut reader = BufReader::new(f);
-        let mut buf = Vec::new();
-        loop {
-            buf.clear();
-            match reader.read_until(b'\n', &mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if buf.last() != Some(&b'\n') {
-                        break;
-                    }
-                    self.offset += n as u64;
-                    if let Some(r) = render(&buf, &self.opts, self.tty) {
-                        self.pending.push_back(r.bytes);
-                    }
-                }
+        let (opts, tty, pending) = (&self.opts, self.tty, &mut self.pending);
+        self.offset += read_complete_lines(f, |line| {
+            if let Some(r) = render(line, opts, tty) {
+                pending.push_back(r.bytes);
             }
-        }
+        });
     }
 }
 
