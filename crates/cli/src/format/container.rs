@@ -99,7 +99,7 @@ pub fn context(c: &Value, trunc: bool, now: i64) -> Value {
     nets.sort();
     m.insert("Networks".into(), nets.join(",").into());
     m.insert("Platform".into(), Value::Null);
-    Value::Object(m)
+    super::sorted_object(m)
 }
 
 fn image(c: &Value, trunc: bool) -> String {

@@ -116,7 +116,7 @@ fn row(img: &Value, repo: &str, tag: &str, digest: String, trunc: bool, now: i64
         })
         .into(),
     );
-    Value::Object(m)
+    super::sorted_object(m)
 }
 
 #[cfg(test)]

@@ -30,6 +30,14 @@ pub fn go_quote(s: &str) -> String {
     out
 }
 
+/// A formatter context as docker marshals it (a Go map): keys in sorted order, whatever order
+/// serde_json keeps.
+pub fn sorted_object(m: serde_json::Map<String, serde_json::Value>) -> serde_json::Value {
+    let mut entries: Vec<(String, serde_json::Value)> = m.into_iter().collect();
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    serde_json::Value::Object(entries.into_iter().collect())
+}
+
 /// Docker's `formatter.Ellipsis`: at most `max` characters, the last one `…` when cut.
 pub fn ellipsis(s: &str, max: usize) -> String {
     let n = s.chars().count();

@@ -79,10 +79,10 @@ fn field(v: &Value, name: &str, strict: bool) -> Result<Value, String> {
         Value::Map(_) => match v.get(name) {
             // Go prints a nil slice as `[]` and a nil map as `map[]`; JSON says only `null`, so
             // the Engine API's well-known list and map fields are given their Go spelling.
+            None if strict => Err(format!("can't evaluate field {name}")),
             Some(Value::Nil) | None if NIL_SLICES.contains(&name) => Ok(Value::List(Vec::new())),
             Some(Value::Nil) | None if NIL_MAPS.contains(&name) => Ok(Value::Map(Vec::new())),
             Some(x) => Ok(x.clone()),
-            None if strict => Err(format!("can't evaluate field {name}")),
             // The daemon omits empty fields that docker's typed structs still have, so an
             // absent key is not an error here.
             None => Ok(Value::Missing),

@@ -165,7 +165,7 @@ mod tests {
         assert_eq!(render("{{json .Config.Cmd}}", c.clone()), r#"["sh"]"#);
         assert_eq!(
             render("{{json .Config}}", c.clone()),
-            r#"{"Cmd":["sh"],"Labels":{"k":"v"}}"#
+            r#"{"Labels":{"k":"v"},"Cmd":["sh"]}"#
         );
         assert_eq!(render("{{.Missing}}", c.clone()), "<no value>");
         assert!(Format::parse("{{.Missing}}")
@@ -185,7 +185,7 @@ mod tests {
             render("{{.Config.Cmd}} {{.Config.Labels}}", c.clone()),
             "[sh] map[k:v]"
         );
-        assert_eq!(render("{{.State}}", c.clone()), "{0 running}");
+        assert_eq!(render("{{.State}}", c.clone()), "{running 0}");
         assert_eq!(
             render(
                 r#"{{upper .State.Status}} {{title "hello world"}}"#,
