@@ -248,3 +248,98 @@ fn missing_objects_are_reported() {
     );
     assert_eq!(o.status.code(), Some(0));
 }
+
+/// Runs the CLI on a pseudo-terminal sized 33x101, typing `input` (each after `delay`), and
+/// returns its exit status and everything it wrote to the terminal.
+fn berth_tty(host: &str, args: &[&str], input: &[(u64, &[u8])]) -> (Option<i32>, String) {
+    use std::io::Read;
+    use std::time::{Duration, Instant};
+    let ws = nix::pty::Winsize {
+        ws_row: 33,
+        ws_col: 101,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = nix::pty::openpty(Some(&ws), None).expect("openpty");
+    let bin = std::env::var("BERTH_TEST_CLI_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_berth-cli").into());
+    let slave = pty.slave;
+    let mut child = Command::new(bin)
+        .arg("-H")
+        .arg(host)
+        .args(args)
+        .stdin(Stdio::from(slave.try_clone().unwrap()))
+        .stdout(Stdio::from(slave.try_clone().unwrap()))
+        .stderr(Stdio::from(slave))
+        .spawn()
+        .expect("spawn berth-cli");
+    let mut master = std::fs::File::from(pty.master);
+    let mut reader = master.try_clone().unwrap();
+    let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = out.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        // EIO once every slave end is closed: the reader simply stops.
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
+    for (delay, data) in input {
+        std::thread::sleep(Duration::from_millis(*delay));
+        master.write_all(data).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let text = String::from_utf8_lossy(&out.lock().unwrap()).into_owned();
+    (status, text)
+}
+
+#[test]
+fn tty_run_sizes_the_terminal_and_returns_the_code() {
+    let Some(h) = host() else { return };
+    let (code, out) = berth_tty(
+        &h,
+        &[
+            "run",
+            "-it",
+            "--rm",
+            &image(),
+            "sh",
+            "-c",
+            "sleep 0.5; stty size < $(tty); exit 3",
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(3), "{out}");
+    assert!(out.contains("33 101"), "{out:?}");
+}
+
+#[test]
+fn tty_detach_keys_leave_the_container_running() {
+    let Some(h) = host() else { return };
+    let name = unique("detach");
+    let (code, out) = berth_tty(
+        &h,
+        &["run", "-it", "--name", &name, &image(), "sh"],
+        &[(1000, b"echo marker-$((6*7))\r"), (500, b"\x10\x11")],
+    );
+    assert_eq!(code, Some(0), "{out:?}");
+    assert!(out.contains("marker-42"), "{out:?}");
+    let o = berth(&h, &["inspect", "-f", "{{.State.Running}}", &name], None);
+    assert_eq!(stdout(&o), "true\n");
+    let o = berth(&h, &["rm", "-f", &name], None);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
