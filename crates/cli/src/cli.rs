@@ -1,7 +1,7 @@
 //! The clap definitions of the command tree: docker's short spellings (`berth ps`) and the
 //! management spellings (`berth container ls`) share one argument struct per command.
 
-use clap::{ArgAction, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
 use crate::commands::*;
 
@@ -11,8 +11,7 @@ use crate::commands::*;
     name = "berth",
     about = "A self-sufficient runtime for containers",
     disable_help_subcommand = true,
-    disable_version_flag = true,
-    disable_help_flag = true
+    disable_version_flag = true
 )]
 pub struct Cli {
     /// Daemon socket to connect to
@@ -30,9 +29,6 @@ pub struct Cli {
     /// Print version information and quit
     #[arg(short = 'v', long = "version")]
     pub version: bool,
-    /// Print usage
-    #[arg(long, action = ArgAction::Help)]
-    pub help: Option<bool>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -251,6 +247,27 @@ mod tests {
         assert!(r.create.rm);
         assert_eq!(r.create.hostname.as_deref(), Some("box"));
         assert_eq!(r.args, vec!["busybox", "ls", "-l", "--rm"]);
+    }
+
+    #[test]
+    fn help_is_available_everywhere_and_h_is_hostname_for_run() {
+        use clap::error::ErrorKind;
+        for argv in [
+            &["berth", "--help"][..],
+            &["berth", "ps", "--help"],
+            &["berth", "ps", "-h"],
+            &["berth", "container", "ls", "--help"],
+            &["berth", "run", "--help"],
+            &["berth", "create", "--help"],
+        ] {
+            let e = Cli::try_parse_from(argv).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::DisplayHelp, "{argv:?}");
+        }
+        let cli = Cli::try_parse_from(["berth", "create", "-h", "box", "busybox"]).unwrap();
+        let Some(Command::Create(c)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(c.create.hostname.as_deref(), Some("box"));
     }
 
     #[test]

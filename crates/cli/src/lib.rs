@@ -74,10 +74,14 @@ pub struct Ctx {
 
 /// Runs the `berth` CLI with `args` (including `argv[0]`) and returns the exit status.
 pub async fn run(args: Vec<OsString>) -> i32 {
-    let args: Vec<String> = args
+    let mut args: Vec<String> = args
         .into_iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
+    // Help and usage texts say `berth` whatever the binary is called.
+    if let Some(first) = args.first_mut() {
+        *first = "berth".to_string();
+    }
     let parsed = match cli::Cli::try_parse_from(&args) {
         Ok(p) => p,
         Err(e) => return clap_error(e, &args),
