@@ -96,43 +96,66 @@ pub enum Command {
 /// `berth container …`.
 #[derive(Subcommand, Debug)]
 pub enum ContainerCommand {
+    /// Create and run a new container from an image
     Run(run::RunArgs),
+    /// Create a new container
     Create(create::CreateArgs),
+    /// Start one or more stopped containers
     Start(start::StartArgs),
+    /// Stop one or more running containers
     Stop(stop::StopArgs),
+    /// Restart one or more containers
     Restart(stop::RestartArgs),
+    /// Kill one or more running containers
     Kill(kill::KillArgs),
+    /// Pause all processes within one or more containers
     Pause(pause::PauseArgs),
+    /// Unpause all processes within one or more containers
     Unpause(pause::UnpauseArgs),
+    /// Remove one or more containers
     #[command(alias = "remove")]
     Rm(rm::RmArgs),
     /// Remove all stopped containers
     Prune(prune::PruneArgs),
+    /// List containers
     #[command(alias = "ps", alias = "list")]
     Ls(ps::PsArgs),
+    /// Fetch the logs of a container
     Logs(logs::LogsArgs),
+    /// Attach local standard input, output, and error streams to a running container
     Attach(attach::AttachArgs),
+    /// Execute a command in a running container
     Exec(exec::ExecArgs),
+    /// Block until one or more containers stop, then print their exit codes
     Wait(wait::WaitArgs),
+    /// Display detailed information on one or more containers
     Inspect(inspect::ContainerInspectArgs),
+    /// Display the running processes of a container
     Top(top::TopArgs),
+    /// Rename a container
     Rename(rename::RenameArgs),
 }
 
 /// `berth image …`.
 #[derive(Subcommand, Debug)]
 pub enum ImageCommand {
+    /// List images
     #[command(alias = "list")]
     Ls(images::ImagesArgs),
+    /// Display detailed information on one or more images
     Inspect(inspect::ImageInspectArgs),
+    /// Load an image from a tar archive or STDIN
     Load(load::LoadArgs),
+    /// Import the contents from a tarball to create a filesystem image
     Import(import::ImportArgs),
 }
 
 /// `berth system …`.
 #[derive(Subcommand, Debug)]
 pub enum SystemCommand {
+    /// Display system-wide information
     Info(info::InfoArgs),
+    /// Get real time events from the server
     Events(events::EventsArgs),
 }
 
