@@ -61,7 +61,7 @@ fn wait_answers_at_exit_and_inspect_has_every_section() {
     let (status, _, body) = d.api(
         "POST",
         "/containers/create?name=waiter",
-        Some(r#"{"Image":"busybox","Cmd":["sh","-c","exit 9"]}"#),
+        Some(r#"{"Image":"busybox","Cmd":["sh","-c","echo out; echo err >&2; exit 9"]}"#),
     );
     assert_eq!(status, 201, "{body}");
     let (status, _, body) = d.api("GET", "/containers/waiter/json", None);
@@ -85,6 +85,10 @@ fn wait_answers_at_exit_and_inspect_has_every_section() {
         status, 304,
         "stopping a stopped container is 'not modified'"
     );
+    // attach with logs=1 and no stream replays the output, multiplexed (no TTY).
+    let (status, _, body) = d.api("POST", "/containers/waiter/attach?logs=1&stream=0&stdout=1", None);
+    assert_eq!(status, 200);
+    assert_eq!(body, "\u{1}\0\0\0\0\0\0\u{4}out\n", "one stdout frame");
     let (status, _, _) = d.api("DELETE", "/containers/waiter", None);
     assert_eq!(status, 204);
 }

@@ -187,6 +187,26 @@ impl Follower {
 }
 
 impl Daemon {
+    /// The log so far, rendered for an attach with `logs=1`.
+    pub(crate) async fn log_replay(
+        &self,
+        id: &str,
+        tty: bool,
+        stdout: bool,
+        stderr: bool,
+    ) -> Result<Vec<Bytes>> {
+        let opts = LogsOptions {
+            stdout,
+            stderr,
+            ..LogsOptions::default()
+        };
+        let path = self.log_path(id);
+        let (chunks, _, _) = tokio::task::spawn_blocking(move || read_existing(&path, &opts, tty))
+            .await
+            .map_err(|e| crate::error::Error::Internal(format!("log reader task: {e}")))?;
+        Ok(chunks)
+    }
+
     pub async fn container_logs(&self, key: &str, opts: LogsOptions) -> Result<(bool, ByteStream)> {
         let entry = self.containers.lookup(key)?;
         let c = entry.snapshot();
