@@ -8,12 +8,14 @@
 //!   shapes are Docker's by construction rather than by our transcription.
 //! * [`image`] — the image configuration document (OCI image config plus Docker's extensions such
 //!   as `Healthcheck`, `OnBuild` and `Shell`).
+//! * [`units`] — durations as Docker prints them.
 //! * [`id`] — identifiers: 64-hex object IDs, short (12-character) forms, name validation.
 //! * [`ErrorKind`] — the few kinds that every crate's typed errors map onto, and that the Engine
 //!   API turns into HTTP status codes.
 
 pub mod id;
 pub mod image;
+pub mod units;
 
 /// Docker Engine API models, re-exported so that crates depend on one name.
 pub use bollard_stubs::models as api;
