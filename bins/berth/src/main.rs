@@ -55,6 +55,7 @@ fn main() {
             let dir = args.get(2).map(PathBuf::from).unwrap_or_default();
             berth_shim::main(&dir);
         }
+        Some("registry") => std::process::exit(berth_registry::cli_main(&args[1..])),
         Some("daemon") => {
             if let Err(e) = daemon_main(&args[1..]) {
                 eprintln!("berth daemon: {e:#}");

@@ -1,0 +1,95 @@
+//! Request bodies, read with bounds: a body that stalls longer than the idle time is abandoned,
+//! a manifest body is capped, and a blob body reaches the disk in bounded slices off the async
+//! threads.
+
+use std::time::Duration;
+
+use berth_content::Writer;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use crate::error::{Error, Result};
+
+/// How much of a blob body is gathered before it is handed to a blocking thread for writing.
+const SLICE: usize = 1 << 20;
+
+/// Streams `body` into `writer` and returns the bytes written. The writer is put back in the
+/// option whatever happens, except when a blocking write panics. On a broken or stalled body,
+/// what arrived is kept (so a chunked upload can resume from there) and an error is returned.
+pub(crate) async fn write_to(
+    body: Incoming,
+    writer: &mut Option<Writer>,
+    idle: Duration,
+) -> Result<u64> {
+    let mut body = body;
+    let mut buf: Vec<u8> = Vec::new();
+    let mut total = 0u64;
+    let outcome = loop {
+        match tokio::time::timeout(idle, body.frame()).await {
+            Err(_) => break Err(Error::BlobUploadInvalid("client stalled".into())),
+            Ok(None) => break Ok(()),
+            Ok(Some(Err(e))) => break Err(Error::BlobUploadInvalid(format!("body: {e}"))),
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    total += data.len() as u64;
+                    buf.extend_from_slice(&data);
+                    if buf.len() >= SLICE {
+                        flush(writer, &mut buf).await?;
+                    }
+                }
+            }
+        }
+    };
+    flush(writer, &mut buf).await?;
+    outcome.map(|()| total)
+}
+
+async fn flush(writer: &mut Option<Writer>, buf: &mut Vec<u8>) -> Result<()> {
+    if buf.is_empty() {
+        return Ok(());
+    }
+    let mut w = writer
+        .take()
+        .ok_or_else(|| Error::Internal("upload writer lost".into()))?;
+    let chunk = std::mem::take(buf);
+    let (w, r) = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let r = w.write_all(&chunk);
+        (w, r)
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("write task: {e}")))?;
+    *writer = Some(w);
+    r.map_err(Error::io("write upload"))
+}
+
+/// Reads a whole body of at most `limit` bytes; a larger one is refused as soon as it is seen
+/// to be larger (by `Content-Length`, or while reading), without buffering the excess.
+pub(crate) async fn read_limited(
+    body: Incoming,
+    limit: usize,
+    idle: Duration,
+    too_large: impl Fn() -> Error,
+) -> Result<Vec<u8>> {
+    use hyper::body::Body as _;
+    if body.size_hint().lower() > limit as u64 {
+        return Err(too_large());
+    }
+    let mut body = body;
+    let mut buf = Vec::new();
+    loop {
+        match tokio::time::timeout(idle, body.frame()).await {
+            Err(_) => return Err(Error::ManifestInvalid("client stalled".into())),
+            Ok(None) => return Ok(buf),
+            Ok(Some(Err(e))) => return Err(Error::ManifestInvalid(format!("body: {e}"))),
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    if buf.len() + data.len() > limit {
+                        return Err(too_large());
+                    }
+                    buf.extend_from_slice(&data);
+                }
+            }
+        }
+    }
+}

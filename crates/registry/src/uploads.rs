@@ -1,0 +1,313 @@
+//! Blob uploads: `POST` (start, monolithic, mount), `PATCH` (chunk), `PUT` (finish), `GET`
+//! (where does it stand), `DELETE` (cancel). See the crate docs for the lifecycle.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use berth_content::{Digest, Writer};
+use hyper::body::Incoming;
+use hyper::header::CONTENT_LENGTH;
+use hyper::Request;
+use serde_json::json;
+use tokio::sync::watch;
+
+use crate::auth::Access;
+use crate::body;
+use crate::error::{Error, Result};
+use crate::names;
+use crate::server::{empty, http_err, query, query_get, resp, Ctx, Registry, Resp};
+
+/// One upload in progress.
+pub(crate) struct Upload {
+    repo: String,
+    /// `None` only while a blocking write holds it.
+    writer: Option<Writer>,
+    touched: Instant,
+}
+
+/// The uploads in progress, by id. Each has its own lock so one slow client stalls only itself.
+pub(crate) struct Uploads {
+    map: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Upload>>>>,
+    ttl: Duration,
+    max: usize,
+}
+
+impl Uploads {
+    pub(crate) fn new(ttl: Duration, max: usize) -> Uploads {
+        Uploads {
+            map: Mutex::new(HashMap::new()),
+            ttl,
+            max,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<tokio::sync::Mutex<Upload>>>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn create(&self, reg: &Registry, repo: &str) -> Result<String> {
+        if self.len() >= self.max {
+            return Err(Error::TooManyRequests);
+        }
+        let id = format!("{:032x}", rand::random::<u128>());
+        let writer = reg.store.writer(&format!("upload-{id}"))?;
+        self.lock().insert(
+            id.clone(),
+            Arc::new(tokio::sync::Mutex::new(Upload {
+                repo: repo.to_string(),
+                writer: Some(writer),
+                touched: Instant::now(),
+            })),
+        );
+        Ok(id)
+    }
+
+    /// The upload `id` of repository `repo`; an id of another repository is unknown here.
+    fn get(&self, repo: &str, id: &str) -> Result<Arc<tokio::sync::Mutex<Upload>>> {
+        let unknown = || Error::BlobUploadUnknown(json!({ "uuid": id }));
+        let up = self.lock().get(id).cloned().ok_or_else(unknown)?;
+        // The repository never changes after creation, so a non-blocking peek is enough
+        // unless a chunk is being written, in which case the caller waits for it anyway.
+        match up.try_lock() {
+            Ok(g) if g.repo != repo => return Err(unknown()),
+            _ => {}
+        }
+        Ok(up)
+    }
+
+    fn remove(&self, id: &str) {
+        self.lock().remove(id);
+    }
+
+    /// Discards uploads idle for longer than the purge age (their ingest is removed when the
+    /// writer drops). Uploads busy with a chunk are never idle.
+    fn purge(&self) {
+        let now = Instant::now();
+        self.lock().retain(|_, up| match up.try_lock() {
+            Ok(g) => now.duration_since(g.touched) < self.ttl,
+            Err(_) => true,
+        });
+    }
+}
+
+pub(crate) fn spawn_purger(reg: Arc<Registry>, mut stopped: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let every = (reg.uploads.ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(600));
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => reg.uploads.purge(),
+                _ = stopped.changed() => return,
+            }
+        }
+    });
+}
+
+fn location(name: &str, id: &str) -> String {
+    format!("/v2/{name}/blobs/uploads/{id}")
+}
+
+/// The `Range` header of an upload holding `n` bytes: distribution sends `0-0` for none.
+fn range(n: u64) -> String {
+    format!("0-{}", n.saturating_sub(1))
+}
+
+fn accepted(name: &str, id: &str, n: u64, status: u16) -> Result<Resp> {
+    resp(status)
+        .header("Location", location(name, id))
+        .header("Range", range(n))
+        .header("Docker-Upload-UUID", id)
+        .header(CONTENT_LENGTH, 0)
+        .body(empty())
+        .map_err(http_err)
+}
+
+pub(crate) fn created(name: &str, digest: &Digest) -> Result<Resp> {
+    resp(201)
+        .header("Location", format!("/v2/{name}/blobs/{digest}"))
+        .header("Docker-Content-Digest", digest.as_str())
+        .header(CONTENT_LENGTH, 0)
+        .body(empty())
+        .map_err(http_err)
+}
+
+/// Verifies and commits a finished upload, then links it into the repository. Holds the GC
+/// gate so a concurrent sweep either finishes before (and the blob is written anew) or starts
+/// after (and sees the blob as just touched).
+pub(crate) async fn commit(
+    reg: &Registry,
+    name: &str,
+    writer: Writer,
+    digest: &Digest,
+) -> Result<()> {
+    let _gate = reg.gc.hold().await;
+    let repos = reg.repos.clone();
+    let (d, n) = (digest.clone(), name.to_string());
+    tokio::task::spawn_blocking(move || -> Result<()> {
+        writer.commit(None, Some(&d))?;
+        repos.link_layer(&n, &d)
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("commit task: {e}")))??;
+    reg.gc.touch(digest);
+    Ok(())
+}
+
+pub(crate) async fn start(
+    reg: &Arc<Registry>,
+    name: &str,
+    req: Request<Incoming>,
+    ctx: &Ctx,
+) -> Result<Resp> {
+    let q = query(&req);
+    if let (Some(mount), Some(from)) = (query_get(&q, "mount"), query_get(&q, "from")) {
+        let digest = names::parse_digest(mount)?;
+        // A mount the client may not read from, or of a blob the source lacks, silently
+        // becomes an ordinary upload, as in distribution.
+        let may_read = names::check_name(from).is_ok()
+            && reg.auth.as_ref().is_none_or(|a| {
+                a.authorize(
+                    req.headers(),
+                    &[Access::new("repository", from, "pull")],
+                    ctx.tls,
+                )
+                .is_ok()
+            });
+        if may_read && reg.repos.has_layer(from, &digest) && reg.store.exists(&digest) {
+            let _gate = reg.gc.hold().await;
+            if reg.store.exists(&digest) {
+                reg.repos.link_layer(name, &digest)?;
+                reg.gc.touch(&digest);
+                return created(name, &digest);
+            }
+        }
+    }
+    if let Some(d) = query_get(&q, "digest") {
+        let digest = names::parse_digest(d)?;
+        let mut writer = Some(
+            reg.store
+                .writer(&format!("upload-{:032x}", rand::random::<u128>()))?,
+        );
+        body::write_to(req.into_body(), &mut writer, reg.idle).await?;
+        let writer = writer.ok_or_else(|| Error::Internal("writer lost".into()))?;
+        commit(reg, name, writer, &digest).await?;
+        return created(name, &digest);
+    }
+    let id = reg.uploads.create(reg, name)?;
+    accepted(name, &id, 0, 202)
+}
+
+pub(crate) async fn status(reg: &Registry, name: &str, id: &str) -> Result<Resp> {
+    let up = reg.uploads.get(name, id)?;
+    let g = up.lock().await;
+    let n = g.writer.as_ref().map_or(0, Writer::written);
+    accepted(name, id, n, 204)
+}
+
+/// Parses `Content-Range` of a chunk: `<start>-<end>`, also with distribution's tolerated
+/// `bytes ` / `bytes=` prefixes and a `/<total>` suffix.
+fn content_range(v: &str) -> Option<(u64, u64)> {
+    let v = v.trim();
+    let v = v
+        .strip_prefix("bytes=")
+        .or_else(|| v.strip_prefix("bytes "))
+        .unwrap_or(v);
+    let v = v.split('/').next()?;
+    let (a, b) = v.split_once('-')?;
+    let (a, b) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+    (a <= b).then_some((a, b))
+}
+
+pub(crate) async fn patch(
+    reg: &Registry,
+    name: &str,
+    id: &str,
+    req: Request<Incoming>,
+) -> Result<Resp> {
+    let up = reg.uploads.get(name, id)?;
+    let mut g = up.lock().await;
+    let have = g.writer.as_ref().map_or(0, Writer::written);
+    let out_of_order = || Error::RangeInvalid {
+        header: "Range",
+        range: range(have),
+    };
+    if let Some(v) = req.headers().get("Content-Range") {
+        let (start, end) = v
+            .to_str()
+            .ok()
+            .and_then(content_range)
+            .ok_or_else(out_of_order)?;
+        if start != have {
+            return Err(out_of_order());
+        }
+        let len = req
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if len.is_some_and(|l| l != end - start + 1) {
+            return Err(out_of_order());
+        }
+    }
+    g.touched = Instant::now();
+    let r = body::write_to(req.into_body(), &mut g.writer, reg.idle).await;
+    g.touched = Instant::now();
+    r?;
+    let n = g.writer.as_ref().map_or(0, Writer::written);
+    accepted(name, id, n, 202)
+}
+
+pub(crate) async fn finish(
+    reg: &Registry,
+    name: &str,
+    id: &str,
+    req: Request<Incoming>,
+) -> Result<Resp> {
+    let up = reg.uploads.get(name, id)?;
+    let mut g = up.lock().await;
+    let q = query(&req);
+    let digest = names::parse_digest(
+        query_get(&q, "digest").ok_or_else(|| Error::DigestInvalid("digest missing".into()))?,
+    )?;
+    g.touched = Instant::now();
+    body::write_to(req.into_body(), &mut g.writer, reg.idle).await?;
+    let writer = g
+        .writer
+        .take()
+        .ok_or_else(|| Error::Internal("writer lost".into()))?;
+    // The upload ends here whatever the verdict: a wrong digest discards the data.
+    reg.uploads.remove(id);
+    drop(g);
+    commit(reg, name, writer, &digest).await?;
+    created(name, &digest)
+}
+
+pub(crate) async fn cancel(reg: &Registry, name: &str, id: &str) -> Result<Resp> {
+    let up = reg.uploads.get(name, id)?;
+    let _g = up.lock().await;
+    reg.uploads.remove(id);
+    resp(204)
+        .header(CONTENT_LENGTH, 0)
+        .body(empty())
+        .map_err(http_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_ranges() {
+        assert_eq!(content_range("0-9"), Some((0, 9)));
+        assert_eq!(content_range("bytes=10-19"), Some((10, 19)));
+        assert_eq!(content_range("bytes 10-19/20"), Some((10, 19)));
+        assert_eq!(content_range("9-0"), None);
+        assert_eq!(content_range("x"), None);
+        assert_eq!(range(0), "0-0");
+        assert_eq!(range(10), "0-9");
+    }
+}
