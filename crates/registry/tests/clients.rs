@@ -1,0 +1,186 @@
+//! Real clients we did not write: skopeo pushes and pulls (single images and `--all` with an
+//! index), and images round-trip byte for byte with Debian's docker-registry (distribution 2.8).
+
+mod common;
+
+use common::*;
+
+const NO_TLS: &[&str] = &["--src-tls-verify=false", "--dest-tls-verify=false"];
+
+fn copy(src: &str, dst: &str, extra: &[&str]) -> String {
+    let mut args = vec!["copy"];
+    args.extend_from_slice(NO_TLS);
+    args.extend_from_slice(extra);
+    args.push(src);
+    args.push(dst);
+    skopeo_ok(&args)
+}
+
+#[test]
+fn skopeo_push_and_pull_single_image() {
+    let r = Reg::start(|_, _| {});
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("img");
+    let top = oci_layout(&layout, "v1", "single", &["amd64"]);
+    let dest = format!("docker://{}/library/bb:v1", r.host());
+    copy(&format!("oci:{}:v1", layout.display()), &dest, &[]);
+
+    // skopeo reads it back the same.
+    assert_eq!(raw_digest(&dest, &["--tls-verify=false"]), top);
+    let tags = skopeo_ok(&[
+        "list-tags",
+        "--tls-verify=false",
+        &format!("docker://{}/library/bb", r.host()),
+    ]);
+    assert!(tags.contains("\"v1\""), "{tags}");
+
+    // Pull into a fresh layout: the manifest digest survives the trip.
+    let back = work.path().join("back");
+    copy(&dest, &format!("oci:{}:v1", back.display()), &[]);
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(back.join("index.json")).unwrap()).unwrap();
+    assert_eq!(index["manifests"][0]["digest"], top);
+
+    // A second push of the same image is all blob reuse and lands on the same digest.
+    let out = copy(
+        &format!("oci:{}:v1", layout.display()),
+        &format!("docker://{}/other/bb:v2", r.host()),
+        &[],
+    );
+    assert!(out.contains("skipped") || out.contains("exists") || !out.is_empty());
+    assert_eq!(
+        raw_digest(
+            &format!("docker://{}/other/bb:v2", r.host()),
+            &["--tls-verify=false"]
+        ),
+        top
+    );
+
+    // Delete through skopeo, then it is gone.
+    skopeo_ok(&["delete", "--tls-verify=false", &dest]);
+    let (ok, _) = skopeo(&["inspect", "--raw", "--tls-verify=false", &dest]);
+    assert!(!ok);
+}
+
+#[test]
+fn skopeo_all_with_an_index() {
+    let r = Reg::start(|_, _| {});
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("multi");
+    let top = oci_layout(&layout, "multi", "multi", &["amd64", "arm64"]);
+    let dest = format!("docker://{}/multi/arch:latest", r.host());
+    copy(
+        &format!("oci:{}:multi", layout.display()),
+        &dest,
+        &["--all"],
+    );
+    assert_eq!(raw_digest(&dest, &["--tls-verify=false"]), top);
+    let idx = skopeo_ok(&["inspect", "--raw", "--tls-verify=false", &dest]);
+    let v: serde_json::Value = serde_json::from_str(&idx).unwrap();
+    assert_eq!(v["manifests"].as_array().unwrap().len(), 2);
+    // Each child is reachable by digest.
+    for m in v["manifests"].as_array().unwrap() {
+        let child = format!(
+            "docker://{}/multi/arch@{}",
+            r.host(),
+            m["digest"].as_str().unwrap()
+        );
+        assert_eq!(
+            raw_digest(&child, &["--tls-verify=false"]),
+            m["digest"].as_str().unwrap()
+        );
+    }
+    let back = work.path().join("back");
+    copy(&dest, &format!("oci:{}:x", back.display()), &["--all"]);
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(back.join("index.json")).unwrap()).unwrap();
+    assert_eq!(index["manifests"][0]["digest"], top);
+}
+
+#[test]
+fn round_trip_with_distribution_as_peer() {
+    let berth = Reg::start(|_, _| {});
+    let peer = Peer::start("");
+    let work = tempfile::tempdir().unwrap();
+
+    // berth → docker-registry → berth, with an index and its children.
+    let layout = work.path().join("a");
+    let top = oci_layout(&layout, "a", "peer-a", &["amd64", "arm64"]);
+    let on_berth = format!("docker://{}/peer/a:1", berth.host());
+    let on_peer = format!("docker://{}/peer/a:1", peer.host());
+    let back = format!("docker://{}/peer/back:1", berth.host());
+    copy(
+        &format!("oci:{}:a", layout.display()),
+        &on_berth,
+        &["--all"],
+    );
+    copy(&on_berth, &on_peer, &["--all", "--preserve-digests"]);
+    copy(&on_peer, &back, &["--all", "--preserve-digests"]);
+    for image in [&on_berth, &on_peer, &back] {
+        assert_eq!(raw_digest(image, &["--tls-verify=false"]), top, "{image}");
+    }
+
+    // docker-registry first, then berth, single image; and the same raw bytes from both.
+    let layout = work.path().join("b");
+    let top = oci_layout(&layout, "b", "peer-b", &["amd64"]);
+    let on_peer = format!("docker://{}/peer/b:1", peer.host());
+    let on_berth = format!("docker://{}/peer/b:1", berth.host());
+    copy(&format!("oci:{}:b", layout.display()), &on_peer, &[]);
+    copy(&on_peer, &on_berth, &["--preserve-digests"]);
+    let path = format!("/v2/peer/b/manifests/{top}");
+    let accept = [("Accept", OCI_MANIFEST)];
+    let from_peer = http(peer.addr, "GET", &path, &accept, b"");
+    let from_berth = berth.req("GET", &path, &accept, b"");
+    assert_eq!(from_peer.status, 200);
+    assert_eq!(from_berth.body, from_peer.body);
+    assert_eq!(
+        from_berth.header("Docker-Content-Digest"),
+        from_peer.header("Docker-Content-Digest")
+    );
+    assert_eq!(
+        from_berth.header("Content-Type"),
+        from_peer.header("Content-Type")
+    );
+
+    // Both answer the same error codes to the same bad requests. (Not compared: an unknown
+    // upload id, which distribution 2.8 calls BLOB_UPLOAD_INVALID for want of its `_state`
+    // parameter; Berth answers the specification's BLOB_UPLOAD_UNKNOWN.)
+    let dangling = manifest_json(b"no such config", &[b"no such layer"]);
+    for (method, p, body) in [
+        ("GET", "/v2/peer/b/manifests/nope".to_string(), &b""[..]),
+        (
+            "GET",
+            format!("/v2/peer/b/blobs/sha256:{}", "0".repeat(64)),
+            b"",
+        ),
+        ("GET", "/v2/nobody/tags/list".to_string(), b""),
+        ("PUT", "/v2/peer/b/manifests/x".to_string(), &dangling[..]),
+        (
+            "PUT",
+            format!("/v2/peer/b/manifests/sha256:{}", "0".repeat(64)),
+            &dangling[..],
+        ),
+        // (Not compared either: POST ?digest=, a single-request upload that distribution 2.8
+        // ignores, answering 202; Berth completes it as OCI specifies.)
+        // (A tag DELETE is not compared: distribution 2.8 refuses it, OCI 1.1 and Berth allow it.)
+        (
+            "DELETE",
+            format!("/v2/peer/b/manifests/sha256:{}", "0".repeat(64)),
+            b"",
+        ),
+    ] {
+        let want = http(
+            peer.addr,
+            method,
+            &p,
+            &[("Content-Type", OCI_MANIFEST)],
+            body,
+        );
+        let got = berth.req(method, &p, &[("Content-Type", OCI_MANIFEST)], body);
+        assert_eq!(
+            (got.status, got.code()),
+            (want.status, want.code()),
+            "{method} {p}"
+        );
+    }
+}
