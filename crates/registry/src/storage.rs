@@ -91,9 +91,10 @@ impl Repos {
         remove(&self.tag_path(name, tag))
     }
 
-    /// Every tag of the repository, sorted; `None` if the repository does not exist.
+    /// Every tag of the repository, sorted; `None` if it was never tagged (distribution then
+    /// answers `NAME_UNKNOWN` too).
     pub fn tags(&self, name: &str) -> Option<Vec<String>> {
-        if !self.exists(name) {
+        if !self.dir(name).join("_manifests/tags").is_dir() {
             return None;
         }
         let mut tags = list_names(&self.dir(name).join("_manifests/tags"));
