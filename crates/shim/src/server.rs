@@ -147,8 +147,32 @@ fn daemonize() {
     }
 }
 
-fn write_file(path: &Path, content: &[u8]) -> Result<(), ServeError> {
-    berth_runtime::durable_write(path, content).map_err(ServeError::from)
+/// Write `content` under a temporary name and rename it over `path`, so readers never see a
+/// partial file. With `sync` the content is fsynced before the rename; the directory is not
+/// (see [`fsync_dir`]): on this class of disk each fsync costs milliseconds on the hot path.
+/// Pid files are not synced at all: after a machine crash they are meaningless anyway.
+fn write_file(path: &Path, content: &[u8], sync: bool) -> Result<(), ServeError> {
+    use std::io::Write;
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let res = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(content)?;
+        if sync {
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, path)
+    })();
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res.map_err(|e| ServeError::io(format!("write {}", path.display()), e))
+}
+
+/// Make a rename in `dir` durable.
+fn fsync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
 }
 
 struct Subscriber {
@@ -322,6 +346,7 @@ fn setup(state_dir: &Path, opts: ShimOptions) -> Result<Shim, ServeError> {
     write_file(
         &state_dir.join(SHIM_PID_FILE),
         std::process::id().to_string().as_bytes(),
+        false,
     )?;
     let sock = crate::sockpath::short_path(&state_dir.join(SOCKET_FILE))
         .map_err(|e| ServeError::io("socket path", e))?;
@@ -354,8 +379,11 @@ fn setup(state_dir: &Path, opts: ShimOptions) -> Result<Shim, ServeError> {
         None
     };
     prepare_workdir(&opts.bundle)?;
-    // The runtime may leave a previous run's state behind (crashed shim): clear it.
-    let _ = runtime.delete(&opts.id, true);
+    // The runtime may have a previous run's state (a crashed shim): clear it. Both runtimes keep
+    // it in `<root>/<id>`; checking first spares a runtime call on the common path.
+    if opts.runtime_root.join(&opts.id).exists() {
+        let _ = runtime.delete(&opts.id, true);
+    }
     let pid = runtime.create(&opts.id, &opts.bundle, io)?;
     let mut master = None;
     if let Some(c) = console {
@@ -367,7 +395,11 @@ fn setup(state_dir: &Path, opts: ShimOptions) -> Result<Shim, ServeError> {
             }
         }
     }
-    if let Err(e) = write_file(&state_dir.join(INIT_PID_FILE), pid.to_string().as_bytes()) {
+    if let Err(e) = write_file(
+        &state_dir.join(INIT_PID_FILE),
+        pid.to_string().as_bytes(),
+        false,
+    ) {
         let _ = runtime.delete(&opts.id, true);
         return Err(e);
     }
@@ -411,6 +443,8 @@ struct Counters {
     outputs: watch::Sender<usize>,
     connections: watch::Sender<usize>,
     exit: watch::Sender<Option<ExitStatus>>,
+    /// Set once the end of the container has been handled completely.
+    done: watch::Sender<bool>,
 }
 
 async fn serve(mut shim: Shim) -> i32 {
@@ -430,6 +464,7 @@ async fn serve(mut shim: Shim) -> i32 {
         outputs: watch::Sender::new(outputs.len()),
         connections: watch::Sender::new(0),
         exit: watch::Sender::new(None),
+        done: watch::Sender::new(false),
     });
     let shared: Shared = Rc::new(RefCell::new(shim));
 
@@ -514,8 +549,8 @@ async fn serve(mut shim: Shim) -> i32 {
 
 /// Resolves once the init's exit has been handled and the shim may exit.
 async fn wait_done(c: &Counters) -> i32 {
-    let mut rx = c.exit.subscribe();
-    let _ = rx.wait_for(|e| e.is_some()).await;
+    let mut rx = c.done.subscribe();
+    let _ = rx.wait_for(|d| *d).await;
     // Let clients read the exit and their last bytes, but do not linger.
     let mut conns = c.connections.subscribe();
     let _ = tokio::time::timeout(Duration::from_secs(2), conns.wait_for(|n| *n == 0)).await;
@@ -635,7 +670,7 @@ async fn finish(shared: Shared, counters: Rc<Counters>, code: i32) {
         finished_at: timestamp(),
     };
     if let Ok(bytes) = serde_json::to_vec(&exit) {
-        let _ = write_file(&state_dir.join(EXIT_FILE), &bytes);
+        let _ = write_file(&state_dir.join(EXIT_FILE), &bytes, true);
     }
     {
         let mut s = shared.borrow_mut();
@@ -644,10 +679,17 @@ async fn finish(shared: Shared, counters: Rc<Counters>, code: i32) {
         s.subscribers.clear();
         s.stdin = None;
         s.master = None;
+    }
+    // Answer Wait pollers before the slow part (directory fsync, runtime delete).
+    counters.exit.send_replace(Some(exit));
+    tokio::task::yield_now().await;
+    fsync_dir(&state_dir);
+    {
+        let s = shared.borrow();
         let _ = s.runtime.delete(&id, true);
     }
     let _ = std::fs::remove_file(state_dir.join(SOCKET_FILE));
-    counters.exit.send_replace(Some(exit));
+    counters.done.send_replace(true);
 }
 
 /// Read from `fd` until EOF (or EIO: a PTY whose slave side is closed), passing chunks on.

@@ -461,3 +461,52 @@ both!(
     shutdown_running,
     docker_init
 );
+
+/// Not a test: timing of spawn → start → wait for `true` (run with `--ignored --nocapture`,
+/// ideally `--release`).
+#[tokio::test]
+#[ignore]
+async fn timing_run_true() {
+    for (name, rt) in [("builtin", builtin()), ("runc", runc())] {
+        let mut times = Vec::new();
+        for _ in 0..10 {
+            let f = Fixture::new();
+            let input = f.input(&["true"]);
+            let t0 = std::time::Instant::now();
+            let c = f.spawn(&input, &rt, false, false, 0, 1).unwrap();
+            let t1 = t0.elapsed();
+            c.start().await.unwrap();
+            let t2 = t0.elapsed();
+            wait(&c).await;
+            let t3 = t0.elapsed();
+            times.push((t1, t2, t3));
+        }
+        times.sort_by_key(|t| t.2);
+        let (a, b, c) = times[times.len() / 2];
+        eprintln!("{name}: spawn {a:?} start {b:?} exited {c:?}");
+    }
+}
+
+/// Not a test: leave a ready state dir behind for manual tracing (`--ignored --nocapture`).
+#[test]
+#[ignore]
+fn make_state_dir() {
+    let f = Fixture::new();
+    let input = f.input(&["true"]);
+    let spec = build_spec(&input).unwrap();
+    write_spec(&f.dir, &spec).unwrap();
+    let opts = ShimOptions {
+        id: f.id.clone(),
+        bundle: f.dir.clone(),
+        runtime: builtin(),
+        runtime_root: f.runtime_root.clone(),
+        tty: false,
+        open_stdin: false,
+        stdin_once: false,
+        log: LogOptions { path: f.log_path(), max_size: 0, max_file: 1 },
+    };
+    std::fs::write(f.dir.join(OPTIONS_FILE), serde_json::to_vec(&opts).unwrap()).unwrap();
+    let Fixture { _tmp, dir, .. } = f;
+    eprintln!("STATE {}", dir.display());
+    std::mem::forget(_tmp);
+}
