@@ -141,10 +141,15 @@ impl Daemon {
     }
 
     fn summary(&self, c: &Container, size: bool) -> ContainerSummary {
+        // Docker quotes arguments that contain a space, so the column reads like a shell line.
         let mut command = c.path.clone();
         for a in &c.args {
             command.push(' ');
-            command.push_str(a);
+            if a.contains(' ') {
+                command.push_str(&format!("'{a}'"));
+            } else {
+                command.push_str(a);
+            }
         }
         let created = parse_rfc3339(&c.created)
             .map(|t| t.unix_timestamp())
