@@ -225,12 +225,16 @@ async fn stdin_once(rt: RuntimeChoice) {
     let input = f.input(&["sh", "-c", "cat; echo done"]);
     let c = f.spawn(&input, &rt, true, true, 0, 1).unwrap();
     let mut stream = c.attach(true, true, true).await.unwrap();
+    // A second client sees the same output (fan-out) without taking stdin.
+    let mut second = c.attach(false, true, false).await.unwrap();
     c.start().await.unwrap();
     stream.write_all(b"abc\n").await.unwrap();
     stream.write_all(b"def\n").await.unwrap();
     stream.shutdown().await.unwrap();
     let (out, _) = demux(&mut stream).await;
     assert_eq!(out, "abc\ndef\ndone\n");
+    let (out2, err2) = demux(&mut second).await;
+    assert_eq!((out2.as_str(), err2.as_str()), ("abc\ndef\ndone\n", ""));
     assert_eq!(wait(&c).await.exit_code, 0);
 }
 
@@ -428,6 +432,58 @@ async fn docker_init(rt: RuntimeChoice) {
     assert_eq!(wait(&c).await.exit_code, 7);
 }
 
+async fn exec_tty(rt: RuntimeChoice) {
+    let f = Fixture::new();
+    let input = f.input(&["sleep", "1000"]);
+    let c = f.spawn(&input, &rt, false, false, 0, 1).unwrap();
+    c.start().await.unwrap();
+    let p: oci_spec::runtime::Process = serde_json::from_value(serde_json::json!({
+        "terminal": true,
+        "args": ["sh", "-c", "read x; tty; stty size; exit 9"],
+        "env": ["PATH=/bin"], "cwd": "/", "user": {"uid": 0, "gid": 0},
+    }))
+    .unwrap();
+    c.exec_create("t1", &p).await.unwrap();
+    let mut s = c.exec_start("t1", false, true).await.unwrap().unwrap();
+    c.exec_resize("t1", 40, 120).await.unwrap();
+    s.write_all(b"go\n").await.unwrap();
+    let mut all = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut all))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&all).replace('\r', "");
+    assert!(
+        text.contains("/dev/pts/") && text.contains("40 120\n"),
+        "{text:?}"
+    );
+    let mut st = c.exec_state("t1").await.unwrap();
+    for _ in 0..50 {
+        if st.exit_code.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        st = c.exec_state("t1").await.unwrap();
+    }
+    assert_eq!(st.exit_code, Some(9));
+    assert!(c.resize(10, 10).await.is_err(), "the init has no TTY");
+    // pid 1 ignores SIGTERM without a handler; kill every process.
+    c.kill(libc::SIGKILL, true).await.unwrap();
+    assert_eq!(wait(&c).await.exit_code, 137);
+}
+
+/// The shim ignores SIGPIPE; the container's processes must not inherit that.
+async fn sigpipe_default(rt: RuntimeChoice) {
+    let f = Fixture::new();
+    let input = f.input(&["sh", "-c", "yes | head -n 1"]);
+    let c = f.spawn(&input, &rt, false, false, 0, 1).unwrap();
+    let mut s = c.attach(false, true, true).await.unwrap();
+    c.start().await.unwrap();
+    let (out, _) = demux(&mut s).await;
+    assert_eq!(out, "y\n");
+    assert_eq!(wait(&c).await.exit_code, 0);
+}
+
 macro_rules! both {
     ($($name:ident),*) => {
         mod builtin_runtime {
@@ -459,7 +515,9 @@ both!(
     command_not_found,
     log_rotation,
     shutdown_running,
-    docker_init
+    docker_init,
+    exec_tty,
+    sigpipe_default
 );
 
 /// Not a test: timing of spawn → start → wait for `true` (run with `--ignored --nocapture`,
@@ -503,7 +561,11 @@ fn make_state_dir() {
         tty: false,
         open_stdin: false,
         stdin_once: false,
-        log: LogOptions { path: f.log_path(), max_size: 0, max_file: 1 },
+        log: LogOptions {
+            path: f.log_path(),
+            max_size: 0,
+            max_file: 1,
+        },
     };
     std::fs::write(f.dir.join(OPTIONS_FILE), serde_json::to_vec(&opts).unwrap()).unwrap();
     let Fixture { _tmp, dir, .. } = f;
