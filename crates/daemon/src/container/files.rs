@@ -8,6 +8,17 @@ use crate::error::{Error, Result};
 
 /// Writes `contents` to `path` durably: temporary name, fsync, rename.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
+    write_replacing(path, contents, true)
+}
+
+/// Replaces `path` with `contents` atomically (readers see the old or the new file, never a
+/// part) but without fsync: for files rebuilt at every container start, where a crash loses
+/// nothing that the next start does not write again, and an fsync would cost milliseconds.
+pub fn write_regenerated(path: &Path, contents: &[u8]) -> Result<()> {
+    write_replacing(path, contents, false)
+}
+
+fn write_replacing(path: &Path, contents: &[u8], sync: bool) -> Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| Error::Internal(format!("{} has no parent", path.display())))?;
@@ -18,7 +29,9 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
     let ctx = || format!("writing {}", path.display());
     let mut f = std::fs::File::create(&tmp).map_err(Error::io(ctx()))?;
     f.write_all(contents).map_err(Error::io(ctx()))?;
-    f.sync_all().map_err(Error::io(ctx()))?;
+    if sync {
+        f.sync_all().map_err(Error::io(ctx()))?;
+    }
     std::fs::rename(&tmp, path).map_err(Error::io(ctx()))?;
     Ok(())
 }

@@ -9,7 +9,7 @@ use berth_api::backend::Changed;
 use berth_runtime::spec::{BindMount, NetworkMode, SpecInput};
 use berth_shim::protocol::{LogOptions, RuntimeChoice, ShimErrorKind, ShimOptions};
 
-use super::files::{hostname_file, hosts_file, resolv_conf, write_atomic};
+use super::files::{hostname_file, hosts_file, resolv_conf, write_regenerated};
 use super::{now_rfc3339, Container, Entry, Status};
 use crate::config::BUILTIN_RUNTIME;
 use crate::error::{Error, Result};
@@ -125,7 +125,7 @@ impl Daemon {
         };
         let options_json =
             serde_json::to_vec_pretty(&options).map_err(|e| Error::Internal(e.to_string()))?;
-        write_atomic(
+        write_regenerated(
             &state_dir.join(berth_shim::protocol::OPTIONS_FILE),
             &options_json,
         )?;
@@ -275,15 +275,15 @@ impl Daemon {
         // /etc/hostname, /etc/hosts, /etc/resolv.conf: Docker's files, owned by the daemon.
         let dir = self.container_dir(&c.id);
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        write_atomic(
+        write_regenerated(
             &dir.join("hostname"),
             hostname_file(&input.hostname).as_bytes(),
         )?;
-        write_atomic(
+        write_regenerated(
             &dir.join("hosts"),
             hosts_file(&input.hostname, &input.domainname, network_host).as_bytes(),
         )?;
-        write_atomic(
+        write_regenerated(
             &dir.join("resolv.conf"),
             resolv_conf(&host_resolv, network_host).as_bytes(),
         )?;
