@@ -15,7 +15,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BERTH = os.path.join(ROOT, "target", "x86_64-unknown-linux-gnu", "release", "berth")
+BERTH = os.environ.get("BERTH_BIN") or os.path.join(ROOT, "target", "x86_64-unknown-linux-gnu", "release", "berth")
 DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
 RUNS = int(os.environ.get("BENCH_RUNS", "20"))
 ANCHOR = os.environ.get("ANCHOR_DOCKER_HOST", "unix:///run/anchor/docker.sock")
@@ -29,6 +29,17 @@ def timed(args, env=None):
     t = time.perf_counter()
     sh(args, env=env)
     return (time.perf_counter() - t) * 1000.0
+
+
+def private_mb(pid):
+    """Memory only this process uses (USS): what one more shim really costs, since the text
+    of a binary is shared by every process that runs it."""
+    total = 0
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                total += int(line.split()[1])
+    return total / 1024.0
 
 
 def rss_mb(pid):
@@ -169,19 +180,27 @@ def shim_pids(parent_name):
     return [int(p) for p in out]
 
 
-def scenario_shim_rss(b, docker):
+def measure_shims(b, docker, measure):
     sh(b.cli("run", "-d", "--name", "bench-shim", "busybox", "sleep", "1000"))
     time.sleep(0.5)
     pids = [p for p in shim_pids(b.exec_root) if p != b.proc.pid and open(f"/proc/{p}/cmdline").read().split("\0")[1:2] == ["shim"]]
-    berth = [rss_mb(p) for p in pids]
+    berth = [measure(p) for p in pids]
     sh(b.cli("rm", "-f", "bench-shim"))
     ref = []
     if docker:
         sh(anchor("run", "-d", "--name", "bench-shim", "busybox", "sleep", "1000"))
         time.sleep(0.5)
-        ref = [rss_mb(int(p)) for p in subprocess.run(["pgrep", "-f", "containerd-shim"], stdout=subprocess.PIPE).stdout.split()]
+        ref = [measure(int(p)) for p in subprocess.run(["pgrep", "-f", "containerd-shim"], stdout=subprocess.PIPE).stdout.split()]
         sh(anchor("rm", "-f", "bench-shim"))
     return "MB", berth, ref
+
+
+def scenario_shim_rss(b, docker):
+    return measure_shims(b, docker, rss_mb)
+
+
+def scenario_shim_private(b, docker):
+    return measure_shims(b, docker, private_mb)
 
 
 SCENARIOS = {
@@ -191,6 +210,7 @@ SCENARIOS = {
     "ps_a_100": scenario_ps_a_100,
     "daemon_idle_rss": scenario_daemon_idle_rss,
     "shim_rss": scenario_shim_rss,
+    "shim_private": scenario_shim_private,
 }
 
 
