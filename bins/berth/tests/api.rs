@@ -86,7 +86,11 @@ fn wait_answers_at_exit_and_inspect_has_every_section() {
         "stopping a stopped container is 'not modified'"
     );
     // attach with logs=1 and no stream replays the output, multiplexed (no TTY).
-    let (status, _, body) = d.api("POST", "/containers/waiter/attach?logs=1&stream=0&stdout=1", None);
+    let (status, _, body) = d.api(
+        "POST",
+        "/containers/waiter/attach?logs=1&stream=0&stdout=1",
+        None,
+    );
     assert_eq!(status, 200);
     assert_eq!(body, "\u{1}\0\0\0\0\0\0\u{4}out\n", "one stdout frame");
     let (status, _, _) = d.api("DELETE", "/containers/waiter", None);
