@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Serve the registry.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Collect garbage in a storage directory no server is using (while serving: POST /admin/gc).
     Gc {
         #[command(flatten)]

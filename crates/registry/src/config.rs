@@ -277,7 +277,7 @@ impl Config {
     /// Every upstream, the longest prefix first so the most specific one wins.
     pub fn upstreams(&self) -> Vec<ProxyRemote> {
         let mut v: Vec<ProxyRemote> = self.proxy.iter().chain(&self.proxies).cloned().collect();
-        v.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+        v.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
         v
     }
 }
