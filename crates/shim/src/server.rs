@@ -91,6 +91,48 @@ pub(crate) fn run(state_dir: &Path) -> ! {
     }
 }
 
+/// Forget the resident file pages that starting up touched (runtime, spec parsing, tokio's
+/// setup): the idle shim runs a small event loop, and only the pages it uses fault back in.
+/// Only read-only file mappings without any anonymous (copied-on-write) page are touched: their
+/// pages are clean copies of the file, so dropping them loses nothing, while relocated
+/// read-only data (which has anonymous pages) is left alone.
+fn drop_cold_pages() {
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
+        return;
+    };
+    let mut current: Option<(usize, usize)> = None;
+    let flush = |m: Option<(usize, usize)>, anon_kb: u64| {
+        if let (Some((a, b)), 0) = (m, anon_kb) {
+            // SAFETY: a private, never-written file mapping: MADV_DONTNEED only drops our page
+            // table entries and the next access re-reads identical bytes from the page cache.
+            unsafe {
+                libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_DONTNEED);
+            }
+        }
+    };
+    for line in smaps.lines() {
+        let mut f = line.split_whitespace();
+        let first = f.next().unwrap_or("");
+        if let Some((a, b)) = first.split_once('-').filter(|_| !first.ends_with(':')) {
+            current = None;
+            let (Some(perms), Some(_off), Some(_dev), Some(inode)) =
+                (f.next(), f.next(), f.next(), f.next())
+            else {
+                continue;
+            };
+            if inode == "0" || perms.contains('w') || !perms.starts_with('r') {
+                continue;
+            }
+            if let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) {
+                current = Some((a, b));
+            }
+        } else if first == "Anonymous:" {
+            let kb = f.next().and_then(|v| v.parse().ok()).unwrap_or(1);
+            flush(current.take(), kb);
+        }
+    }
+}
+
 fn report_and_exit(e: &ShimError) -> ! {
     println!(
         "{}",
@@ -530,6 +572,8 @@ async fn serve(mut shim: Shim) -> i32 {
     }
     watch_pid(shared.clone(), counters.clone(), init_pid);
 
+    // Everything is set up: from here on the shim idles in this loop.
+    drop_cold_pages();
     loop {
         tokio::select! {
             conn = listener.accept() => {
@@ -817,7 +861,11 @@ async fn handle(shared: Shared, counters: Rc<Counters>, mut stream: UnixStream) 
         }
     };
     let resp = match req {
-        Request::Start => do_start(&shared),
+        Request::Start => {
+            let r = do_start(&shared);
+            drop_cold_pages();
+            r
+        }
         Request::State => {
             let s = shared.borrow();
             Response::State(ShimState {
@@ -1132,6 +1180,8 @@ async fn exec_start(
     want_stdin: bool,
 ) {
     let started = launch_exec(shared, &exec_id, detach, want_stdin);
+    // The runtime's exec path is cold code for the idle shim.
+    drop_cold_pages();
     let LaunchedExec {
         pid,
         outs,
