@@ -484,6 +484,23 @@ async fn sigpipe_default(rt: RuntimeChoice) {
     assert_eq!(wait(&c).await.exit_code, 0);
 }
 
+async fn oom_killed(rt: RuntimeChoice) {
+    let f = Fixture::new();
+    for a in ["tr", "tail"] {
+        std::os::unix::fs::symlink("busybox", f.rootfs.join("bin").join(a)).unwrap();
+    }
+    let mut input = f.input(&[
+        "sh",
+        "-c",
+        "head -c 200000000 /dev/zero | tail -c 1000000000 | wc -c",
+    ]);
+    input.memory_limit = 16 * 1024 * 1024;
+    let c = f.spawn(&input, &rt, false, false, 0, 1).unwrap();
+    c.start().await.unwrap();
+    let exit = wait(&c).await;
+    assert!(exit.oom_killed, "{exit:?}");
+}
+
 macro_rules! both {
     ($($name:ident),*) => {
         mod builtin_runtime {
@@ -517,7 +534,8 @@ both!(
     shutdown_running,
     docker_init,
     exec_tty,
-    sigpipe_default
+    sigpipe_default,
+    oom_killed
 );
 
 /// Not a test: timing of spawn → start → wait for `true` (run with `--ignored --nocapture`,
