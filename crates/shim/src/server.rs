@@ -66,7 +66,7 @@ pub(crate) fn run(state_dir: &Path) -> ! {
                 })
             });
             let ok = matches!(resp, Response::Ok);
-            println!("{}", serde_json::to_string(&resp).unwrap_or_default());
+            print_line(&serde_json::to_string(&resp).unwrap_or_default());
             std::process::exit(if ok { 0 } else { 1 })
         }
         Ok(nix::unistd::ForkResult::Child) => {
@@ -134,11 +134,16 @@ fn drop_cold_pages() {
 }
 
 fn report_and_exit(e: &ShimError) -> ! {
-    println!(
-        "{}",
-        serde_json::to_string(&Response::Error(e.clone())).unwrap_or_default()
-    );
+    print_line(&serde_json::to_string(&Response::Error(e.clone())).unwrap_or_default());
     std::process::exit(1)
+}
+
+/// The report line; a daemon that died meanwhile (EPIPE) is no reason to panic.
+fn print_line(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
 }
 
 fn send_report(fd: &OwnedFd, resp: &Response) {
