@@ -27,6 +27,9 @@ pub struct ExecRecord {
 
 /// Buffer between a hijacked exec connection and the shim's stream.
 const EXEC_PIPE_BUFFER: usize = 64 * 1024;
+/// How long, after its output ended, an exec may take to be reaped before its stream closes.
+const EXEC_EXIT_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+const EXEC_EXIT_POLL: std::time::Duration = std::time::Duration::from_millis(2);
 
 #[derive(Default)]
 pub struct ExecTable {
@@ -142,8 +145,9 @@ impl Daemon {
                 return;
             }
             match daemon.launch_exec(&c, &rec, &process, false, stdin).await {
-                Ok(Some(mut shim_stream)) => {
-                    let _ = tokio::io::copy_bidirectional(&mut engine_side, &mut shim_stream).await;
+                Ok(Some(shim_stream)) => {
+                    let shim = berth_shim::client::ShimClient::new(daemon.state_dir(&c.id));
+                    splice_until_exit(engine_side, shim_stream, &shim, &rec.id).await;
                 }
                 Ok(None) => {}
                 Err(err) => {
@@ -322,6 +326,42 @@ impl Daemon {
 
 fn exec_cmdline(rec: &ExecRecord) -> String {
     rec.config.cmd.clone().unwrap_or_default().join(" ")
+}
+
+/// Copies the exec's output to the client and the client's input to the exec. The client's
+/// stream is closed only once the exec's exit code is known: clients read it from the exec's
+/// inspect as soon as the output ends, and the output can end a moment before the process is
+/// reaped.
+async fn splice_until_exit(
+    client: tokio::io::DuplexStream,
+    process: tokio::net::UnixStream,
+    shim: &berth_shim::client::ShimClient,
+    exec_id: &str,
+) {
+    use tokio::io::AsyncWriteExt;
+    let (mut from_client, mut to_client) = tokio::io::split(client);
+    let (mut from_process, mut to_process) = process.into_split();
+    let input = async {
+        let _ = tokio::io::copy(&mut from_client, &mut to_process).await;
+        // End of the client's input is the end of the process's stdin.
+        let _ = to_process.shutdown().await;
+        std::future::pending::<()>().await
+    };
+    let output = async {
+        let _ = tokio::io::copy(&mut from_process, &mut to_client).await;
+        let deadline = tokio::time::Instant::now() + EXEC_EXIT_GRACE;
+        while tokio::time::Instant::now() < deadline {
+            match shim.exec_state(exec_id).await {
+                Ok(state) if state.running => tokio::time::sleep(EXEC_EXIT_POLL).await,
+                _ => break,
+            }
+        }
+        let _ = to_client.shutdown().await;
+    };
+    tokio::select! {
+        _ = input => {}
+        _ = output => {}
+    }
 }
 
 /// Docker's wording for a failed exec; clients parse it for 126/127.
