@@ -217,7 +217,6 @@ impl Daemon {
             .clone()
             .filter(|w| !w.is_empty())
             .unwrap_or_else(|| "/".into());
-        ensure_dir_in_root(rootfs, &input.cwd, input.uid, input.gid)?;
         input.hostname = c.config.hostname.clone().unwrap_or_default();
         input.domainname = c.config.domainname.clone().unwrap_or_default();
         input.tty = c.tty();
@@ -348,29 +347,4 @@ impl Daemon {
 /// Docker's wording for a failed start, which clients parse for 126/127.
 fn docker_start_error(runtime_message: &str) -> String {
     format!("failed to create task for container: OCI runtime create failed: unable to start container process: {runtime_message}: unknown")
-}
-
-/// Creates the working directory inside the rootfs if it is missing, resolving every component
-/// inside the root (a symlink in the image cannot point it at the host).
-fn ensure_dir_in_root(rootfs: &Path, dir: &str, uid: u32, gid: u32) -> Result<()> {
-    let root =
-        pathrs::Root::open(rootfs).map_err(|e| Error::Internal(format!("opening rootfs: {e}")))?;
-    if root.resolve(dir).is_ok() {
-        return Ok(());
-    }
-    let perm = std::os::unix::fs::PermissionsExt::from_mode(0o755);
-    root.mkdir_all(dir, &perm)
-        .map_err(|e| Error::StartFailed(format!("creating working directory {dir}: {e}")))?;
-    if let Ok(handle) = root.resolve(dir) {
-        // Docker makes a missing working directory owned by the container's user.
-        use std::os::fd::{AsFd, AsRawFd};
-        let _ = nix::unistd::fchownat(
-            Some(handle.as_fd().as_raw_fd()),
-            "",
-            Some(nix::unistd::Uid::from_raw(uid)),
-            Some(nix::unistd::Gid::from_raw(gid)),
-            nix::fcntl::AtFlags::AT_EMPTY_PATH,
-        );
-    }
-    Ok(())
 }
