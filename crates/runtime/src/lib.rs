@@ -3,7 +3,8 @@
 //!
 //! * [`spec`] turns a container's configuration ([`spec::SpecInput`]) into an OCI runtime spec
 //!   with Docker's defaults; the daemon writes it as `<bundle>/config.json`.
-//! * [`user`] resolves `--user` inside the image's rootfs.
+//! * [`user`] resolves `--user` inside the image's rootfs; [`workdir`] creates a missing working
+//!   directory there (the shim does it before `create`).
 //! * [`Runtime`] drives one container through the OCI lifecycle. Only the shim calls it: the
 //!   runtime's `create` makes the container init a child (or, via the shim's subreaper flag, an
 //!   adopted grandchild) of the calling process, which must outlive the container.
