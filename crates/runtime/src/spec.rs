@@ -210,7 +210,7 @@ pub struct SpecInput {
     pub sysctls: BTreeMap<String, String>,
     /// `--init`: the host path of the init binary (the berth executable itself). It is
     /// bind-mounted read-only at [`INIT_PATH`] and the command becomes
-    /// `/sbin/docker-init -- <args>`; the binary dispatches on argv[0] == `docker-init`.
+    /// `/sbin/docker-init -- <args>`; the binary dispatches on `argv[0] == "docker-init"`.
     pub init_binary: Option<PathBuf>,
     /// `--memory` in bytes (0 = unlimited).
     pub memory_limit: i64,

@@ -3,7 +3,7 @@
 //! It runs the command as its child, forwards the signals it receives to it, reaps every zombie
 //! the container produces, and exits with the child's status (128 + signal when the child was
 //! killed). The daemon bind-mounts the berth binary at `/sbin/docker-init` and prepends
-//! `/sbin/docker-init --` to the command; the binary calls [`main`] when its argv[0] ends in
+//! `/sbin/docker-init --` to the command; the binary calls [`main`] when its `argv[0]` ends in
 //! `docker-init`.
 
 use std::ffi::CString;
