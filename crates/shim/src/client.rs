@@ -53,6 +53,50 @@ pub fn read_shim_pid(state_dir: &Path) -> Option<i32> {
         .ok()
 }
 
+/// Clean up after a shim that died without finishing (killed, crashed): when `shim.pid` names
+/// no living process, kill what is left of the container (its init from `init.pid`) and delete
+/// it from the runtime (cgroups, runtime state), then remove the stale socket. Returns whether
+/// anything had to be cleaned. A living shim is left alone (`Ok(false)`).
+///
+/// Blocking; safe from a multi-threaded daemon (neither runtime forks to delete).
+pub fn cleanup_dead_shim(state_dir: &Path) -> Result<bool, ClientError> {
+    use berth_runtime::Runtime;
+    if let Some(pid) = read_shim_pid(state_dir) {
+        if pid > 0 && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok() {
+            // Alive, unless it is a zombie of ours or a recycled pid of another program.
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if comm.contains("shim") {
+                return Ok(false);
+            }
+        }
+    }
+    let opts: ShimOptions = match std::fs::read(state_dir.join(OPTIONS_FILE)) {
+        Ok(b) => serde_json::from_slice(&b).map_err(|e| ClientError::Protocol(e.to_string()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(ClientError::Io(e)),
+    };
+    let runtime: Box<dyn Runtime> =
+        match &opts.runtime {
+            RuntimeChoice::Builtin => {
+                Box::new(berth_runtime::builtin::Builtin::new(&opts.runtime_root))
+            }
+            RuntimeChoice::External { path, args } => Box::new(
+                berth_runtime::external::External::new(path, args.clone(), &opts.runtime_root),
+            ),
+        };
+    let mut cleaned = false;
+    if opts.runtime_root.join(&opts.id).exists() {
+        runtime
+            .delete(&opts.id, true)
+            .map_err(|e| ClientError::Protocol(format!("runtime delete: {e}")))?;
+        cleaned = true;
+    }
+    if std::fs::remove_file(state_dir.join(SOCKET_FILE)).is_ok() {
+        cleaned = true;
+    }
+    Ok(cleaned)
+}
+
 /// A handle on one container's shim. Cheap: every call opens its own connection.
 #[derive(Debug, Clone)]
 pub struct ShimClient {

@@ -501,6 +501,52 @@ async fn oom_killed(rt: RuntimeChoice) {
     assert!(exit.oom_killed, "{exit:?}");
 }
 
+/// A shim killed with SIGKILL leaves a running container; the daemon's cleanup removes it.
+async fn dead_shim_cleanup(rt: RuntimeChoice) {
+    let f = Fixture::new();
+    let input = f.input(&["sleep", "1000"]);
+    let c = f.spawn(&input, &rt, false, false, 0, 1).unwrap();
+    c.start().await.unwrap();
+    assert!(
+        !berth_shim::client::cleanup_dead_shim(&f.dir).unwrap(),
+        "the shim is alive"
+    );
+    let shim_pid = berth_shim::client::read_shim_pid(&f.dir).unwrap();
+    let init: i32 = std::fs::read_to_string(f.dir.join(INIT_PID_FILE))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(shim_pid),
+        nix::sys::signal::SIGKILL,
+    )
+    .unwrap();
+    for _ in 0..50 {
+        if !std::path::Path::new(&format!("/proc/{shim_pid}")).exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(matches!(
+        c.state().await,
+        Err(berth_shim::ClientError::NotRunning(_))
+    ));
+    assert!(berth_shim::client::cleanup_dead_shim(&f.dir).unwrap());
+    assert!(!f.runtime_root.join(&f.id).exists());
+    assert!(!f.dir.join(SOCKET_FILE).exists());
+    for _ in 0..50 {
+        let alive = std::fs::read_to_string(format!("/proc/{init}/stat"))
+            .map(|s| !s.contains(") Z "))
+            .unwrap_or(false);
+        if !alive {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the container's init survived the cleanup");
+}
+
 macro_rules! both {
     ($($name:ident),*) => {
         mod builtin_runtime {
@@ -535,7 +581,8 @@ both!(
     docker_init,
     exec_tty,
     sigpipe_default,
-    oom_killed
+    oom_killed,
+    dead_shim_cleanup
 );
 
 /// Not a test: timing of spawn → start → wait for `true` (run with `--ignored --nocapture`,
