@@ -32,10 +32,19 @@ struct Conn {
 
 impl Conn {
     fn new(addr: &str) -> Conn {
-        Conn { addr: addr.to_string(), send: None }
+        Conn {
+            addr: addr.to_string(),
+            send: None,
+        }
     }
 
-    async fn req(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: Bytes) -> Result<Response<hyper::body::Incoming>, Err> {
+    async fn req(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> Result<Response<hyper::body::Incoming>, Err> {
         if self.send.as_ref().is_none_or(|s| s.is_closed()) {
             let stream = tokio::net::TcpStream::connect(&self.addr).await?;
             stream.set_nodelay(true)?;
@@ -45,7 +54,10 @@ impl Conn {
         }
         let send = self.send.as_mut().ok_or("no connection")?;
         send.ready().await?;
-        let mut b = Request::builder().method(method).uri(path).header("Host", &self.addr);
+        let mut b = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("Host", &self.addr);
         for (k, v) in headers {
             b = b.header(*k, *v);
         }
@@ -53,10 +65,20 @@ impl Conn {
     }
 
     /// Sends a request, drains the body, returns status, Location and byte count.
-    async fn call(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: Bytes) -> Result<(u16, Option<String>, u64, Vec<u8>), Err> {
+    async fn call(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> Result<(u16, Option<String>, u64, Vec<u8>), Err> {
         let r = self.req(method, path, headers, body).await?;
         let status = r.status().as_u16();
-        let loc = r.headers().get("Location").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let loc = r
+            .headers()
+            .get("Location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let mut body = r.into_body();
         let mut n = 0u64;
         let mut keep = Vec::new();
@@ -75,18 +97,30 @@ impl Conn {
 /// The path (and query) part of a Location, which may be absolute (distribution) or not.
 fn path_of(loc: &str) -> String {
     match loc.find("://") {
-        Some(i) => loc[i + 3..].find('/').map(|j| loc[i + 3 + j..].to_string()).unwrap_or_default(),
+        Some(i) => loc[i + 3..]
+            .find('/')
+            .map(|j| loc[i + 3 + j..].to_string())
+            .unwrap_or_default(),
         None => loc.to_string(),
     }
 }
 
 async fn push_blob(c: &mut Conn, repo: &str, data: Bytes) -> Result<String, Err> {
     let d = sha(&data);
-    let (st, _, _, _) = c.call("HEAD", &format!("/v2/{repo}/blobs/{d}"), &[], Bytes::new()).await?;
+    let (st, _, _, _) = c
+        .call("HEAD", &format!("/v2/{repo}/blobs/{d}"), &[], Bytes::new())
+        .await?;
     if st == 200 {
         return Ok(d);
     }
-    let (st, loc, _, _) = c.call("POST", &format!("/v2/{repo}/blobs/uploads/"), &[], Bytes::new()).await?;
+    let (st, loc, _, _) = c
+        .call(
+            "POST",
+            &format!("/v2/{repo}/blobs/uploads/"),
+            &[],
+            Bytes::new(),
+        )
+        .await?;
     if st != 202 {
         return Err(format!("POST upload: {st}").into());
     }
@@ -94,14 +128,30 @@ async fn push_blob(c: &mut Conn, repo: &str, data: Bytes) -> Result<String, Err>
     let len = data.len().to_string();
     let range = format!("0-{}", data.len().saturating_sub(1));
     let (st, loc2, _, _) = c
-        .call("PATCH", &loc, &[("Content-Type", "application/octet-stream"), ("Content-Range", &range), ("Content-Length", &len)], data)
+        .call(
+            "PATCH",
+            &loc,
+            &[
+                ("Content-Type", "application/octet-stream"),
+                ("Content-Range", &range),
+                ("Content-Length", &len),
+            ],
+            data,
+        )
         .await?;
     if st != 202 {
         return Err(format!("PATCH: {st}").into());
     }
     let loc = path_of(&loc2.unwrap_or(loc));
     let sep = if loc.contains('?') { '&' } else { '?' };
-    let (st, _, _, _) = c.call("PUT", &format!("{loc}{sep}digest={d}"), &[("Content-Length", "0")], Bytes::new()).await?;
+    let (st, _, _, _) = c
+        .call(
+            "PUT",
+            &format!("{loc}{sep}digest={d}"),
+            &[("Content-Length", "0")],
+            Bytes::new(),
+        )
+        .await?;
     if st != 201 {
         return Err(format!("PUT upload: {st}").into());
     }
@@ -115,7 +165,9 @@ async fn push_image(c: &mut Conn, repo: &str, tag: &str, layers: Vec<Bytes>) -> 
         let d = push_blob(c, repo, l).await?;
         descs.push(serde_json::json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": d, "size": size}));
     }
-    let config = Bytes::from(serde_json::to_vec(&serde_json::json!({"architecture": "amd64", "os": "linux", "tag": tag, "rootfs": {"type": "layers", "diff_ids": []}}))?);
+    let config = Bytes::from(serde_json::to_vec(
+        &serde_json::json!({"architecture": "amd64", "os": "linux", "tag": tag, "rootfs": {"type": "layers", "diff_ids": []}}),
+    )?);
     let csize = config.len();
     let cd = push_blob(c, repo, config).await?;
     let m = serde_json::to_vec(&serde_json::json!({
@@ -123,7 +175,14 @@ async fn push_image(c: &mut Conn, repo: &str, tag: &str, layers: Vec<Bytes>) -> 
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": csize},
         "layers": descs,
     }))?;
-    let (st, _, _, body) = c.call("PUT", &format!("/v2/{repo}/manifests/{tag}"), &[("Content-Type", MANIFEST)], Bytes::from(m)).await?;
+    let (st, _, _, body) = c
+        .call(
+            "PUT",
+            &format!("/v2/{repo}/manifests/{tag}"),
+            &[("Content-Type", MANIFEST)],
+            Bytes::from(m),
+        )
+        .await?;
     if st != 201 {
         return Err(format!("PUT manifest: {st} {}", String::from_utf8_lossy(&body)).into());
     }
@@ -131,7 +190,14 @@ async fn push_image(c: &mut Conn, repo: &str, tag: &str, layers: Vec<Bytes>) -> 
 }
 
 async fn pull_image(c: &mut Conn, repo: &str, tag: &str) -> Result<u64, Err> {
-    let (st, _, n, body) = c.call("GET", &format!("/v2/{repo}/manifests/{tag}"), &[("Accept", MANIFEST)], Bytes::new()).await?;
+    let (st, _, n, body) = c
+        .call(
+            "GET",
+            &format!("/v2/{repo}/manifests/{tag}"),
+            &[("Accept", MANIFEST)],
+            Bytes::new(),
+        )
+        .await?;
     if st != 200 {
         return Err(format!("GET manifest: {st}").into());
     }
@@ -142,7 +208,9 @@ async fn pull_image(c: &mut Conn, repo: &str, tag: &str) -> Result<u64, Err> {
         digests.push(l["digest"].as_str().unwrap_or("").to_string());
     }
     for d in digests {
-        let (st, _, n, _) = c.call("GET", &format!("/v2/{repo}/blobs/{d}"), &[], Bytes::new()).await?;
+        let (st, _, n, _) = c
+            .call("GET", &format!("/v2/{repo}/blobs/{d}"), &[], Bytes::new())
+            .await?;
         if st != 200 {
             return Err(format!("GET blob: {st}").into());
         }
@@ -181,12 +249,15 @@ async fn main() -> Result<(), Err> {
     match a[1].as_str() {
         "seed" => {
             let (layers, mb): (usize, usize) = (a[4].parse()?, a[5].parse()?);
-            let ls = (0..layers).map(|i| random(mb << 20, 1000 + i as u64)).collect();
+            let ls = (0..layers)
+                .map(|i| random(mb << 20, 1000 + i as u64))
+                .collect();
             let mut c = Conn::new(&a[2]);
             push_image(&mut c, repo, tag, ls).await?;
         }
         "run" => {
-            let (clients, rounds, push_mb): (usize, usize, usize) = (a[4].parse()?, a[5].parse()?, a[6].parse()?);
+            let (clients, rounds, push_mb): (usize, usize, usize) =
+                (a[4].parse()?, a[5].parse()?, a[6].parse()?);
             let start = Instant::now();
             let mut tasks = Vec::new();
             for i in 0..clients {
@@ -201,7 +272,13 @@ async fn main() -> Result<(), Err> {
                         let layer = random(push_mb << 20, (i * 1000 + r) as u64 + 7);
                         let t = Instant::now();
                         bytes += layer.len() as u64;
-                        push_image(&mut c, &format!("bench/push{i}"), &format!("r{r}"), vec![layer]).await?;
+                        push_image(
+                            &mut c,
+                            &format!("bench/push{i}"),
+                            &format!("r{r}"),
+                            vec![layer],
+                        )
+                        .await?;
                         pushes.push(t.elapsed());
                     }
                     Ok::<_, Err>((pulls, pushes, bytes))

@@ -90,14 +90,11 @@ pub(crate) async fn get(
     if !with_body {
         return b.body(empty()).map_err(http_err);
     }
-    let mut file = reg.store.reader(&digest).map_err(|_| unknown())?;
-    if start > 0 {
-        use std::io::{Seek, SeekFrom};
-        file.seek(SeekFrom::Start(start))
-            .map_err(Error::io("seek blob"))?;
-    }
-    b.body(http_body_util::BodyExt::boxed(FileBody::new(file, len)))
-        .map_err(http_err)
+    let file = reg.store.reader(&digest).map_err(|_| unknown())?;
+    b.body(http_body_util::BodyExt::boxed(FileBody::new(
+        file, start, len,
+    )))
+    .map_err(http_err)
 }
 
 pub(crate) async fn delete(reg: &Registry, name: &str, digest: &str) -> Result<Resp> {

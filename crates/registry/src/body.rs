@@ -11,7 +11,7 @@ use hyper::body::Incoming;
 use crate::error::{Error, Result};
 
 /// How much of a blob body is gathered before it is handed to a blocking thread for writing.
-const SLICE: usize = 1 << 20;
+const SLICE: usize = 256 << 10;
 
 /// Streams `body` into `writer` and returns the bytes written. The writer is put back in the
 /// option whatever happens, except when a blocking write panics. On a broken or stalled body,
@@ -22,7 +22,8 @@ pub(crate) async fn write_to(
     idle: Duration,
 ) -> Result<u64> {
     let mut body = body;
-    let mut buf: Vec<u8> = Vec::new();
+    // Sized once (a frame is at most what hyper read, far below SLICE) so it never regrows.
+    let mut buf: Vec<u8> = Vec::with_capacity(2 * SLICE);
     let mut total = 0u64;
     let outcome = loop {
         match tokio::time::timeout(idle, body.frame()).await {
@@ -51,7 +52,7 @@ async fn flush(writer: &mut Option<Writer>, buf: &mut Vec<u8>) -> Result<()> {
     let mut w = writer
         .take()
         .ok_or_else(|| Error::Internal("upload writer lost".into()))?;
-    let chunk = std::mem::take(buf);
+    let chunk = std::mem::replace(buf, Vec::with_capacity(2 * SLICE));
     let (w, r) = tokio::task::spawn_blocking(move || {
         use std::io::Write;
         let r = w.write_all(&chunk);

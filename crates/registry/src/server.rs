@@ -16,7 +16,7 @@ use hyper::body::{Frame, Incoming};
 use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Method, Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, ReadBuf};
+use std::future::Future;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
@@ -71,18 +71,45 @@ pub(crate) fn query_get<'a>(q: &'a [(String, String)], key: &str) -> Option<&'a 
     q.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
-/// A blob (or a range of one) streamed from disk in bounded chunks.
+/// A blob (or a range of one) streamed from disk in bounded chunks: each chunk is read with one
+/// `pread` on the blocking pool straight into the buffer that is sent, and the next read starts
+/// as soon as a chunk is handed to the connection, so disk and socket work overlap.
 pub(crate) struct FileBody {
-    file: tokio::fs::File,
+    file: Arc<std::fs::File>,
+    offset: u64,
     remaining: u64,
+    /// Bytes already asked of the disk beyond `offset` (by the read in flight).
+    pending: Option<tokio::task::JoinHandle<io::Result<Bytes>>>,
 }
 
 impl FileBody {
-    pub(crate) fn new(file: std::fs::File, len: u64) -> FileBody {
+    pub(crate) fn new(file: std::fs::File, start: u64, len: u64) -> FileBody {
         FileBody {
-            file: tokio::fs::File::from_std(file),
+            file: Arc::new(file),
+            offset: start,
             remaining: len,
+            pending: None,
         }
+    }
+
+    fn start_read(&mut self) {
+        let want = self.remaining.min(CHUNK) as usize;
+        let (file, offset) = (self.file.clone(), self.offset);
+        self.pending = Some(tokio::task::spawn_blocking(move || {
+            use std::os::unix::fs::FileExt;
+            let mut buf = vec![0u8; want];
+            let mut got = 0;
+            while got < want {
+                match file.read_at(&mut buf[got..], offset + got as u64) {
+                    Ok(0) => break,
+                    Ok(n) => got += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            buf.truncate(got);
+            Ok(Bytes::from(buf))
+        }));
     }
 }
 
@@ -99,26 +126,37 @@ impl hyper::body::Body for FileBody {
         if self.remaining == 0 {
             return Poll::Ready(None);
         }
-        let want = self.remaining.min(CHUNK) as usize;
-        let mut buf = vec![0u8; want];
-        let mut rb = ReadBuf::new(&mut buf);
-        match Pin::new(&mut self.file).poll_read(cx, &mut rb) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
-            Poll::Ready(Ok(())) => {
-                let n = rb.filled().len();
-                if n == 0 {
-                    // The file shrank under us: end the body short rather than spin.
-                    return Poll::Ready(Some(Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "blob ended early",
-                    ))));
-                }
-                buf.truncate(n);
-                self.remaining -= n as u64;
-                Poll::Ready(Some(Ok(Frame::data(Bytes::from(buf)))))
-            }
+        if self.pending.is_none() {
+            self.start_read();
         }
+        let Some(pending) = self.pending.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let data = match Pin::new(pending).poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(e)) => Err(io::Error::other(e)),
+            Poll::Ready(Ok(r)) => r,
+        };
+        self.pending = None;
+        let data = match data {
+            Ok(d) => d,
+            Err(e) => return Poll::Ready(Some(Err(e))),
+        };
+        if data.is_empty() {
+            // The file shrank under us: end the body short rather than spin.
+            self.remaining = 0;
+            return Poll::Ready(Some(Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "blob ended early",
+            ))));
+        }
+        self.offset += data.len() as u64;
+        self.remaining -= data.len() as u64;
+        if self.remaining > 0 {
+            // Read ahead while this chunk goes out.
+            self.start_read();
+        }
+        Poll::Ready(Some(Ok(Frame::data(data))))
     }
 
     fn is_end_stream(&self) -> bool {
@@ -127,6 +165,14 @@ impl hyper::body::Body for FileBody {
 
     fn size_hint(&self) -> hyper::body::SizeHint {
         hyper::body::SizeHint::with_exact(self.remaining)
+    }
+}
+
+impl Drop for FileBody {
+    fn drop(&mut self) {
+        if let Some(p) = self.pending.take() {
+            p.abort();
+        }
     }
 }
 

@@ -67,17 +67,18 @@ impl Uploads {
         Ok(id)
     }
 
-    /// The upload `id` of repository `repo`; an id of another repository is unknown here.
-    fn get(&self, repo: &str, id: &str) -> Result<Arc<tokio::sync::Mutex<Upload>>> {
+    /// The upload `id` of repository `repo`, locked; an id of another repository is unknown
+    /// here. Waits while another request of the same upload writes a chunk.
+    async fn get(&self, repo: &str, id: &str) -> Result<tokio::sync::OwnedMutexGuard<Upload>> {
         let unknown = || Error::BlobUploadUnknown(json!({ "uuid": id }));
         let up = self.lock().get(id).cloned().ok_or_else(unknown)?;
-        // The repository never changes after creation, so a non-blocking peek is enough
-        // unless a chunk is being written, in which case the caller waits for it anyway.
-        match up.try_lock() {
-            Ok(g) if g.repo != repo => return Err(unknown()),
-            _ => {}
+        let g = up.lock_owned().await;
+        // Checked under the lock: the upload may also have been finished or cancelled while
+        // this request waited.
+        if g.repo != repo || !self.lock().contains_key(id) {
+            return Err(unknown());
         }
-        Ok(up)
+        Ok(g)
     }
 
     fn remove(&self, id: &str) {
@@ -202,8 +203,7 @@ pub(crate) async fn start(
 }
 
 pub(crate) async fn status(reg: &Registry, name: &str, id: &str) -> Result<Resp> {
-    let up = reg.uploads.get(name, id)?;
-    let g = up.lock().await;
+    let g = reg.uploads.get(name, id).await?;
     let n = g.writer.as_ref().map_or(0, Writer::written);
     accepted(name, id, n, 204)
 }
@@ -228,8 +228,7 @@ pub(crate) async fn patch(
     id: &str,
     req: Request<Incoming>,
 ) -> Result<Resp> {
-    let up = reg.uploads.get(name, id)?;
-    let mut g = up.lock().await;
+    let mut g = reg.uploads.get(name, id).await?;
     let have = g.writer.as_ref().map_or(0, Writer::written);
     let out_of_order = || Error::RangeInvalid {
         header: "Range",
@@ -267,8 +266,7 @@ pub(crate) async fn finish(
     id: &str,
     req: Request<Incoming>,
 ) -> Result<Resp> {
-    let up = reg.uploads.get(name, id)?;
-    let mut g = up.lock().await;
+    let mut g = reg.uploads.get(name, id).await?;
     let q = query(&req);
     let digest = names::parse_digest(
         query_get(&q, "digest").ok_or_else(|| Error::DigestInvalid("digest missing".into()))?,
@@ -287,8 +285,7 @@ pub(crate) async fn finish(
 }
 
 pub(crate) async fn cancel(reg: &Registry, name: &str, id: &str) -> Result<Resp> {
-    let up = reg.uploads.get(name, id)?;
-    let _g = up.lock().await;
+    let _g = reg.uploads.get(name, id).await?;
     reg.uploads.remove(id);
     resp(204)
         .header(CONTENT_LENGTH, 0)
