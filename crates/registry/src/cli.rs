@@ -155,6 +155,7 @@ fn apply(a: &ServeArgs) -> Result<Config, String> {
             remoteurl: url,
             username: None,
             password: None,
+            ca: None,
             ttl: a.proxy_ttl.clone().unwrap_or_else(|| "10m".into()),
         });
     }

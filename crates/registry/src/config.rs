@@ -197,6 +197,9 @@ pub struct ProxyRemote {
     pub username: Option<String>,
     #[serde(default)]
     pub password: Option<String>,
+    /// PEM CA certificates to verify an https upstream with (default: the system's).
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
     /// How long a tag fetched from upstream is served before it is checked again.
     #[serde(default = "default_ttl")]
     pub ttl: String,

@@ -11,7 +11,8 @@
 //! * Tags are listed from upstream (locally if it cannot be reached).
 //!
 //! Upstream credentials, when configured, are used for basic auth or to obtain bearer tokens from
-//! the upstream's token realm. Only `http://` upstreams are spoken to (TLS upstreams: not yet).
+//! the upstream's token realm. Upstreams and realms may be `http://` or `https://` (verified against
+//! the configured CA file, else the system bundle).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -56,6 +57,10 @@ impl Proxies {
 
 pub(crate) struct Upstream {
     prefix: String,
+    /// Whether the upstream is spoken to over TLS.
+    tls: bool,
+    /// For TLS upstreams and token realms: trusts the configured CA, else the system's.
+    connector: Option<tokio_rustls::TlsConnector>,
     authority: String,
     credentials: Option<(String, String)>,
     ttl: Duration,
@@ -81,12 +86,16 @@ impl Upstream {
             .remoteurl
             .parse()
             .map_err(|e| Error::Internal(format!("proxy remoteurl {:?}: {e}", r.remoteurl)))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(Error::Internal(format!(
-                "proxy remoteurl {:?}: only http:// upstreams are supported",
-                r.remoteurl
-            )));
-        }
+        let tls = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => {
+                return Err(Error::Internal(format!(
+                    "proxy remoteurl {:?}: http:// or https:// expected",
+                    r.remoteurl
+                )))
+            }
+        };
         let authority = uri
             .authority()
             .ok_or_else(|| Error::Internal("proxy remoteurl has no host".into()))?
@@ -97,6 +106,8 @@ impl Upstream {
         };
         Ok(Upstream {
             prefix: r.prefix.clone(),
+            tls,
+            connector: connector(r.ca.as_deref())?,
             authority,
             credentials,
             ttl: parse_duration(&r.ttl)?,
@@ -111,21 +122,41 @@ impl Upstream {
     }
 
     /// One request on a fresh connection (upstream requests are few: once per blob).
-    async fn raw(&self, authority: &str, req: Request<Empty<Bytes>>) -> Result<Response<Incoming>> {
-        let stream = tokio::time::timeout(TIMEOUT, tokio::net::TcpStream::connect(authority))
+    async fn raw(
+        &self,
+        tls: bool,
+        authority: &str,
+        req: Request<Empty<Bytes>>,
+    ) -> Result<Response<Incoming>> {
+        // The authority may omit the port; its host (without IPv6 brackets) names the server
+        // for TLS.
+        let auth: hyper::http::uri::Authority = authority.parse().map_err(upstream_err)?;
+        let port = auth.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        let host = auth
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let stream = tokio::time::timeout(
+            TIMEOUT,
+            tokio::net::TcpStream::connect((host.as_str(), port)),
+        )
+        .await
+        .map_err(|_| upstream_err("connect timed out"))?
+        .map_err(upstream_err)?;
+        if !tls {
+            return send(TokioIo::new(stream), req).await;
+        }
+        let connector = self
+            .connector
+            .as_ref()
+            .ok_or_else(|| upstream_err("no CA certificates to verify the upstream with"))?;
+        let name = rustls::pki_types::ServerName::try_from(host).map_err(upstream_err)?;
+        let stream = tokio::time::timeout(TIMEOUT, connector.connect(name, stream))
             .await
-            .map_err(|_| upstream_err("connect timed out"))?
+            .map_err(|_| upstream_err("TLS handshake timed out"))?
             .map_err(upstream_err)?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(upstream_err)?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        tokio::time::timeout(TIMEOUT, sender.send_request(req))
-            .await
-            .map_err(|_| upstream_err("upstream timed out"))?
-            .map_err(upstream_err)
+        send(TokioIo::new(stream), req).await
     }
 
     fn build(&self, path: &str, auth: Option<&str>) -> Result<Request<Empty<Bytes>>> {
@@ -149,7 +180,11 @@ impl Upstream {
             .filter(|(_, until)| *until > Instant::now())
             .map(|(t, _)| format!("Bearer {t}"));
         let r = self
-            .raw(&self.authority, self.build(path, cached.as_deref())?)
+            .raw(
+                self.tls,
+                &self.authority,
+                self.build(path, cached.as_deref())?,
+            )
             .await?;
         if r.status() != 401 {
             return Ok(r);
@@ -169,7 +204,7 @@ impl Upstream {
                 .ok_or_else(|| upstream_err("upstream wants credentials"))?;
             format!("Basic {}", STANDARD.encode(format!("{u}:{p}")))
         };
-        self.raw(&self.authority, self.build(path, Some(&auth))?)
+        self.raw(self.tls, &self.authority, self.build(path, Some(&auth))?)
             .await
     }
 
@@ -185,9 +220,11 @@ impl Upstream {
             .ok_or_else(|| upstream_err("bearer challenge without realm"))?
             .parse()
             .map_err(upstream_err)?;
-        if realm.scheme_str() != Some("http") {
-            return Err(upstream_err("token realm is not http://"));
-        }
+        let realm_tls = match realm.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => return Err(upstream_err("token realm is not an http(s) URL")),
+        };
         let authority = realm
             .authority()
             .ok_or_else(|| upstream_err("token realm without host"))?
@@ -210,6 +247,7 @@ impl Upstream {
         }
         let r = self
             .raw(
+                realm_tls,
                 &authority,
                 b.body(Empty::new())
                     .map_err(|e| Error::Internal(e.to_string()))?,
@@ -429,4 +467,50 @@ impl Upstream {
             other => other,
         }
     }
+}
+
+async fn send<I>(io: I, req: Request<Empty<Bytes>>) -> Result<Response<Incoming>>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(upstream_err)?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    tokio::time::timeout(TIMEOUT, sender.send_request(req))
+        .await
+        .map_err(|_| upstream_err("upstream timed out"))?
+        .map_err(upstream_err)
+}
+
+/// Debian's (and most distributions') bundle of trusted CAs.
+const SYSTEM_CAS: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// A TLS client trusting `ca` (PEM) if given, else the system bundle; `None` if neither exists.
+fn connector(ca: Option<&std::path::Path>) -> Result<Option<tokio_rustls::TlsConnector>> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let path = match ca {
+        Some(p) => p.to_path_buf(),
+        None if std::path::Path::new(SYSTEM_CAS).is_file() => SYSTEM_CAS.into(),
+        None => return Ok(None),
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(&path)
+        .map_err(|e| Error::Internal(format!("CA file {}: {e}", path.display())))?;
+    for c in certs.flatten() {
+        // One unusable certificate in a system bundle must not disable the rest.
+        let _ = roots.add(c);
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Internal(format!("TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Some(tokio_rustls::TlsConnector::from(std::sync::Arc::new(
+        cfg,
+    ))))
 }

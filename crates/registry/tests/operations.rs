@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use berth_registry::config::{Htpasswd, ProxyRemote, Token};
+use berth_registry::config::{Htpasswd, ProxyRemote, Tls, Token};
 use berth_registry::Config;
 use common::*;
 
@@ -239,6 +239,7 @@ fn remote(prefix: &str, url: String, ttl: &str) -> ProxyRemote {
         remoteurl: url,
         username: None,
         password: None,
+        ca: None,
         ttl: ttl.into(),
     }
 }
@@ -338,6 +339,57 @@ fn pull_through_cache_with_two_upstreams() {
         raw_digest(&via("two/lib/y:v1"), &["--tls-verify=false"]),
         y2
     );
+}
+
+#[test]
+fn pull_through_cache_of_a_tls_upstream() {
+    let work = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let (crt, keyfile) = (work.path().join("up.crt"), work.path().join("up.key"));
+    std::fs::write(&crt, cert.pem()).unwrap();
+    std::fs::write(&keyfile, key.serialize_pem()).unwrap();
+    let (c2, k2) = (crt.clone(), keyfile.clone());
+    let up = Reg::start(move |c, _| {
+        c.http.tls = Some(Tls {
+            certificate: c2,
+            key: k2,
+        })
+    });
+    let certs = work.path().join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    std::fs::copy(&crt, certs.join("ca.crt")).unwrap();
+    let top = oci_layout(&work.path().join("img"), "v1", "tls-upstream", &["amd64"]);
+    skopeo_ok(&[
+        "copy",
+        "--dest-cert-dir",
+        certs.to_str().unwrap(),
+        &format!("oci:{}:v1", work.path().join("img").display()),
+        &format!("docker://{}/lib/t:v1", up.host()),
+    ]);
+
+    // Trusting the upstream's CA, the mirror serves it; trusting only the system's, it cannot.
+    let url = format!("https://{}", up.host());
+    let (u2, crt2) = (url.clone(), crt.clone());
+    let mirror = Reg::start(move |c, _| {
+        let mut r = remote("", u2, "1h");
+        r.ca = Some(crt2);
+        c.proxy = Some(r);
+    });
+    let via = format!("docker://{}/lib/t:v1", mirror.host());
+    assert_eq!(raw_digest(&via, &["--tls-verify=false"]), top);
+    skopeo_ok(&[
+        "copy",
+        "--src-tls-verify=false",
+        &via,
+        &format!("oci:{}:t", work.path().join("back").display()),
+    ]);
+    let untrusting = Reg::start(move |c, _| c.proxy = Some(remote("", url, "1h")));
+    let res = untrusting.req("GET", "/v2/lib/t/manifests/v1", &[], b"");
+    assert_eq!((res.status, res.code()), (503, "UNAVAILABLE".into()));
 }
 
 #[test]
