@@ -59,6 +59,12 @@ pub(crate) async fn get(
     let digest = names::parse_digest(digest)?;
     let unknown = || Error::BlobUnknown(json!({ "digest": digest }));
     if !(reg.repos.has_layer(name, &digest) && reg.store.exists(&digest)) {
+        let plain_get = with_body && req.headers().get("Range").is_none();
+        if plain_get && !reg.store.exists(&digest) {
+            if let Some(r) = crate::proxy::stream_blob(reg, name, &digest).await? {
+                return Ok(r);
+            }
+        }
         match reg.proxy.upstream_for(name) {
             Some(up) => up.fetch_blob(reg, name, &digest).await?,
             None => return Err(unknown()),

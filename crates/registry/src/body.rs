@@ -11,7 +11,7 @@ use hyper::body::Incoming;
 use crate::error::{Error, Result};
 
 /// How much of a blob body is gathered before it is handed to a blocking thread for writing.
-const SLICE: usize = 256 << 10;
+pub(crate) const SLICE: usize = 256 << 10;
 
 /// Streams `body` into `writer` and returns the bytes written. The writer is put back in the
 /// option whatever happens, except when a blocking write panics. On a broken or stalled body,
@@ -45,7 +45,8 @@ pub(crate) async fn write_to(
     outcome.map(|()| total)
 }
 
-async fn flush(writer: &mut Option<Writer>, buf: &mut Vec<u8>) -> Result<()> {
+/// Writes `buf` (then empty) through the writer on a blocking thread.
+pub(crate) async fn flush(writer: &mut Option<Writer>, buf: &mut Vec<u8>) -> Result<()> {
     if buf.is_empty() {
         return Ok(());
     }
@@ -91,6 +92,42 @@ pub(crate) async fn read_limited(
                     buf.extend_from_slice(&data);
                 }
             }
+        }
+    }
+}
+
+/// A response body fed by a task through a bounded channel (the pull-through cache streams a
+/// blob to its first client while storing it).
+pub(crate) struct ChannelBody {
+    pub rx: tokio::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>,
+    pub remaining: Option<u64>,
+}
+
+impl hyper::body::Body for ChannelBody {
+    type Data = bytes::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<std::io::Result<hyper::body::Frame<bytes::Bytes>>>> {
+        match self.rx.poll_recv(cx) {
+            std::task::Poll::Pending => std::task::Poll::Pending,
+            std::task::Poll::Ready(None) => std::task::Poll::Ready(None),
+            std::task::Poll::Ready(Some(Err(e))) => std::task::Poll::Ready(Some(Err(e))),
+            std::task::Poll::Ready(Some(Ok(b))) => {
+                if let Some(r) = self.remaining.as_mut() {
+                    *r = r.saturating_sub(b.len() as u64);
+                }
+                std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(b))))
+            }
+        }
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match self.remaining {
+            Some(n) => hyper::body::SizeHint::with_exact(n),
+            None => hyper::body::SizeHint::default(),
         }
     }
 }

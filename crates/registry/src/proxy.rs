@@ -380,20 +380,28 @@ impl Upstream {
         name: &str,
         digest: &Digest,
     ) -> Result<()> {
-        let lock = self
-            .fetching
+        let lock = self.fetch_lock(digest);
+        let one = lock.lock().await;
+        let result = self.fetch_blob_once(reg, name, digest).await;
+        drop(one);
+        self.fetch_done(digest, &lock);
+        result
+    }
+
+    fn fetch_lock(&self, digest: &Digest) -> Arc<tokio::sync::Mutex<()>> {
+        self.fetching
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .entry(digest.clone())
             .or_default()
-            .clone();
-        let _one = lock.lock().await;
-        let result = self.fetch_blob_once(reg, name, digest).await;
+            .clone()
+    }
+
+    fn fetch_done(&self, digest: &Digest, lock: &Arc<tokio::sync::Mutex<()>>) {
         let mut map = self.fetching.lock().unwrap_or_else(|p| p.into_inner());
-        if Arc::strong_count(&lock) <= 2 {
+        if Arc::strong_count(lock) <= 2 {
             map.remove(digest);
         }
-        result
     }
 
     async fn fetch_blob_once(&self, reg: &Registry, name: &str, digest: &Digest) -> Result<()> {
@@ -513,4 +521,112 @@ fn connector(ca: Option<&std::path::Path>) -> Result<Option<tokio_rustls::TlsCon
     Ok(Some(tokio_rustls::TlsConnector::from(std::sync::Arc::new(
         cfg,
     ))))
+}
+
+/// Serves a blob missing locally by streaming it from upstream to this client while storing it,
+/// so the first pull of a large layer starts at once. The stored copy is committed (digest
+/// verified) before the last bytes are released to the client: a corrupt upstream blob ends
+/// the response in an error instead of completing. `None` when another request is already
+/// fetching the digest: the caller then waits for that fetch and serves the stored copy.
+pub(crate) async fn stream_blob(
+    reg: &Arc<Registry>,
+    name: &str,
+    digest: &Digest,
+) -> Result<Option<crate::server::Resp>> {
+    use hyper::header::CONTENT_LENGTH;
+    let Some(up) = reg.proxy.upstream_for(name) else {
+        return Ok(None);
+    };
+    let lock = up.fetch_lock(digest);
+    let Ok(guard) = lock.clone().try_lock_owned() else {
+        return Ok(None);
+    };
+    let remote = up.remote_name(name);
+    let r = up
+        .get(
+            &format!("/v2/{remote}/blobs/{digest}"),
+            &format!("repository:{remote}:pull"),
+        )
+        .await?;
+    if r.status() == 404 {
+        return Err(Error::BlobUnknown(json!({ "digest": digest })));
+    }
+    if !r.status().is_success() {
+        return Err(upstream_err(format!("upstream answered {}", r.status())));
+    }
+    let len = r
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let writer = reg
+        .store
+        .writer(&format!("proxy-{digest}-{:x}", rand::random::<u64>()))?;
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let (reg2, name2, digest2) = (reg.clone(), name.to_string(), digest.clone());
+    tokio::spawn(async move {
+        let outcome = tee(&reg2, &name2, &digest2, r.into_body(), writer, &tx).await;
+        if let Err(e) = outcome {
+            tracing::warn!(name = %name2, digest = %digest2, "pull-through fetch: {e}");
+            let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+        }
+        drop(guard);
+        if let Some(up) = reg2.proxy.upstream_for(&name2) {
+            up.fetch_done(&digest2, &lock);
+        }
+    });
+    let mut b = crate::server::resp(200)
+        .header(hyper::header::CONTENT_TYPE, "application/octet-stream")
+        .header("Docker-Content-Digest", digest.as_str());
+    if let Some(n) = len {
+        b = b.header(CONTENT_LENGTH, n);
+    }
+    let body = body::ChannelBody { rx, remaining: len };
+    b.body(http_body_util::BodyExt::boxed(body))
+        .map(Some)
+        .map_err(crate::server::http_err)
+}
+
+/// Copies the upstream body into the store and to the client (while it listens).
+async fn tee(
+    reg: &Registry,
+    name: &str,
+    digest: &Digest,
+    mut upstream: Incoming,
+    writer: berth_content::Writer,
+    tx: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
+) -> Result<()> {
+    use http_body_util::BodyExt;
+    let mut writer = Some(writer);
+    let mut buf = Vec::with_capacity(2 * body::SLICE);
+    let mut held: Option<Bytes> = None;
+    let mut listening = true;
+    loop {
+        let frame = match tokio::time::timeout(TIMEOUT, upstream.frame()).await {
+            Err(_) => return Err(upstream_err("upstream stalled")),
+            Ok(None) => break,
+            Ok(Some(f)) => f.map_err(upstream_err)?,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        buf.extend_from_slice(&data);
+        if buf.len() >= body::SLICE {
+            body::flush(&mut writer, &mut buf).await?;
+        }
+        // One frame is held back until the blob is verified.
+        if let Some(prev) = held.replace(data) {
+            if listening && tx.send(Ok(prev)).await.is_err() {
+                // The client left; finish storing for the next one.
+                listening = false;
+            }
+        }
+    }
+    body::flush(&mut writer, &mut buf).await?;
+    let writer = writer.ok_or_else(|| Error::Internal("writer lost".into()))?;
+    crate::uploads::commit(reg, name, writer, digest).await?;
+    if let (Some(last), true) = (held, listening) {
+        let _ = tx.send(Ok(last)).await;
+    }
+    Ok(())
 }

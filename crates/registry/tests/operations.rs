@@ -393,6 +393,40 @@ fn pull_through_cache_of_a_tls_upstream() {
 }
 
 #[test]
+fn pull_through_streams_and_verifies_blobs() {
+    let up = Reg::start(|_, _| {});
+    let big: Vec<u8> = (0..5_000_000u32).map(|i| (i * 7 % 256) as u8).collect();
+    let good = push_blob(&up, "lib/s", &big);
+    let bad_data: Vec<u8> = big.iter().rev().cloned().collect();
+    let bad = push_blob(&up, "lib/s", &bad_data);
+    // Corrupt the second one on the upstream's disk: same name, other bytes.
+    let path = up.storage().join("content/blobs/sha256").join(&bad[7..]);
+    let mut perms = std::fs::metadata(&path).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o644);
+    std::fs::set_permissions(&path, perms).unwrap();
+    std::fs::write(&path, &big).unwrap();
+
+    let url = format!("http://{}", up.host());
+    let mirror = Reg::start(move |c, _| c.proxy = Some(remote("", url, "1h")));
+    // Streamed to the first client, stored, then served locally.
+    for _ in 0..2 {
+        let res = mirror.req("GET", &format!("/v2/lib/s/blobs/{good}"), &[], b"");
+        assert_eq!((res.status, sha(&res.body)), (200, good.clone()));
+    }
+    let stored = mirror.storage().join("content/blobs/sha256");
+    assert!(stored.join(&good[7..]).is_file());
+    // The corrupt one never completes and is never stored.
+    let res = mirror.req("GET", &format!("/v2/lib/s/blobs/{bad}"), &[], b"");
+    assert!(
+        res.status != 200 || res.body.len() < big.len(),
+        "a corrupt blob was served whole"
+    );
+    assert!(!stored.join(&bad[7..]).exists());
+    let res = mirror.req("HEAD", &format!("/v2/lib/s/blobs/{bad}"), &[], b"");
+    assert_eq!(res.status, 503);
+}
+
+#[test]
 fn yaml_configuration() {
     let dir = tempfile::tempdir().unwrap();
     let yaml = format!(
