@@ -31,6 +31,9 @@ enum Command {
         /// List what would be deleted, delete nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Also remove manifests no tag, index or referrer subject keeps.
+        #[arg(long)]
+        delete_untagged: bool,
     },
     /// Print an htpasswd line (bcrypt) for USER, the password read from standard input.
     Htpasswd {
@@ -87,6 +90,9 @@ struct ServeArgs {
     /// Collect garbage this often while serving (e.g. 24h).
     #[arg(long, value_name = "DURATION")]
     gc_interval: Option<String>,
+    /// Scheduled collections also remove untagged manifests.
+    #[arg(long)]
+    gc_delete_untagged: bool,
     /// Keep unreferenced blobs younger than this (default 1h).
     #[arg(long, value_name = "DURATION")]
     gc_grace: Option<String>,
@@ -162,6 +168,9 @@ fn apply(a: &ServeArgs) -> Result<Config, String> {
     if let Some(i) = &a.gc_interval {
         cfg.gc.interval = Some(i.clone());
     }
+    if a.gc_delete_untagged {
+        cfg.gc.deleteuntagged = true;
+    }
     if let Some(g) = &a.gc_grace {
         cfg.gc.grace = g.clone();
     }
@@ -215,7 +224,11 @@ pub fn cli_main(args: &[OsString]) -> i32 {
                 0
             })
         }
-        Command::Gc { common, dry_run } => {
+        Command::Gc {
+            common,
+            dry_run,
+            delete_untagged,
+        } => {
             let cfg = match load(&common) {
                 Ok(c) => c,
                 Err(e) => {
@@ -223,8 +236,14 @@ pub fn cli_main(args: &[OsString]) -> i32 {
                     return 1;
                 }
             };
-            match runtime.block_on(crate::gc::collect_offline(cfg, dry_run)) {
+            match runtime.block_on(crate::gc::collect_offline(cfg, dry_run, delete_untagged)) {
                 Ok(r) => {
+                    for (repo, d) in &r.untagged {
+                        println!(
+                            "{} manifest {repo}@{d}",
+                            if dry_run { "would untag" } else { "removed" }
+                        );
+                    }
                     for (d, size) in &r.deleted {
                         println!(
                             "{} {d} {size}",

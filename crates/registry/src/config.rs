@@ -24,7 +24,7 @@
 //!   ttl: 10m
 //! proxies:                      # ... or several, chosen by the repository name's prefix
 //!   - { prefix: hub/, remoteurl: http://127.0.0.1:5002, username: u, password: p }
-//! gc: { interval: 24h, grace: 1h, dryrun: false }
+//! gc: { interval: 24h, grace: 1h, dryrun: false, deleteuntagged: false }
 //! limits: { idletimeout: 60s, maxmanifestbytes: 4194304 }
 //! ```
 
@@ -218,6 +218,9 @@ pub struct Gc {
     /// its layers and pushing the manifest that references them.
     pub grace: String,
     pub dryrun: bool,
+    /// Also remove manifests that no tag, index or referrer subject keeps (distribution's
+    /// `garbage-collect --delete-untagged`).
+    pub deleteuntagged: bool,
 }
 
 impl Default for Gc {
@@ -226,6 +229,7 @@ impl Default for Gc {
             interval: None,
             grace: "1h".into(),
             dryrun: false,
+            deleteuntagged: false,
         }
     }
 }

@@ -75,6 +75,8 @@ pub struct GcReport {
     /// Unreferenced but kept: touched recently or younger than the grace period.
     pub kept_recent: usize,
     pub deleted: Vec<(Digest, u64)>,
+    /// Untagged manifests removed from their repositories (with `untagged`).
+    pub untagged: Vec<(String, Digest)>,
 }
 
 impl GcReport {
@@ -89,6 +91,9 @@ impl GcReport {
             "marked": self.marked,
             "keptRecent": self.kept_recent,
             "freedBytes": self.freed_bytes(),
+            "untagged": self.untagged.iter()
+                .map(|(r, d)| json!({ "repository": r, "digest": d }))
+                .collect::<Vec<_>>(),
             "deleted": self.deleted.iter()
                 .map(|(d, s)| json!({ "digest": d, "size": s }))
                 .collect::<Vec<_>>(),
@@ -96,34 +101,113 @@ impl GcReport {
     }
 }
 
-/// Everything reachable from some repository's manifests.
-fn mark(reg: &Registry) -> HashSet<Digest> {
+/// A manifest as the mark sees it.
+struct Rev {
+    blobs: Vec<Digest>,
+    children: Vec<Digest>,
+    subject: Option<Digest>,
+}
+
+fn read_rev(reg: &Registry, d: &Digest) -> Option<Rev> {
+    let bytes = reg.store.read_blob(d, reg.max_manifest as u64).ok()?;
+    let m = serde_json::from_slice::<Manifest>(&bytes).ok()?;
+    // A manifest that no longer parses was validated at push; keep what it names as far as
+    // it can be read.
+    let (blobs, children) = m.references().unwrap_or_default();
+    let subject = m.subject.and_then(|s| Digest::parse(&s.digest).ok());
+    Some(Rev {
+        blobs,
+        children,
+        subject,
+    })
+}
+
+/// Marks everything reachable from the manifests kept. With `untagged`, a manifest is kept only
+/// if a tag names it, an index kept names it, it refers (`subject`) to a manifest kept, or it
+/// was pushed recently (`fresh`); the others are returned for unlinking.
+fn mark(
+    reg: &Registry,
+    untagged: bool,
+    fresh: &dyn Fn(&Digest) -> bool,
+) -> (HashSet<Digest>, Vec<(String, Digest)>) {
     let mut marked = HashSet::new();
+    let mut dropped = Vec::new();
     for repo in reg.repos.list() {
-        for rev in reg.repos.revisions(&repo) {
-            marked.insert(rev.clone());
-            let Ok(bytes) = reg.store.read_blob(&rev, reg.max_manifest as u64) else {
+        let revs: HashMap<Digest, Option<Rev>> = reg
+            .repos
+            .revisions(&repo)
+            .into_iter()
+            .map(|d| {
+                let r = read_rev(reg, &d);
+                (d, r)
+            })
+            .collect();
+        let mut kept: HashSet<Digest> = if untagged {
+            let mut roots: HashSet<Digest> = reg
+                .repos
+                .tags(&repo)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|t| reg.repos.tag(&repo, t))
+                .collect();
+            roots.extend(revs.keys().filter(|d| fresh(d)).cloned());
+            roots
+        } else {
+            revs.keys().cloned().collect()
+        };
+        // Close over index children and referrers until nothing changes.
+        loop {
+            let before = kept.len();
+            for (d, r) in &revs {
+                let Some(r) = r else { continue };
+                if kept.contains(d) {
+                    kept.extend(r.children.iter().cloned());
+                } else if r.subject.as_ref().is_some_and(|s| kept.contains(s)) {
+                    kept.insert(d.clone());
+                }
+            }
+            if kept.len() == before {
+                break;
+            }
+        }
+        for (d, r) in &revs {
+            if !kept.contains(d) {
+                dropped.push((repo.clone(), d.clone()));
                 continue;
-            };
-            let Ok(m) = serde_json::from_slice::<Manifest>(&bytes) else {
-                continue;
-            };
-            // A manifest that fails to parse here was validated at push; keep what it names
-            // as far as it can be read.
-            if let Ok((blobs, children)) = m.references() {
-                marked.extend(blobs);
-                marked.extend(children);
+            }
+            marked.insert(d.clone());
+            if let Some(r) = r {
+                marked.extend(r.blobs.iter().cloned());
+                marked.extend(r.children.iter().cloned());
             }
         }
     }
-    marked
+    (marked, dropped)
 }
 
-pub(crate) async fn collect(reg: &Registry, dry_run: bool) -> Result<GcReport> {
+pub(crate) async fn collect(reg: &Registry, dry_run: bool, untagged: bool) -> Result<GcReport> {
     let _one = reg.gc.running.lock().await;
     let began = Instant::now();
     let began_wall = SystemTime::now();
-    let marked = tokio::task::block_in_place(|| mark(reg));
+    let grace = reg.gc.grace;
+    let cutoff = began.checked_sub(grace).unwrap_or(began);
+    let wall_cutoff = began_wall.checked_sub(grace).unwrap_or(began_wall);
+    // Recent by the in-memory record, or by the file's age (which survives a restart).
+    let fresh = |d: &Digest| {
+        let touched = reg
+            .gc
+            .touched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(d)
+            .is_some_and(|t| *t >= cutoff);
+        touched
+            || std::fs::metadata(reg.store.blob_path(d))
+                .and_then(|m| m.modified())
+                .map(|m| m > wall_cutoff)
+                .unwrap_or(false)
+    };
+    let (marked, dropped) = tokio::task::block_in_place(|| mark(reg, untagged, &fresh));
     let blobs = reg.store.list()?;
     let candidates: Vec<_> = blobs
         .iter()
@@ -138,23 +222,37 @@ pub(crate) async fn collect(reg: &Registry, dry_run: bool) -> Result<GcReport> {
     };
 
     let _sweep = reg.gc.lock.write().await;
-    let grace = reg.gc.grace;
-    let cutoff = began.checked_sub(grace).unwrap_or(began);
-    let wall_cutoff = began_wall.checked_sub(grace).unwrap_or(began_wall);
-    let touched: HashMap<Digest, Instant> = reg
-        .gc
-        .touched
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
+    // Untagged manifests: re-checked under the gate, since a tag may have been pushed for one
+    // since the mark (a tag push touches the manifest, so `fresh` sees it).
+    // What a revived manifest references is revived with it (an index tagged since the mark
+    // touched its children, but not the children's layers).
+    let mut revived = HashSet::new();
+    let mut work: Vec<Digest> = dropped
+        .iter()
+        .filter(|(_, d)| fresh(d))
+        .map(|(_, d)| d.clone())
+        .collect();
+    while let Some(d) = work.pop() {
+        if !revived.insert(d.clone()) {
+            continue;
+        }
+        if let Some(r) = read_rev(reg, &d) {
+            revived.extend(r.blobs);
+            work.extend(r.children);
+        }
+    }
+    for (repo, d) in &dropped {
+        if revived.contains(d) {
+            continue;
+        }
+        report.untagged.push((repo.clone(), d.clone()));
+        if !dry_run {
+            reg.repos.unlink_revision(repo, d)?;
+        }
+    }
     let mut deleted = HashSet::new();
     for b in candidates {
-        let recent_touch = touched.get(&b.digest).is_some_and(|t| *t >= cutoff);
-        let young = std::fs::metadata(reg.store.blob_path(&b.digest))
-            .and_then(|m| m.modified())
-            .map(|m| m > wall_cutoff)
-            .unwrap_or(false);
-        if recent_touch || young {
+        if fresh(&b.digest) || revived.contains(&b.digest) {
             report.kept_recent += 1;
             continue;
         }
@@ -196,9 +294,13 @@ pub(crate) async fn collect(reg: &Registry, dry_run: bool) -> Result<GcReport> {
 }
 
 /// Collects on a storage directory no server is using (`berth registry gc`).
-pub async fn collect_offline(config: crate::Config, dry_run: bool) -> Result<GcReport> {
+pub async fn collect_offline(
+    config: crate::Config,
+    dry_run: bool,
+    untagged: bool,
+) -> Result<GcReport> {
     let reg = Registry::open(config)?;
-    collect(&reg, dry_run).await
+    collect(&reg, dry_run, untagged).await
 }
 
 pub(crate) fn spawn_schedule(
@@ -210,8 +312,8 @@ pub(crate) fn spawn_schedule(
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(every) => {
-                    let dry = reg.config.gc.dryrun;
-                    if let Err(e) = collect(&reg, dry).await {
+                    let (dry, untagged) = (reg.config.gc.dryrun, reg.config.gc.deleteuntagged);
+                    if let Err(e) = collect(&reg, dry, untagged).await {
                         tracing::warn!("scheduled garbage collection: {e}");
                     }
                 }

@@ -217,9 +217,10 @@ impl Registry {
         })
     }
 
-    /// Runs garbage collection now, while serving; with `dry_run` only reports.
-    pub async fn collect_garbage(&self, dry_run: bool) -> Result<gc::GcReport> {
-        gc::collect(self, dry_run).await
+    /// Runs garbage collection now, while serving; with `dry_run` only reports; with
+    /// `untagged` also removes manifests nothing tags or refers to.
+    pub async fn collect_garbage(&self, dry_run: bool, untagged: bool) -> Result<gc::GcReport> {
+        gc::collect(self, dry_run, untagged).await
     }
 
     pub(crate) fn read_only(&self) -> bool {
@@ -552,8 +553,9 @@ async fn route(
                 None => return Err(Error::Denied("garbage collection from afar".into())),
             }
             let q = query(&req);
-            let dry = matches!(query_get(&q, "dry-run"), Some("1" | "true"));
-            let report = reg.collect_garbage(dry).await?;
+            let flag = |k: &str| matches!(query_get(&q, k), Some("1" | "true"));
+            let untagged = flag("delete-untagged") || reg.config.gc.deleteuntagged;
+            let report = reg.collect_garbage(flag("dry-run"), untagged).await?;
             return json_resp(200, &report.to_json());
         }
         _ => {}

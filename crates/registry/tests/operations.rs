@@ -203,6 +203,117 @@ fn gc_runs_while_skopeo_pushes_and_pulls() {
 }
 
 #[test]
+fn gc_delete_untagged_keeps_what_tags_indexes_and_subjects_reach() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = dir.path().join("s");
+    let put = |r: &Reg, reference: &str, ct: &str, body: &[u8]| {
+        let res = r.req(
+            "PUT",
+            &format!("/v2/u/manifests/{reference}"),
+            &[("Content-Type", ct)],
+            body,
+        );
+        assert_eq!(res.status, 201, "{}", String::from_utf8_lossy(&res.body));
+        sha(body)
+    };
+    let referrer = |r: &Reg, subject: &str, marker: &[u8]| {
+        push_blob(r, "u", marker);
+        let m = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": "application/x-test",
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": sha(marker), "size": marker.len()},
+            "layers": [], "subject": {"mediaType": OCI_MANIFEST, "digest": subject, "size": 1},
+        }))
+        .unwrap();
+        put(r, &sha(&m), OCI_MANIFEST, &m)
+    };
+    let (tagged, child, index, kept_ref, untagged, lost_ref);
+    {
+        let r = Reg::start(|c, _| c.storage.filesystem.rootdirectory = Some(storage.clone()));
+        tagged = push_image(&r, "u", "keep", b"{\"t\":1}", &[b"layer t"]);
+        push_blob(&r, "u", b"{\"c\":1}");
+        push_blob(&r, "u", b"layer c");
+        let cm = manifest_json(b"{\"c\":1}", &[b"layer c"]);
+        child = put(&r, &sha(&cm), OCI_MANIFEST, &cm);
+        let idx = serde_json::to_vec(
+            &serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX,
+            "manifests": [{"mediaType": OCI_MANIFEST, "digest": child, "size": cm.len()}]}),
+        )
+        .unwrap();
+        index = put(&r, "multi", OCI_INDEX, &idx);
+        kept_ref = referrer(&r, &tagged, b"{\"r\":1}");
+        push_blob(&r, "u", b"{\"u\":1}");
+        push_blob(&r, "u", b"layer u");
+        let um = manifest_json(b"{\"u\":1}", &[b"layer u"]);
+        untagged = put(&r, &sha(&um), OCI_MANIFEST, &um);
+        lost_ref = referrer(&r, &untagged, b"{\"r\":2}");
+    }
+    for e in std::fs::read_dir(storage.join("content/blobs/sha256")).unwrap() {
+        let d = format!("sha256:{}", e.unwrap().file_name().to_str().unwrap());
+        age(&storage, &d);
+    }
+    let r = Reg::start(|c, _| {
+        c.storage.filesystem.rootdirectory = Some(storage.clone());
+        c.gc.grace = "30s".into();
+    });
+    let res = r.req(
+        "POST",
+        "/admin/gc?dry-run=true&delete-untagged=true",
+        &[],
+        b"",
+    );
+    let dry = res.json();
+    let mut gone: Vec<String> = dry["untagged"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["digest"].as_str().unwrap().to_string())
+        .collect();
+    gone.sort();
+    let mut want = vec![untagged.clone(), lost_ref.clone()];
+    want.sort();
+    assert_eq!(gone, want);
+    let mut blobs = vec![
+        untagged.clone(),
+        lost_ref.clone(),
+        sha(b"{\"u\":1}"),
+        sha(b"layer u"),
+        sha(b"{\"r\":2}"),
+    ];
+    blobs.sort();
+    assert_eq!(deleted(&dry), blobs);
+    assert_eq!(
+        r.req("GET", &format!("/v2/u/manifests/{untagged}"), &[], b"")
+            .status,
+        200
+    );
+
+    let res = r.req("POST", "/admin/gc?delete-untagged=true", &[], b"");
+    assert_eq!(deleted(&res.json()), blobs);
+    for d in [&untagged, &lost_ref] {
+        assert_eq!(
+            r.req("GET", &format!("/v2/u/manifests/{d}"), &[], b"")
+                .status,
+            404
+        );
+    }
+    for d in [&tagged, &child, &index, &kept_ref] {
+        assert_eq!(
+            r.req("GET", &format!("/v2/u/manifests/{d}"), &[], b"")
+                .status,
+            200,
+            "{d}"
+        );
+    }
+    assert_eq!(
+        r.req("GET", &format!("/v2/u/blobs/{}", sha(b"layer c")), &[], b"")
+            .status,
+        200
+    );
+    let refs = r.req("GET", &format!("/v2/u/referrers/{tagged}"), &[], b"");
+    assert_eq!(refs.json()["manifests"].as_array().unwrap().len(), 1);
+}
+
+#[test]
 fn offline_gc_on_a_stopped_registry() {
     let dir = tempfile::tempdir().unwrap();
     let storage = dir.path().join("s");
@@ -218,11 +329,11 @@ fn offline_gc_on_a_stopped_registry() {
         .build()
         .unwrap();
     let dry = rt
-        .block_on(berth_registry::collect_offline(cfg.clone(), true))
+        .block_on(berth_registry::collect_offline(cfg.clone(), true, false))
         .unwrap();
     assert_eq!(dry.deleted.len(), 1);
     let real = rt
-        .block_on(berth_registry::collect_offline(cfg, false))
+        .block_on(berth_registry::collect_offline(cfg, false, false))
         .unwrap();
     assert_eq!(real.deleted.len(), 1);
     assert_eq!(
