@@ -173,11 +173,50 @@ pub(crate) fn resolve(
     Ok((digest, mt))
 }
 
+/// The media types a request's `Accept` headers name (parameters dropped).
+fn accepted(req: &Request<Incoming>) -> Vec<String> {
+    req.headers()
+        .get_all(hyper::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(base_type)
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+/// For a client that accepts single-image manifests but not this index (old Docker clients),
+/// distribution 2.8 answers with the index's linux/amd64 image instead; so does Berth.
+fn platform_fallback(
+    reg: &Registry,
+    name: &str,
+    mt: &str,
+    bytes: &[u8],
+    accept: &[String],
+) -> Option<(Digest, String, Vec<u8>)> {
+    let is_index = mt == DOCKER_LIST || mt == OCI_INDEX;
+    let single = accept
+        .iter()
+        .any(|a| a == DOCKER_MANIFEST || a == OCI_MANIFEST);
+    if !is_index || !single || accept.iter().any(|a| a == mt || a == "*/*") {
+        return None;
+    }
+    let index: Value = serde_json::from_slice(bytes).ok()?;
+    let child = index["manifests"]
+        .as_array()?
+        .iter()
+        .find(|m| m["platform"]["architecture"] == "amd64" && m["platform"]["os"] == "linux")?;
+    let d = Digest::parse(child["digest"].as_str()?).ok()?;
+    let (d, cmt) = resolve(reg, name, &Reference::Digest(d)).ok()?;
+    let b = reg.store.read_blob(&d, reg.max_manifest as u64).ok()?;
+    Some((d, cmt, b))
+}
+
 pub(crate) async fn get(
     reg: &Arc<Registry>,
     name: &str,
     reference: &str,
-    _req: &Request<Incoming>,
+    req: &Request<Incoming>,
     with_body: bool,
 ) -> Result<Resp> {
     let reference = Reference::parse(reference)?;
@@ -189,6 +228,10 @@ pub(crate) async fn get(
         .store
         .read_blob(&digest, reg.max_manifest as u64)
         .map_err(|_| unknown(digest.as_str()))?;
+    let (digest, mt, bytes) = match platform_fallback(reg, name, &mt, &bytes, &accepted(req)) {
+        Some(x) => x,
+        None => (digest, mt, bytes),
+    };
     let b = resp(200)
         .header(CONTENT_TYPE, mt)
         .header(CONTENT_LENGTH, bytes.len())

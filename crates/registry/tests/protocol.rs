@@ -438,6 +438,25 @@ fn manifests_put_get_delete_and_refusals() {
             .header("Content-Type"),
         Some(OCI_INDEX)
     );
+    // A client that takes single images only gets the linux/amd64 one, as from distribution.
+    let old_client = r.req(
+        "GET",
+        "/v2/m/manifests/idx",
+        &[("Accept", OCI_MANIFEST)],
+        b"",
+    );
+    assert_eq!(
+        old_client.header("Docker-Content-Digest"),
+        Some(md.as_str())
+    );
+    assert_eq!(old_client.body, m);
+    let both = r.req(
+        "GET",
+        "/v2/m/manifests/idx",
+        &[("Accept", OCI_MANIFEST), ("Accept", OCI_INDEX)],
+        b"",
+    );
+    assert_eq!(both.header("Content-Type"), Some(OCI_INDEX));
 
     // Delete a tag, then a revision (which takes its other tags along).
     r.req(
