@@ -184,3 +184,110 @@ fn round_trip_with_distribution_as_peer() {
         );
     }
 }
+
+/// The docker CLI without a daemon: `docker manifest` speaks to registries itself (with the
+/// distribution client code Docker uses for pushes), so it is a real Docker client of ours even
+/// where no Docker Engine runs. Behind bearer tokens, to exercise Docker's token flow too.
+#[test]
+fn docker_cli_manifest_commands() {
+    let r = Reg::start(|c, dir| {
+        let p = dir.join("htpasswd");
+        std::fs::write(&p, format!("dev:{}\n", bcrypt::hash("pw", 5).unwrap())).unwrap();
+        c.auth.htpasswd = Some(berth_registry::config::Htpasswd {
+            realm: "r".into(),
+            path: p,
+        });
+        c.auth.token = Some(berth_registry::config::Token::default());
+    });
+    let work = tempfile::tempdir().unwrap();
+    let host = r.host();
+    for arch in ["amd64", "arm64"] {
+        let layout = work.path().join(arch);
+        oci_layout(&layout, "v", &format!("docker-{arch}"), &[arch]);
+        // As Docker schema 2, the format `docker push` produces.
+        skopeo_ok(&[
+            "copy",
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            "dev:pw",
+            "--format",
+            "v2s2",
+            &format!("oci:{}:v", layout.display()),
+            &format!("docker://{host}/dk/app:{arch}"),
+        ]);
+    }
+    let docker = |config: &std::path::Path, args: &[&str]| {
+        let out = std::process::Command::new("docker")
+            .env("DOCKER_CONFIG", config)
+            .env_remove("DOCKER_HOST")
+            .args(args)
+            .output()
+            .expect("the docker CLI must be installed");
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let anon = work.path().join("anon");
+    let authed = work.path().join("authed");
+    std::fs::create_dir_all(&anon).unwrap();
+    std::fs::create_dir_all(&authed).unwrap();
+    std::fs::write(authed.join("config.json"), serde_json::to_vec(&serde_json::json!({
+        "auths": { host.clone(): { "auth": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "dev:pw") } }
+    })).unwrap()).unwrap();
+
+    let amd = format!("{host}/dk/app:amd64");
+    let (ok, out) = docker(&anon, &["manifest", "inspect", "--insecure", &amd]);
+    assert!(!ok && out.to_lowercase().contains("unauthorized"), "{out}");
+    let (ok, out) = docker(&authed, &["manifest", "inspect", "--insecure", &amd]);
+    assert!(ok, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        v["mediaType"],
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+
+    let list = format!("{host}/dk/app:multi");
+    let (ok, out) = docker(
+        &authed,
+        &[
+            "manifest",
+            "create",
+            "--insecure",
+            &list,
+            &amd,
+            &format!("{host}/dk/app:arm64"),
+        ],
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = docker(
+        &authed,
+        &["manifest", "push", "--insecure", "--purge", &list],
+    );
+    assert!(ok, "{out}");
+    let pushed = out.trim().lines().last().unwrap().trim().to_string();
+    assert!(pushed.starts_with("sha256:"), "{out}");
+    let on_registry = format!("docker://{list}");
+    assert_eq!(
+        raw_digest(&on_registry, &["--tls-verify=false", "--creds", "dev:pw"]),
+        pushed
+    );
+    let (ok, out) = docker(&authed, &["manifest", "inspect", "--insecure", &list]);
+    assert!(ok, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        v["mediaType"],
+        "application/vnd.docker.distribution.manifest.list.v2+json"
+    );
+    let arches: Vec<&str> = v["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["platform"]["architecture"].as_str().unwrap())
+        .collect();
+    assert_eq!(arches, ["amd64", "arm64"]);
+}
