@@ -134,6 +134,7 @@ def scenario_exec_true(b, docker):
     sh(b.cli("rm", "-f", "bench-exec"))
     ref = []
     if docker:
+        sh(anchor("rm", "-f", "bench-exec"), check=False)  # a leftover of an interrupted run
         sh(anchor("run", "-d", "--name", "bench-exec", "busybox", "sleep", "1000"))
         ref = [timed(anchor("exec", "bench-exec", "true")) for _ in range(RUNS)]
         sh(anchor("rm", "-f", "bench-exec"))
@@ -180,17 +181,27 @@ def shim_pids(parent_name):
     return [int(p) for p in out]
 
 
+def alive(measure, pid):
+    """`measure(pid)`, or None for a process that ended meanwhile."""
+    try:
+        value = measure(pid)
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return None if value != value else value  # NaN: no such field (not a user process)
+
+
 def measure_shims(b, docker, measure):
     sh(b.cli("run", "-d", "--name", "bench-shim", "busybox", "sleep", "1000"))
     time.sleep(0.5)
     pids = [p for p in shim_pids(b.exec_root) if p != b.proc.pid and open(f"/proc/{p}/cmdline").read().split("\0")[1:2] == ["shim"]]
-    berth = [measure(p) for p in pids]
+    berth = [m for m in (alive(measure, p) for p in pids) if m is not None]
     sh(b.cli("rm", "-f", "bench-shim"))
     ref = []
     if docker:
+        sh(anchor("rm", "-f", "bench-shim"), check=False)  # a leftover of an interrupted run
         sh(anchor("run", "-d", "--name", "bench-shim", "busybox", "sleep", "1000"))
         time.sleep(0.5)
-        ref = [measure(int(p)) for p in subprocess.run(["pgrep", "-f", "containerd-shim"], stdout=subprocess.PIPE).stdout.split()]
+        ref = [m for m in (alive(measure, int(p)) for p in subprocess.run(["pgrep", "-f", "containerd-shim"], stdout=subprocess.PIPE).stdout.split()) if m is not None]
         sh(anchor("rm", "-f", "bench-shim"))
     return "MB", berth, ref
 
