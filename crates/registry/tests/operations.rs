@@ -314,6 +314,35 @@ fn gc_delete_untagged_keeps_what_tags_indexes_and_subjects_reach() {
 }
 
 #[test]
+fn scheduled_gc() {
+    let r = Reg::start(|c, _| c.gc.interval = Some("1s".into()));
+    let kept = push_image(&r, "s", "v", b"{}", &[b"kept"]);
+    let stray = push_blob(&r, "s", b"stray");
+    let t = std::time::Instant::now();
+    while r
+        .req("HEAD", &format!("/v2/s/blobs/{stray}"), &[], b"")
+        .status
+        == 200
+    {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(20),
+            "never collected"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(
+        r.req("GET", &format!("/v2/s/manifests/{kept}"), &[], b"")
+            .status,
+        200
+    );
+    assert_eq!(
+        r.req("GET", &format!("/v2/s/blobs/{}", sha(b"kept")), &[], b"")
+            .status,
+        200
+    );
+}
+
+#[test]
 fn offline_gc_on_a_stopped_registry() {
     let dir = tempfile::tempdir().unwrap();
     let storage = dir.path().join("s");
