@@ -10,7 +10,7 @@
 //!   delete: { enabled: true }
 //!   maintenance:
 //!     readonly: { enabled: false }
-//!     uploadpurging: { age: 24h, maxuploads: 10000 }
+//!     uploadpurging: { age: 24h, maxuploads: 1000 }
 //! auth:
 //!   htpasswd: { realm: berth-registry, path: /etc/berth/htpasswd }
 //!   token:                      # Berth's built-in token service (users from htpasswd)
@@ -114,7 +114,8 @@ pub struct ReadOnly {
 pub struct UploadPurging {
     /// An upload untouched for this long is discarded.
     pub age: String,
-    /// At most this many uploads in progress; more are refused with `TOOMANYREQUESTS`.
+    /// At most this many uploads in progress (each holds a file open); more are refused with
+    /// `TOOMANYREQUESTS`.
     pub maxuploads: usize,
     #[serde(flatten)]
     pub other: std::collections::BTreeMap<String, serde_norway::Value>,
@@ -124,7 +125,7 @@ impl Default for UploadPurging {
     fn default() -> Self {
         UploadPurging {
             age: "24h".into(),
-            maxuploads: 10_000,
+            maxuploads: 1000,
             other: Default::default(),
         }
     }
