@@ -59,6 +59,17 @@ pub(crate) async fn get(
     let digest = names::parse_digest(digest)?;
     let unknown = || Error::BlobUnknown(json!({ "digest": digest }));
     if !(reg.repos.has_layer(name, &digest) && reg.store.exists(&digest)) {
+        if !with_body && !reg.store.exists(&digest) {
+            if let Some(up) = reg.proxy.upstream_for(name) {
+                let size = up.blob_size(name, &digest).await?;
+                return resp(200)
+                    .header(CONTENT_TYPE, "application/octet-stream")
+                    .header(CONTENT_LENGTH, size)
+                    .header("Docker-Content-Digest", digest.as_str())
+                    .body(empty())
+                    .map_err(http_err);
+            }
+        }
         let plain_get = with_body && req.headers().get("Range").is_none();
         if plain_get && !reg.store.exists(&digest) {
             if let Some(r) = crate::proxy::stream_blob(reg, name, &digest).await? {

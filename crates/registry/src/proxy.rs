@@ -159,8 +159,15 @@ impl Upstream {
         send(TokioIo::new(stream), req).await
     }
 
-    fn build(&self, path: &str, auth: Option<&str>) -> Result<Request<Empty<Bytes>>> {
-        let mut b = Request::get(path)
+    fn build(
+        &self,
+        method: &hyper::Method,
+        path: &str,
+        auth: Option<&str>,
+    ) -> Result<Request<Empty<Bytes>>> {
+        let mut b = Request::builder()
+            .method(method.clone())
+            .uri(path)
             .header(HOST, &self.authority)
             .header(ACCEPT, MANIFEST_TYPES);
         if let Some(a) = auth {
@@ -172,6 +179,16 @@ impl Upstream {
 
     /// GETs `path` upstream, answering an auth challenge once.
     async fn get(&self, path: &str, scope: &str) -> Result<Response<Incoming>> {
+        self.request(&hyper::Method::GET, path, scope).await
+    }
+
+    /// Sends `method path` upstream, answering an auth challenge once.
+    async fn request(
+        &self,
+        method: &hyper::Method,
+        path: &str,
+        scope: &str,
+    ) -> Result<Response<Incoming>> {
         let cached = self
             .tokens
             .lock()
@@ -183,7 +200,7 @@ impl Upstream {
             .raw(
                 self.tls,
                 &self.authority,
-                self.build(path, cached.as_deref())?,
+                self.build(method, path, cached.as_deref())?,
             )
             .await?;
         if r.status() != 401 {
@@ -204,8 +221,12 @@ impl Upstream {
                 .ok_or_else(|| upstream_err("upstream wants credentials"))?;
             format!("Basic {}", STANDARD.encode(format!("{u}:{p}")))
         };
-        self.raw(self.tls, &self.authority, self.build(path, Some(&auth))?)
-            .await
+        self.raw(
+            self.tls,
+            &self.authority,
+            self.build(method, path, Some(&auth))?,
+        )
+        .await
     }
 
     /// Obtains a bearer token from the realm of `challenge`.
@@ -437,6 +458,30 @@ impl Upstream {
         crate::uploads::commit(reg, name, writer, digest)
             .await
             .map_err(|e| upstream_err(format!("blob from upstream: {e}")))
+    }
+
+    /// The size of blob `digest` upstream, asked with `HEAD` (nothing is downloaded: a client
+    /// checking for a blob should not make the mirror fetch it).
+    pub(crate) async fn blob_size(&self, name: &str, digest: &Digest) -> Result<u64> {
+        let remote = self.remote_name(name);
+        let r = self
+            .request(
+                &hyper::Method::HEAD,
+                &format!("/v2/{remote}/blobs/{digest}"),
+                &format!("repository:{remote}:pull"),
+            )
+            .await?;
+        if r.status() == 404 {
+            return Err(Error::BlobUnknown(json!({ "digest": digest })));
+        }
+        if !r.status().is_success() {
+            return Err(upstream_err(format!("upstream answered {}", r.status())));
+        }
+        r.headers()
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| upstream_err("upstream HEAD without Content-Length"))
     }
 
     /// The upstream's tags of the mirrored repository (the local ones if upstream fails).

@@ -548,12 +548,19 @@ fn pull_through_streams_and_verifies_blobs() {
 
     let url = format!("http://{}", up.host());
     let mirror = Reg::start(move |c, _| c.proxy = Some(remote("", url, "1h")));
+    // A HEAD is answered from upstream without fetching.
+    let stored = mirror.storage().join("content/blobs/sha256");
+    let head = mirror.req("HEAD", &format!("/v2/lib/s/blobs/{good}"), &[], b"");
+    assert_eq!(
+        (head.status, head.header("Content-Length")),
+        (200, Some("5000000"))
+    );
+    assert!(!stored.join(&good[7..]).exists());
     // Streamed to the first client, stored, then served locally.
     for _ in 0..2 {
         let res = mirror.req("GET", &format!("/v2/lib/s/blobs/{good}"), &[], b"");
         assert_eq!((res.status, sha(&res.body)), (200, good.clone()));
     }
-    let stored = mirror.storage().join("content/blobs/sha256");
     assert!(stored.join(&good[7..]).is_file());
     // The corrupt one never completes and is never stored.
     let res = mirror.req("GET", &format!("/v2/lib/s/blobs/{bad}"), &[], b"");
@@ -562,8 +569,24 @@ fn pull_through_streams_and_verifies_blobs() {
         "a corrupt blob was served whole"
     );
     assert!(!stored.join(&bad[7..]).exists());
-    let res = mirror.req("HEAD", &format!("/v2/lib/s/blobs/{bad}"), &[], b"");
-    assert_eq!(res.status, 503);
+    let res = mirror.req(
+        "GET",
+        &format!("/v2/lib/s/blobs/{bad}"),
+        &[("Range", "bytes=0-9")],
+        b"",
+    );
+    assert_eq!(
+        res.status, 503,
+        "a ranged GET fetches whole, and the fetch fails verification"
+    );
+    assert!(!stored.join(&bad[7..]).exists());
+    let res = mirror.req(
+        "HEAD",
+        &format!("/v2/lib/s/blobs/sha256:{}", "0".repeat(64)),
+        &[],
+        b"",
+    );
+    assert_eq!((res.status, res.code()), (404, String::new()));
 }
 
 #[test]
