@@ -410,12 +410,13 @@ impl Upstream {
     }
 
     fn fetch_lock(&self, digest: &Digest) -> Arc<tokio::sync::Mutex<()>> {
-        self.fetching
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(digest.clone())
-            .or_default()
-            .clone()
+        let mut map = self.fetching.lock().unwrap_or_else(|p| p.into_inner());
+        // Entries normally leave through `fetch_done`; a request dropped mid-way (client gone,
+        // upstream error) may leave one behind, so unused entries are swept as the map grows.
+        if map.len() >= 1024 {
+            map.retain(|_, l| Arc::strong_count(l) > 1);
+        }
+        map.entry(digest.clone()).or_default().clone()
     }
 
     fn fetch_done(&self, digest: &Digest, lock: &Arc<tokio::sync::Mutex<()>>) {
