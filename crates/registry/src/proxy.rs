@@ -291,16 +291,20 @@ impl Upstream {
             .ok_or_else(|| upstream_err("token response without token"))?
             .to_string();
         let life = v["expires_in"].as_u64().unwrap_or(60).max(10);
-        self.tokens
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(
-                scope.to_string(),
-                (
-                    token.clone(),
-                    Instant::now() + Duration::from_secs(life - 5),
-                ),
-            );
+        let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        // One token per scope; upstreams may grant scopes for any name asked, so expired ones
+        // are dropped as the map grows.
+        if tokens.len() >= 1024 {
+            let now = Instant::now();
+            tokens.retain(|_, (_, until)| *until > now);
+        }
+        tokens.insert(
+            scope.to_string(),
+            (
+                token.clone(),
+                Instant::now() + Duration::from_secs(life - 5),
+            ),
+        );
         Ok(token)
     }
 
