@@ -59,10 +59,14 @@ impl Gate {
 
     /// Records that `d` was just made reachable (or re-used).
     pub(crate) fn touch(&self, d: &Digest) {
-        self.touched
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(d.clone(), Instant::now());
+        let mut touched = self.touched.lock().unwrap_or_else(|p| p.into_inner());
+        // Without collections to prune it the record would grow with every push; a touch older
+        // than the grace period is older than any running mark's cutoff, so it can go.
+        if touched.len() >= 100_000 {
+            let grace = self.grace;
+            touched.retain(|_, t| t.elapsed() < grace);
+        }
+        touched.insert(d.clone(), Instant::now());
     }
 }
 
