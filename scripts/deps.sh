@@ -9,6 +9,9 @@ command -v pkg-config >/dev/null || need+=(pkg-config)
 python3 -c 'import docker' 2>/dev/null || need+=(python3-docker)
 command -v ps >/dev/null || need+=(procps)
 command -v gcc >/dev/null || need+=(build-essential)
+# The registry's tests use real clients and a reference peer.
+command -v skopeo >/dev/null || need+=(skopeo)
+command -v docker-registry >/dev/null || need+=(docker-registry)
 if ! command -v docker >/dev/null; then need+=(docker-cli); fi
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive

@@ -56,6 +56,28 @@ fn containers_survive_a_sigkilled_daemon() {
     let out = d.docker(&["exec", "ticker", "echo", "still here"]);
     assert_eq!(stdout(&out), "still here\n", "{}", stderr(&out));
 
+    // attach reaches the re-adopted shim and streams live output.
+    let out = std::process::Command::new("timeout")
+        .args([
+            // The docker CLI proxies or ignores SIGTERM while attached: end it with SIGKILL.
+            "-s",
+            "KILL",
+            "1.5",
+            docker_cli().to_str().unwrap(),
+            "attach",
+            "--no-stdin",
+            "ticker",
+        ])
+        .env("DOCKER_HOST", d.host())
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&out).contains("tick "),
+        "attach after restart: {:?} {}",
+        stdout(&out),
+        stderr(&out)
+    );
+
     // logs -f follows live output, and ends when the container stops.
     let mut follower = std::process::Command::new(BERTH)
         .args(["-H", &d.host(), "logs", "-f", "--tail", "1", "ticker"])
