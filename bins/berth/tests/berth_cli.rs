@@ -130,6 +130,12 @@ fn init_and_external_runtime() {
         "run", "-d", "--init", "--name", "inited", "busybox", "sleep", "60",
     ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // Like any init, docker-init can only forward a signal once it runs and has its command
+    // started: wait for that, so the test is about forwarding and not about start-up timing.
+    assert!(eventually(Duration::from_secs(10), || {
+        let top = stdout(&d.berth(&["top", "inited"]));
+        top.contains("docker-init") && top.contains("sleep 60")
+    }));
     let out = d.berth(&["stop", "-t", "20", "inited"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let out = d.berth(&["inspect", "-f", "{{.State.ExitCode}}", "inited"]);
