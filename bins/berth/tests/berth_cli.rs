@@ -300,3 +300,59 @@ fn logs_rotate_so_a_chatty_container_cannot_fill_the_disk() {
     let out = d.berth(&["logs", "--tail", "1", "chatty"]);
     assert_eq!(stdout(&out), "line 2999\n");
 }
+
+#[test]
+fn an_attached_client_that_never_reads_cannot_grow_the_shim() {
+    use std::io::Write;
+    let d = TestDaemon::start("cli-slow-attach");
+    d.load_busybox();
+    let out = d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "flood",
+        "--log-opt",
+        "max-size=100m",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1; head -c 40000000 /dev/zero | tr '\\0' x; sleep 60",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let id = stdout(&out).trim().to_owned();
+    // Attach and never read a byte.
+    let mut sock = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
+    write!(
+        sock,
+        "POST /containers/{id}/attach?stream=1&stdout=1 HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    let log = d
+        .data_root
+        .join("containers")
+        .join(&id)
+        .join(format!("{id}-json.log"));
+    // The container is not held back by the stuck client: its output all reaches the log.
+    assert!(
+        eventually(Duration::from_secs(60), || std::fs::metadata(&log)
+            .map(|m| m.len())
+            .unwrap_or(0)
+            > 40_000_000),
+        "log has {:?} bytes",
+        std::fs::metadata(&log).map(|m| m.len())
+    );
+    let shim_pid =
+        std::fs::read_to_string(d.exec_root.join("c").join(&id).join("shim.pid")).unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", shim_pid.trim())).unwrap();
+    let rss_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(
+        rss_kb < 24 * 1024,
+        "the shim holds {rss_kb} kB for a client that does not read"
+    );
+    drop(sock);
+}

@@ -226,6 +226,24 @@ struct Subscriber {
     tx: mpsc::UnboundedSender<Bytes>,
     stdout: bool,
     stderr: bool,
+    /// Bytes queued for this client and not yet written to it.
+    backlog: Rc<std::cell::Cell<usize>>,
+}
+
+/// How far an attached client may fall behind the container's output before it is cut off:
+/// a client that stops reading must not grow the shim without bound (the log keeps everything).
+const MAX_ATTACH_BACKLOG: usize = 8 << 20;
+
+impl Subscriber {
+    /// Queues `data`; false when the client is gone or too far behind, and must be dropped.
+    fn offer(&self, data: &Bytes) -> bool {
+        let queued = self.backlog.get() + data.len();
+        if queued > MAX_ATTACH_BACKLOG {
+            return false;
+        }
+        self.backlog.set(queued);
+        self.tx.send(data.clone()).is_ok()
+    }
 }
 
 enum StdinMsg {
@@ -543,7 +561,7 @@ async fn serve(mut shim: Shim) -> i32 {
                         Stream::Stdout => sub.stdout,
                         Stream::Stderr => sub.stderr,
                     };
-                    !wanted || sub.tx.send(framed.clone()).is_ok()
+                    !wanted || sub.offer(&framed)
                 });
             })
             .await;
@@ -1020,16 +1038,23 @@ fn set_paused(shared: &Shared, pause: bool) -> Response {
 async fn attach(shared: &Shared, stream: UnixStream, stdin: bool, stdout: bool, stderr: bool) {
     let (mut rd, mut wr) = stream.into_split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
+    let backlog = Rc::new(std::cell::Cell::new(0usize));
     let (stdin_tx, stdin_once) = {
         let mut s = shared.borrow_mut();
         if s.status != ContainerStatus::Stopped && (stdout || stderr) {
-            s.subscribers.push(Subscriber { tx, stdout, stderr });
+            s.subscribers.push(Subscriber {
+                tx,
+                stdout,
+                stderr,
+                backlog: backlog.clone(),
+            });
         } else if s.status != ContainerStatus::Stopped {
             // Keep the stream open until the container ends even without output.
             s.subscribers.push(Subscriber {
                 tx,
                 stdout: false,
                 stderr: false,
+                backlog: backlog.clone(),
             });
         }
         let stdin_tx = if stdin && s.opts.open_stdin {
@@ -1066,6 +1091,7 @@ async fn attach(shared: &Shared, stream: UnixStream, stdin: bool, stdout: bool, 
         if wr.write_all(&b).await.is_err() {
             break;
         }
+        backlog.set(backlog.get().saturating_sub(b.len()));
     }
     let _ = wr.shutdown().await;
     if let Some(t) = input {
