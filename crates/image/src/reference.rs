@@ -94,7 +94,10 @@ impl Reference {
         if path.bytes().any(|b| b.is_ascii_uppercase()) {
             return Err(invalid("repository name must be lowercase"));
         }
-        if !path.split('/').all(valid_component) {
+        if !path
+            .split('/')
+            .all(berth_types::reference::valid_path_component)
+        {
             return Err(invalid("invalid repository name"));
         }
         if domain.len() + 1 + path.len() > MAX_NAME_LEN {
@@ -199,42 +202,6 @@ fn valid_domain(d: &str) -> bool {
             })
     };
     host_ok
-}
-
-/// A path component: lowercase alphanumerics separated by `.`, `_`, `__` or runs of `-`.
-fn valid_component(c: &str) -> bool {
-    let b = c.as_bytes();
-    if b.is_empty() || !b[0].is_ascii_alphanumeric() || !b[b.len() - 1].is_ascii_alphanumeric() {
-        return false;
-    }
-    let mut i = 0;
-    while i < b.len() {
-        if b[i].is_ascii_lowercase() || b[i].is_ascii_digit() {
-            i += 1;
-            continue;
-        }
-        // A separator: '.', '_', '__', or one or more '-'.
-        let start = i;
-        match b[i] {
-            b'.' => i += 1,
-            b'_' => {
-                i += 1;
-                if i < b.len() && b[i] == b'_' {
-                    i += 1;
-                }
-            }
-            b'-' => {
-                while i < b.len() && b[i] == b'-' {
-                    i += 1;
-                }
-            }
-            _ => return false,
-        }
-        if i >= b.len() || !b[i].is_ascii_alphanumeric() || start == 0 {
-            return false;
-        }
-    }
-    true
 }
 
 #[cfg(test)]

@@ -15,46 +15,15 @@ const MAX_TAG: usize = 128;
 /// Validates a repository name: `component(/component)*`, each component
 /// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`.
 pub fn check_name(name: &str) -> Result<()> {
-    if name.is_empty() || name.len() > MAX_NAME || !name.split('/').all(component_ok) {
+    if name.is_empty()
+        || name.len() > MAX_NAME
+        || !name
+            .split('/')
+            .all(berth_types::reference::valid_path_component)
+    {
         return Err(Error::NameInvalid(name.to_string()));
     }
     Ok(())
-}
-
-fn component_ok(c: &str) -> bool {
-    let b = c.as_bytes();
-    let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
-    if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
-        return false;
-    }
-    let mut i = 0;
-    while i < b.len() {
-        if alnum(b[i]) {
-            i += 1;
-            continue;
-        }
-        // A separator run: ".", "_", "__" or one or more "-", followed by an alphanumeric.
-        let start = i;
-        match b[i] {
-            b'.' => i += 1,
-            b'_' => {
-                i += 1;
-                if i < b.len() && b[i] == b'_' {
-                    i += 1;
-                }
-            }
-            b'-' => {
-                while i < b.len() && b[i] == b'-' {
-                    i += 1;
-                }
-            }
-            _ => return false,
-        }
-        if i == start || i >= b.len() || !alnum(b[i]) {
-            return false;
-        }
-    }
-    true
 }
 
 /// Whether `tag` matches `[\w][\w.-]{0,127}`.

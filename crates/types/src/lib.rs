@@ -15,6 +15,7 @@
 
 pub mod id;
 pub mod image;
+pub mod reference;
 pub mod units;
 
 /// Docker Engine API models, re-exported so that crates depend on one name.
