@@ -138,4 +138,11 @@ impl Backend for Daemon {
     async fn image_tag(&self, name: &str, repo: &str, tag: Option<&str>) -> ApiResult<()> {
         Ok(self.tag_image(name, repo, tag).await?)
     }
+
+    async fn image_pull(&self, opts: PullOptions) -> ApiResult<ByteStream> {
+        Ok(self.pull_image(opts).await?)
+    }
+    async fn registry_login(&self, body: Value) -> ApiResult<Value> {
+        Ok(Daemon::registry_login(self, body).await?)
+    }
 }

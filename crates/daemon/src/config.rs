@@ -42,6 +42,8 @@ pub struct DaemonConfig {
     pub berth_exe: PathBuf,
     /// Keys read from daemon.json that Berth accepts but does not act on yet.
     pub ignored_keys: Vec<String>,
+    /// `insecure-registries`, `registry-mirrors` and Berth's per-registry mirrors.
+    pub registries: berth_distribution::RegistryConfig,
 }
 
 /// daemon.json, with dockerd's key names.
@@ -160,7 +162,7 @@ impl DaemonConfig {
     /// Flags win over daemon.json, as with dockerd (which refuses a conflict; we let the flag
     /// win because tests pass both).
     pub fn load(flags: Flags, berth_exe: PathBuf) -> Result<DaemonConfig> {
-        let json = match &flags.config_file {
+        let mut json = match &flags.config_file {
             Some(path) => read_daemon_json(path)?,
             None => {
                 let default = Path::new("/etc/berth/daemon.json");
@@ -204,6 +206,7 @@ impl DaemonConfig {
                 )));
             }
         }
+        let registries = crate::distribution::registry_config(&mut json.other)?;
         let mut ignored_keys: Vec<String> = json.other.keys().cloned().collect();
         let unknown: Vec<&String> = ignored_keys
             .iter()
@@ -269,6 +272,7 @@ impl DaemonConfig {
             log_opts,
             berth_exe,
             ignored_keys,
+            registries,
         })
     }
 
@@ -338,11 +342,11 @@ mod tests {
     #[test]
     fn known_dockerd_keys_are_accepted() {
         let c = load_json(
-            r#"{"registry-mirrors":["http://m"],"data-root":"/d","log-opts":{"max-size":"1m"}}"#,
+            r#"{"ip-forward":true,"data-root":"/d","log-opts":{"max-size":"1m"}}"#,
         )
         .unwrap();
         assert_eq!(c.data_root, PathBuf::from("/d"));
-        assert_eq!(c.ignored_keys, vec!["registry-mirrors".to_string()]);
+        assert_eq!(c.ignored_keys, vec!["ip-forward".to_string()]);
         assert_eq!(c.log_opts["max-size"], "1m");
     }
 

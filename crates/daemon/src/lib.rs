@@ -14,6 +14,7 @@
 mod backend;
 pub mod config;
 pub mod container;
+mod distribution;
 pub mod error;
 pub mod events;
 mod images;
@@ -34,6 +35,8 @@ pub struct Daemon {
     pub containers: container::Registry,
     pub(crate) execs: ExecTable,
     pub events: events::EventBus,
+    /// Pulls from registries (holds the downloads in flight, shared by concurrent pulls).
+    pub(crate) puller: Arc<berth_distribution::Puller>,
     /// For tasks that outlive a request (monitors).
     pub(crate) me: Weak<Daemon>,
     pub(crate) started: time::OffsetDateTime,
@@ -55,7 +58,12 @@ impl Daemon {
             db.clone(),
             snapshots,
         )?);
+        let puller = berth_distribution::Puller::new(
+            berth_distribution::Client::new(config.registries.clone()),
+            images.clone(),
+        );
         let daemon = Arc::new_cyclic(|me| Daemon {
+            puller,
             config,
             db,
             images,

@@ -27,10 +27,6 @@ pub fn routes() -> Router<AppState> {
             post(|| async { ApiError::not_implemented("image prune") }),
         )
         .route(
-            "/images/search",
-            get(|| async { ApiError::not_implemented("image search") }),
-        )
-        .route(
             "/images/get",
             get(|| async { ApiError::not_implemented("image save") }),
         )
@@ -56,7 +52,12 @@ async fn load(State(b): State<AppState>, Query(q): Q, body: Body) -> Result<Resp
     Ok(stream_response("application/json", stream))
 }
 
-async fn create(State(b): State<AppState>, Query(q): Q, body: Body) -> Result<Response, ApiError> {
+async fn create(
+    State(b): State<AppState>,
+    Query(q): Q,
+    headers: axum::http::HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     if let Some(src) = q.get("fromSrc") {
         if src != "-" {
             return Err(ApiError::not_implemented("importing from a URL"));
@@ -75,7 +76,7 @@ async fn create(State(b): State<AppState>, Query(q): Q, body: Body) -> Result<Re
         return Ok(stream_response("application/json", stream));
     }
     if q.contains_key("fromImage") {
-        return Err(ApiError::not_implemented("pulling images from a registry"));
+        return super::distribution::pull(b, &q, &headers).await;
     }
     Err(ApiError::bad_request(
         "either fromImage or fromSrc is required",
@@ -85,6 +86,7 @@ async fn create(State(b): State<AppState>, Query(q): Q, body: Body) -> Result<Re
 async fn by_name(
     State(b): State<AppState>,
     method: Method,
+    headers: axum::http::HeaderMap,
     Path(rest): Path<String>,
     Query(q): Q,
 ) -> Result<Response, ApiError> {
@@ -115,7 +117,7 @@ async fn by_name(
             Ok(json_response(StatusCode::OK, &items))
         }
         (Method::GET, "history") => Err(ApiError::not_implemented("image history")),
-        (Method::POST, "push") => Err(ApiError::not_implemented("image push")),
+        (Method::POST, "push") => super::distribution::push(b, name, &q, &headers).await,
         (Method::GET, "get") => Err(ApiError::not_implemented("image save")),
         _ => Err(ApiError::not_found("page not found")),
     }

@@ -2,6 +2,7 @@
 //! has been stripped by [`crate::server`].
 
 mod containers;
+mod distribution;
 mod exec;
 mod images;
 mod system;
@@ -34,6 +35,7 @@ fn routes() -> Router<AppState> {
         .merge(containers::routes())
         .merge(exec::routes())
         .merge(images::routes())
+        .merge(distribution::routes())
         .merge(not_implemented_routes())
         .fallback(|| async { ApiError::not_found("page not found") })
 }
@@ -80,8 +82,6 @@ fn not_implemented_routes() -> Router<AppState> {
         ("/configs", "swarm configs"),
         ("/system/df", "system df"),
         ("/session", "build sessions"),
-        ("/distribution/{*rest}", "distribution inspection"),
-        ("/auth", "registry login"),
     ] {
         r = r.route(
             path,
