@@ -82,6 +82,8 @@ pub enum Command {
     Import(import::ImportArgs),
     /// List images
     Images(images::ImagesArgs),
+    /// Download an image from a registry
+    Pull(pull::PullArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -148,6 +150,8 @@ pub enum ImageCommand {
     Load(load::LoadArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(import::ImportArgs),
+    /// Download an image from a registry
+    Pull(pull::PullArgs),
 }
 
 /// `berth system …`.

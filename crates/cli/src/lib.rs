@@ -52,8 +52,10 @@ pub mod autostart;
 pub mod cli;
 pub mod commands;
 pub mod container_config;
+pub mod credentials;
 pub mod error;
 pub mod format;
+pub mod progress;
 pub mod terminal;
 
 use std::ffi::OsString;

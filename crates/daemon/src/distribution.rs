@@ -141,17 +141,19 @@ impl Daemon {
             .ok_or_else(|| Error::Internal("the daemon is shutting down".into()))?;
         tokio::spawn(async move {
             let mut plan = Some(plan);
+            let mut newer = false;
             for r in &references {
                 let p = match plan.take() {
                     Some(p) => Ok(p),
                     None => puller.resolve(r, platform.as_ref(), creds.clone()).await,
                 };
                 let result = match p {
-                    Ok(p) => puller.run(p, &tx).await,
+                    Ok(p) => puller.run(p, &tx, !all_tags).await,
                     Err(e) => Err(e),
                 };
                 match result {
-                    Ok(_) => {
+                    Ok(pulled) => {
+                        newer |= pulled.newer;
                         let name = r.familiar();
                         daemon.events.publish(
                             EventMessageTypeEnum::IMAGE,
@@ -167,8 +169,13 @@ impl Daemon {
                 }
             }
             if all_tags {
+                let what = if newer {
+                    "Downloaded newer image for"
+                } else {
+                    "Image is up to date for"
+                };
                 let _ = tx.send(json!({ "status": format!(
-                    "Status: Downloaded newer image for {}",
+                    "Status: {what} {}",
                     reference.familiar_repository()
                 )}));
             }

@@ -191,8 +191,9 @@ impl Puller {
             .unwrap_or_default())
     }
 
-    /// Downloads, verifies and records the planned image, reporting progress on `sink`.
-    pub async fn run(self: &Arc<Self>, plan: Plan, sink: &Sink) -> Result<Pulled> {
+    /// Downloads, verifies and records the planned image, reporting progress on `sink`, ending
+    /// with the `Status:` line unless `status` is false (`--all-tags` prints one at the end).
+    pub async fn run(self: &Arc<Self>, plan: Plan, sink: &Sink, status: bool) -> Result<Pulled> {
         let Plan {
             repo,
             reference,
@@ -201,11 +202,11 @@ impl Puller {
             manifest,
         } = plan;
         let repo = Arc::new(repo);
-        let line_id = reference
-            .digest
-            .clone()
-            .or_else(|| reference.tag.clone())
-            .unwrap_or_default();
+        // dockerd names the pull by its tag, or by the whole reference when it has a digest.
+        let line_id = match &reference.digest {
+            Some(d) => format!("{}@{d}", reference.familiar_repository()),
+            None => reference.tag.clone().unwrap_or_default(),
+        };
         let _ = sink.send(progress::status(
             Some(&line_id),
             &format!("Pulling from {}", reference.path),
@@ -313,6 +314,13 @@ impl Puller {
             Some(d) => format!("{}@{d}", reference.familiar_repository()),
             None => reference.familiar(),
         };
+        if !status {
+            return Ok(Pulled {
+                id: config_digest.to_string(),
+                digest: top.digest.to_string(),
+                newer,
+            });
+        }
         let _ = sink.send(progress::status(
             None,
             &if newer {

@@ -14,6 +14,7 @@ pub mod logs;
 pub mod pause;
 pub mod prune;
 pub mod ps;
+pub mod pull;
 pub mod rename;
 pub mod rm;
 pub mod run;
@@ -72,6 +73,7 @@ pub async fn dispatch(ctx: &Ctx, command: Command) -> Result {
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => import::run(ctx, a).await,
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::run(ctx, a).await,
         Command::Image(ImageCommand::Inspect(a)) => inspect::run_image(ctx, a).await,
+        Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => pull::run(ctx, a).await,
     }
 }
 
