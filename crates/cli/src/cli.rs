@@ -84,6 +84,10 @@ pub enum Command {
     Images(images::ImagesArgs),
     /// Download an image from a registry
     Pull(pull::PullArgs),
+    /// Log in to a registry
+    Login(login::LoginArgs),
+    /// Log out from a registry
+    Logout(login::LogoutArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),

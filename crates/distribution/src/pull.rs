@@ -353,6 +353,10 @@ impl Puller {
     ) -> Result<(Ingest, i64)> {
         let mut spools = Vec::new();
         let mut downloads = tokio::task::JoinSet::new();
+        // Blobs this pull stored, taken back if it fails.
+        let stored: Arc<Mutex<Vec<Digest>>> = Arc::default();
+        // Tells downloads to stop when the pull fails; they then clean up after themselves.
+        let (cancel, cancelled) = tokio::sync::watch::channel(false);
         for (desc, digest) in descs.iter().zip(digests) {
             let spool = Arc::new(Spool::default());
             spools.push(spool.clone());
@@ -362,17 +366,20 @@ impl Puller {
             let size = desc.size.max(0) as u64;
             let sink = sink.clone();
             let content = ingest.content().clone();
+            let stored = stored.clone();
+            let cancelled = cancelled.clone();
             downloads.spawn(async move {
                 let r = me
-                    .download(&repo, &digest, size, &spool, &content, &sink)
+                    .download(&repo, &digest, size, &spool, &content, &stored, cancelled, &sink)
                     .await;
                 if let Err(e) = &r {
                     spool.finish(Err(e.to_string()));
                 }
-                r.map(|added| (digest, added))
+                r
             });
         }
 
+        let all_spools = spools.clone();
         let jobs: Vec<(Arc<Spool>, Digest, Digest, u64)> = spools
             .into_iter()
             .zip(digests.iter().cloned())
@@ -422,10 +429,19 @@ impl Puller {
             }
         }
         if let Some(e) = failure {
-            downloads.abort_all();
+            let _ = cancel.send(true);
+            while downloads.join_next().await.is_some() {}
+            // Downloads that never started end their spools here, so the unpacker stops.
+            for sp in &all_spools {
+                sp.finish(Err("the pull failed".into()));
+            }
             // The unpacker sees its spool fail and returns; its ingest rolls back on drop.
             if !unpack_done {
                 let _ = unpacker.await;
+            }
+            let stored = std::mem::take(&mut *stored.lock().unwrap_or_else(|p| p.into_inner()));
+            for d in stored {
+                let _ = self.store.content().delete(&d);
             }
             return Err(e);
         }
@@ -433,7 +449,8 @@ impl Puller {
     }
 
     /// Downloads blob `digest` into the content store, feeding `spool` as bytes arrive.
-    /// Returns whether the blob was added (rather than found).
+    /// A blob it adds is listed in `stored`.
+    #[allow(clippy::too_many_arguments)]
     async fn download(
         &self,
         repo: &Repository,
@@ -441,8 +458,10 @@ impl Puller {
         size: u64,
         spool: &Arc<Spool>,
         content: &berth_content::Store,
+        stored: &Mutex<Vec<Digest>>,
+        mut cancelled: tokio::sync::watch::Receiver<bool>,
         sink: &Sink,
-    ) -> Result<bool> {
+    ) -> Result<()> {
         let id = progress::short(digest.as_str());
         let lock = self
             .inflight
@@ -451,11 +470,14 @@ impl Puller {
             .entry(digest.clone())
             .or_default()
             .clone();
-        let _guard = lock.lock().await;
+        let _guard = tokio::select! {
+            g = lock.lock() => g,
+            _ = cancelled.changed() => return Err(Error::Internal("the pull failed".into())),
+        };
         if content.exists(digest) {
             spool.finish_stored();
             let _ = sink.send(progress::layer(&id, "Download complete"));
-            return Ok(false);
+            return Ok(());
         }
 
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(64);
@@ -490,7 +512,14 @@ impl Puller {
                     Err(e) => return Err(e),
                 };
                 let mut broke = None;
-                while let Some(frame) = body.frame().await {
+                loop {
+                    let frame = tokio::select! {
+                        f = body.frame() => f,
+                        _ = cancelled.changed() => {
+                            return Err(Error::Internal("the pull failed".into()));
+                        }
+                    };
+                    let Some(frame) = frame else { break };
                     match frame {
                         Ok(f) => {
                             if let Ok(data) = f.into_data() {
@@ -537,6 +566,13 @@ impl Puller {
         let written = writer
             .await
             .map_err(|e| Error::Internal(format!("blob writer: {e}")))?;
+        if written.is_ok() {
+            // Committed: this pull's to take back if it fails.
+            stored
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(digest.clone());
+        }
         fetched?;
         if let Err(e) = written {
             spool.finish(Err(e.to_string()));
@@ -546,7 +582,7 @@ impl Puller {
         let _ = sink.send(progress::layer(&id, "Verifying Checksum"));
         let _ = sink.send(progress::layer(&id, "Download complete"));
         spool.finish(Ok(()));
-        Ok(true)
+        Ok(())
     }
 
     /// Opens the blob's body from `offset` on (a `Range` request when resuming), following one

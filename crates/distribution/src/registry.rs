@@ -17,6 +17,8 @@ use crate::transport::{self, Body, Endpoint, Transport};
 /// Docker Hub's API host, which `docker.io` names.
 const HUB_API: &str = "registry-1.docker.io";
 const AGENT: &str = concat!("berth/", env!("CARGO_PKG_VERSION"));
+/// How long the TLS probe of an insecure registry may take before plain HTTP is tried.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Credentials for one registry, as `X-Registry-Auth` and `config.json` carry them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -208,9 +210,11 @@ impl Client {
                 .header(USER_AGENT, AGENT)
                 .body(transport::empty())
                 .map_err(|e| Error::Internal(e.to_string()))?;
-            match self.transport.send(&tls, probe).await {
-                Ok(_) => tls,
-                Err(_) => Endpoint {
+            // A plain-HTTP server answers a TLS hello with an error at once; one that waits for
+            // more must not hold the pull up for the whole request timeout.
+            match tokio::time::timeout(PROBE_TIMEOUT, self.transport.send(&tls, probe)).await {
+                Ok(Ok(_)) => tls,
+                _ => Endpoint {
                     tls: false,
                     authority,
                 },

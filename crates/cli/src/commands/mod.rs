@@ -10,6 +10,7 @@ pub mod info;
 pub mod inspect;
 pub mod kill;
 pub mod load;
+pub mod login;
 pub mod logs;
 pub mod pause;
 pub mod prune;
@@ -74,6 +75,8 @@ pub async fn dispatch(ctx: &Ctx, command: Command) -> Result {
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::run(ctx, a).await,
         Command::Image(ImageCommand::Inspect(a)) => inspect::run_image(ctx, a).await,
         Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => pull::run(ctx, a).await,
+        Command::Login(a) => login::login(ctx, a).await,
+        Command::Logout(a) => login::logout(ctx, a).await,
     }
 }
 
