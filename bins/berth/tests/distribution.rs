@@ -472,3 +472,65 @@ fn mirrors_serve_any_registry_and_are_skipped_when_down() {
     );
     ok(&berth(&d, &["run", "--rm", &image, "true"]), "run");
 }
+
+#[test]
+fn push_through_both_clis_is_read_back_by_skopeo_and_pulls() {
+    let reg = Registry::docker();
+    let d = TestDaemon::start("push");
+    d.load_busybox();
+    let image = format!("{}/it/bb:1", reg.host);
+    ok(&d.docker(&["tag", "busybox:latest", &image]), "docker tag");
+
+    let out = ok(&berth(&d, &["push", &image]), "berth push");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!("The push refers to repository [{}/it/bb]", reg.host)
+    );
+    assert!(lines[1].ends_with(": Preparing"), "{out}");
+    assert!(lines.iter().any(|l| l.ends_with(": Pushed")), "{out}");
+    let last = lines.last().unwrap();
+    assert!(last.starts_with("1: digest: sha256:"), "{out}");
+    let digest = last.split_whitespace().nth(2).unwrap().to_string();
+
+    // skopeo reads back exactly the manifest Berth pushed.
+    let raw = Command::new("skopeo")
+        .args(["--insecure-policy", "inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{image}"))
+        .output()
+        .expect("skopeo must be installed (scripts/deps.sh)");
+    assert!(raw.status.success(), "{}", stderr(&raw));
+    assert_eq!(regpeer::sha(&raw.stdout), digest);
+    let cfg = Command::new("skopeo")
+        .args(["--insecure-policy", "inspect", "--config", "--tls-verify=false"])
+        .arg(format!("docker://{image}"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&cfg.stdout).contains("/bin/sh"));
+
+    // Again: the registry has every blob.
+    let out = ok(&berth(&d, &["push", &image]), "second push");
+    assert!(out.contains(": Layer already exists"), "{out}");
+    assert!(out.contains(&format!("1: digest: {digest} ")), "{out}");
+
+    // Another repository of the same registry: the layer is mounted, not uploaded.
+    let other = format!("{}/it/copy:2", reg.host);
+    ok(&d.docker(&["tag", "busybox:latest", &other]), "docker tag");
+    let out = ok(&d.docker(&["push", &other]), "docker push");
+    assert!(out.contains(": Mounted from it/bb"), "{out}");
+    assert!(out.contains(&format!("2: digest: {digest} ")), "{out}");
+
+    // What was pushed pulls and runs.
+    ok(&d.docker(&["rmi", &image, &other]), "docker rmi");
+    ok(&berth(&d, &["pull", &image]), "pull back");
+    let out = ok(&berth(&d, &["run", "--rm", &image, "echo", "round trip"]), "run");
+    assert_eq!(out, "round trip\n");
+
+    let missing = berth(&d, &["push", &format!("{}/it/none:1", reg.host)]);
+    assert_ne!(code(&missing), 0);
+    assert!(
+        stderr(&missing).contains("An image does not exist locally with the tag"),
+        "{}",
+        stderr(&missing)
+    );
+}

@@ -84,6 +84,8 @@ pub enum Command {
     Images(images::ImagesArgs),
     /// Download an image from a registry
     Pull(pull::PullArgs),
+    /// Upload an image to a registry
+    Push(push::PushArgs),
     /// Log in to a registry
     Login(login::LoginArgs),
     /// Log out from a registry
@@ -156,6 +158,8 @@ pub enum ImageCommand {
     Import(import::ImportArgs),
     /// Download an image from a registry
     Pull(pull::PullArgs),
+    /// Upload an image to a registry
+    Push(push::PushArgs),
 }
 
 /// `berth system …`.

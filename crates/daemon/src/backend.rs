@@ -142,6 +142,14 @@ impl Backend for Daemon {
     async fn image_pull(&self, opts: PullOptions) -> ApiResult<ByteStream> {
         Ok(self.pull_image(opts).await?)
     }
+    async fn image_push(
+        &self,
+        name: &str,
+        tag: Option<String>,
+        auth: Option<String>,
+    ) -> ApiResult<ByteStream> {
+        Ok(self.push_image(name, tag, auth).await?)
+    }
     async fn registry_login(&self, body: Value) -> ApiResult<Value> {
         Ok(Daemon::registry_login(self, body).await?)
     }

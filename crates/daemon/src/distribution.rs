@@ -185,6 +185,131 @@ impl Daemon {
             .boxed())
     }
 
+    /// `POST /images/{name}/push?tag=`: every tag of the repository when `tag` is `None`.
+    /// A missing image is an error before the stream; registry errors travel in it.
+    pub async fn push_image(
+        &self,
+        name: &str,
+        tag: Option<String>,
+        auth: Option<String>,
+    ) -> Result<ByteStream> {
+        let invalid = |e: berth_image::Error| Error::InvalidArgument(e.to_string());
+        let base = Reference::parse_bare(name).map_err(invalid)?;
+        let repository = base.repository();
+        let tags: Vec<String> = match tag.or(base.tag.clone()) {
+            Some(t) => vec![t],
+            None => {
+                let prefix = format!("{repository}:");
+                let mut t: Vec<String> = self
+                    .db
+                    .list_tags()?
+                    .into_iter()
+                    .filter_map(|r| r.name.strip_prefix(&prefix).map(str::to_string))
+                    .collect();
+                t.sort();
+                t
+            }
+        };
+        if tags.is_empty() {
+            return Err(DistError::NotFound(format!(
+                "An image does not exist locally with the tag: {}",
+                base.familiar_repository()
+            ))
+            .into());
+        }
+        let creds = match auth.as_deref() {
+            Some(h) => Credentials::from_header(h)?,
+            None => None,
+        };
+        // Resolve every tag first: a missing one is the caller's error, answered with a status.
+        let cache = self.config.data_root.join("distribution").join("gzip");
+        let mut jobs = Vec::new();
+        for t in &tags {
+            let r = Reference {
+                tag: Some(t.clone()),
+                digest: None,
+                ..base.clone()
+            };
+            let rec = self.images.resolve(&r.to_string()).map_err(|_| {
+                Error::from(DistError::NotFound(format!(
+                    "An image does not exist locally with the tag: {}",
+                    base.familiar_repository()
+                )))
+            })?;
+            let manifest = rec
+                .row
+                .manifest
+                .clone()
+                .and_then(|m| berth_content::Digest::parse(&m).ok())
+                .ok_or_else(|| {
+                    Error::NotImplemented(format!(
+                        "pushing image {} (it has no manifest in the store)",
+                        rec.id
+                    ))
+                })?;
+            let store = self.images.content().clone();
+            let dir = cache.clone();
+            let mut source = tokio::task::spawn_blocking(move || {
+                berth_distribution::push::prepare(&store, &manifest, &dir)
+            })
+            .await
+            .map_err(|e| Error::Internal(format!("push task: {e}")))??;
+            source.mount_from = rec
+                .repo_digests
+                .iter()
+                .filter_map(|n| Reference::parse_bare(n).ok())
+                .filter(|n| n.domain == base.domain)
+                .map(|n| n.path)
+                .collect();
+            jobs.push((t.clone(), rec.id.clone(), source));
+        }
+        let daemon = self
+            .me
+            .upgrade()
+            .ok_or_else(|| Error::Internal("the daemon is shutting down".into()))?;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
+        let shown = base.familiar_repository();
+        tokio::spawn(async move {
+            let _ = tx.send(json!({
+                "status": format!("The push refers to repository [{}]", base.repository())
+            }));
+            let repo = match daemon
+                .puller
+                .client()
+                .repository(&base.domain, &base.path, creds, true)
+                .await
+            {
+                Ok(r) => std::sync::Arc::new(r),
+                Err(e) => {
+                    let _ = tx.send(error_line(&e.to_string()));
+                    return;
+                }
+            };
+            for (tag, id, source) in jobs {
+                let content = daemon.images.content().clone();
+                match berth_distribution::push(repo.clone(), &content, &tag, source, &tx).await {
+                    Ok((digest, _)) => {
+                        let _ = daemon.images.add_repo_digest(&repository, &digest, &id);
+                        let name = format!("{shown}:{tag}");
+                        daemon.events.publish(
+                            EventMessageTypeEnum::IMAGE,
+                            "push",
+                            &name,
+                            HashMap::from([("name".into(), name.clone())]),
+                        );
+                    }
+                    Err(e) => {
+                        let _ = tx.send(error_line(&e.to_string()));
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+            .map(|v| json_line(&v))
+            .boxed())
+    }
+
     /// `POST /auth`: checks the credentials against the registry.
     pub async fn registry_login(&self, body: Value) -> Result<Value> {
         let s = |k: &str| body.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();

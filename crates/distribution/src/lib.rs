@@ -11,16 +11,20 @@
 //!   parallel and unpacks each straight from its download stream, parent before child, into the
 //!   [`berth_image::ImageStore`] through an [`berth_image::Ingest`] that records the image only
 //!   when all of it is verified.
+//! * [`push`] uploads an image's blobs in parallel (skipping what the registry has, mounting
+//!   what another repository of the registry holds), then its manifest.
 //! * [`progress`] writes Docker's JSON progress messages exactly as dockerd does.
 
 mod error;
 pub mod manifest;
 pub mod progress;
 mod pull;
+pub mod push;
 mod registry;
 mod transport;
 
 pub use error::{Error, Result};
 pub use pull::{Plan, Pulled, Puller};
+pub use push::{push, PushSource};
 pub use registry::{Client, Credentials, RegistryConfig, Repository};
 pub use transport::Endpoint;

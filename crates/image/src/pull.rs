@@ -50,6 +50,14 @@ impl ImageStore {
         Ok(self.committed_layer(chain)?.map(|r| r.size))
     }
 
+    /// Records `repository@digest` (normalised repository) as a name of image `id`, after a
+    /// push.
+    pub fn add_repo_digest(&self, repository: &str, digest: &Digest, id: &str) -> Result<()> {
+        Ok(self
+            .db
+            .add_repo_digest(&format!("{repository}@{digest}"), id)?)
+    }
+
     /// Whether image `id` (`sha256:<hex>`) is recorded.
     pub fn has_image(&self, id: &str) -> Result<bool> {
         Ok(self.db.get_image(id)?.is_some())

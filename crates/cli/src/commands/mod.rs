@@ -16,6 +16,7 @@ pub mod pause;
 pub mod prune;
 pub mod ps;
 pub mod pull;
+pub mod push;
 pub mod rename;
 pub mod rm;
 pub mod run;
@@ -75,6 +76,7 @@ pub async fn dispatch(ctx: &Ctx, command: Command) -> Result {
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::run(ctx, a).await,
         Command::Image(ImageCommand::Inspect(a)) => inspect::run_image(ctx, a).await,
         Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => pull::run(ctx, a).await,
+        Command::Push(a) | Command::Image(ImageCommand::Push(a)) => push::run(ctx, a).await,
         Command::Login(a) => login::login(ctx, a).await,
         Command::Logout(a) => login::logout(ctx, a).await,
     }
