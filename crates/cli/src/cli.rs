@@ -90,6 +90,11 @@ pub enum Command {
     Login(login::LoginArgs),
     /// Log out from a registry
     Logout(login::LogoutArgs),
+    /// Search registries for images
+    Search(search::SearchArgs),
+    /// Manage Docker image manifests and manifest lists
+    #[command(subcommand)]
+    Manifest(manifest::ManifestCommand),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),

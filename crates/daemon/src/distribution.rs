@@ -310,6 +310,69 @@ impl Daemon {
             .boxed())
     }
 
+    /// `GET /distribution/{name}/json`.
+    pub async fn inspect_distribution(&self, name: &str, auth: Option<String>) -> Result<Value> {
+        let (reference, _) = pull_reference(name, None)?;
+        let reference = if reference.tag.is_none() && reference.digest.is_none() {
+            Reference {
+                tag: Some("latest".into()),
+                ..reference
+            }
+        } else {
+            reference
+        };
+        let creds = match auth.as_deref() {
+            Some(h) => Credentials::from_header(h)?,
+            None => None,
+        };
+        Ok(berth_distribution::search::inspect(self.puller.client(), &reference, creds).await?)
+    }
+
+    /// `GET /images/search?term=`: `REGISTRY/TERM` searches that registry's catalog.
+    pub async fn search_images(
+        &self,
+        term: &str,
+        limit: Option<usize>,
+        filters: berth_api::backend::Filters,
+        auth: Option<String>,
+    ) -> Result<Value> {
+        let (domain, what) = match term.split_once('/') {
+            Some((d, rest)) if d.contains(['.', ':']) || d == "localhost" => (d.to_string(), rest),
+            _ => ("docker.io".to_string(), term),
+        };
+        let creds = match auth.as_deref() {
+            Some(h) => Credentials::from_header(h)?,
+            None => None,
+        };
+        let limit = limit.filter(|l| *l > 0).unwrap_or(25);
+        if !(1..=100).contains(&limit) {
+            return Err(Error::InvalidArgument(format!(
+                "limit {limit} is outside the range of [1, 100]"
+            )));
+        }
+        let mut found =
+            berth_distribution::search::search(self.puller.client(), &domain, what, limit, creds)
+                .await?;
+        // Catalog entries have no stars and are never official or automated.
+        for (k, vals) in &filters {
+            for v in vals {
+                let keep = match k.as_str() {
+                    "stars" => v.parse::<i64>().map(|n| n <= 0).unwrap_or(false),
+                    "is-official" | "is-automated" => v == "false",
+                    _ => {
+                        return Err(Error::InvalidArgument(format!(
+                            "invalid filter '{k}'"
+                        )))
+                    }
+                };
+                if !keep {
+                    found.clear();
+                }
+            }
+        }
+        Ok(Value::Array(found))
+    }
+
     /// `POST /auth`: checks the credentials against the registry.
     pub async fn registry_login(&self, body: Value) -> Result<Value> {
         let s = |k: &str| body.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();

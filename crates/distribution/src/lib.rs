@@ -21,6 +21,7 @@ pub mod progress;
 mod pull;
 pub mod push;
 mod registry;
+pub mod search;
 mod transport;
 
 pub use error::{Error, Result};

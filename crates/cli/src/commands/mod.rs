@@ -12,6 +12,7 @@ pub mod kill;
 pub mod load;
 pub mod login;
 pub mod logs;
+pub mod manifest;
 pub mod pause;
 pub mod prune;
 pub mod ps;
@@ -20,6 +21,7 @@ pub mod push;
 pub mod rename;
 pub mod rm;
 pub mod run;
+pub mod search;
 pub mod start;
 pub mod stop;
 pub mod top;
@@ -77,6 +79,8 @@ pub async fn dispatch(ctx: &Ctx, command: Command) -> Result {
         Command::Image(ImageCommand::Inspect(a)) => inspect::run_image(ctx, a).await,
         Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => pull::run(ctx, a).await,
         Command::Push(a) | Command::Image(ImageCommand::Push(a)) => push::run(ctx, a).await,
+        Command::Search(a) => search::run(ctx, a).await,
+        Command::Manifest(c) => manifest::run(ctx, c).await,
         Command::Login(a) => login::login(ctx, a).await,
         Command::Logout(a) => login::logout(ctx, a).await,
     }
