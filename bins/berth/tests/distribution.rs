@@ -104,18 +104,27 @@ fn pull_from_docker_registry_through_berth_and_docker_clis() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "1: Pulling from it/wh", "{out}");
     assert_eq!(
-        lines.iter().filter(|l| l.ends_with(": Pulling fs layer")).count(),
+        lines
+            .iter()
+            .filter(|l| l.ends_with(": Pulling fs layer"))
+            .count(),
         3,
         "{out}"
     );
     assert_eq!(
-        lines.iter().filter(|l| l.ends_with(": Pull complete")).count(),
+        lines
+            .iter()
+            .filter(|l| l.ends_with(": Pull complete"))
+            .count(),
         3,
         "{out}"
     );
     // Layer IDs are the first 12 hex digits of the compressed digests.
     let first = regpeer::sha(&regpeer::gzip(&busybox_layer()));
-    assert!(out.contains(&format!("{}: Pull complete", &first[7..19])), "{out}");
+    assert!(
+        out.contains(&format!("{}: Pull complete", &first[7..19])),
+        "{out}"
+    );
     let n = lines.len();
     assert_eq!(lines[n - 3], format!("Digest: {digest}"));
     assert_eq!(
@@ -150,7 +159,13 @@ fn pull_from_docker_registry_through_berth_and_docker_clis() {
 
     // The docker CLI sees the repo digest and pulls a second image sharing the base layer.
     let inspect = ok(
-        &d.docker(&["image", "inspect", "--format", "{{json .RepoDigests}}", &image]),
+        &d.docker(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{json .RepoDigests}}",
+            &image,
+        ]),
         "docker inspect",
     );
     assert!(
@@ -171,7 +186,10 @@ fn pull_from_docker_registry_through_berth_and_docker_clis() {
         out.contains(&format!("Status: Downloaded newer image for {other}")),
         "{out}"
     );
-    let cat = ok(&d.docker(&["run", "--rm", &other, "cat", "/hello"]), "docker run");
+    let cat = ok(
+        &d.docker(&["run", "--rm", &other, "cat", "/hello"]),
+        "docker run",
+    );
     assert_eq!(cat, "world");
 
     // By digest: dockerd names the pull by the whole reference.
@@ -198,7 +216,12 @@ fn pull_from_docker_registry_through_berth_and_docker_clis() {
 fn run_pulls_a_missing_image_from_berths_registry() {
     let reg = Registry::berth(None, &[]);
     for repo in ["it/a", "it/b"] {
-        push_image(&reg.host, repo, "1", &[busybox_layer(), tar_of(&[("name", repo)])]);
+        push_image(
+            &reg.host,
+            repo,
+            "1",
+            &[busybox_layer(), tar_of(&[("name", repo)])],
+        );
     }
     let d = TestDaemon::start("pull-run");
     let a = format!("{}/it/a:1", reg.host);
@@ -206,10 +229,15 @@ fn run_pulls_a_missing_image_from_berths_registry() {
     assert_eq!(ok(&out, "berth run"), "hi\n");
     let err = stderr(&out);
     assert!(
-        err.starts_with(&format!("Unable to find image '{a}' locally\n1: Pulling from it/a\n")),
+        err.starts_with(&format!(
+            "Unable to find image '{a}' locally\n1: Pulling from it/a\n"
+        )),
         "{err}"
     );
-    assert!(err.contains(&format!("Status: Downloaded newer image for {a}")), "{err}");
+    assert!(
+        err.contains(&format!("Status: Downloaded newer image for {a}")),
+        "{err}"
+    );
 
     let b = format!("{}/it/b:1", reg.host);
     let out = d.docker(&["run", "--rm", &b, "echo", "hi"]);
@@ -227,8 +255,22 @@ fn run_pulls_a_missing_image_from_berths_registry() {
 fn bad_content_is_refused_and_leaves_nothing_recorded() {
     let fake = Fake::start();
     let base = busybox_layer();
-    fake.add_image("x/corrupt", "1", &[(base.clone(), Blob::Normal), (tar_of(&[("f", "1")]), Blob::Corrupt)]);
-    fake.add_image("x/trunc", "1", &[(base.clone(), Blob::Normal), (tar_of(&[("f", "2")]), Blob::Truncated)]);
+    fake.add_image(
+        "x/corrupt",
+        "1",
+        &[
+            (base.clone(), Blob::Normal),
+            (tar_of(&[("f", "1")]), Blob::Corrupt),
+        ],
+    );
+    fake.add_image(
+        "x/trunc",
+        "1",
+        &[
+            (base.clone(), Blob::Normal),
+            (tar_of(&[("f", "2")]), Blob::Truncated),
+        ],
+    );
     // A config whose diff ID does not match the layer.
     let layer = regpeer::gzip(&base);
     let config = regpeer::config_for(&[tar_of(&[("other", "")])], "amd64");
@@ -240,11 +282,20 @@ fn bad_content_is_refused_and_leaves_nothing_recorded() {
         .lock()
         .unwrap()
         .insert(regpeer::sha(&layer), (layer.clone(), Blob::Normal));
-    let m = regpeer::manifest_for(&config, &[layer.clone()], regpeer::DOCKER_LAYER);
+    let m = regpeer::manifest_for(&config, std::slice::from_ref(&layer), regpeer::DOCKER_LAYER);
     fake.add_manifest("x/diffid", "1", regpeer::DOCKER_MANIFEST, &m);
-    let m = regpeer::manifest_for(&config, &[layer.clone()], "application/x-unknown-layer");
+    let m = regpeer::manifest_for(
+        &config,
+        std::slice::from_ref(&layer),
+        "application/x-unknown-layer",
+    );
     fake.add_manifest("x/media", "1", regpeer::DOCKER_MANIFEST, &m);
-    fake.add_manifest("x/junk", "1", regpeer::DOCKER_MANIFEST, b"{\"schemaVersion\":2,");
+    fake.add_manifest(
+        "x/junk",
+        "1",
+        regpeer::DOCKER_MANIFEST,
+        b"{\"schemaVersion\":2,",
+    );
 
     let d = TestDaemon::start("pull-bad");
     for (repo, want) in [
@@ -291,7 +342,16 @@ fn broken_download_resumes_with_a_range_request() {
     let digest = regpeer::sha(&regpeer::gzip(&layer));
     assert_eq!(fake.hits(&digest), 2, "one broken request, one resumed");
     let out = ok(
-        &berth(&d, &["run", "--rm", &format!("{}/x/resume:1", fake.host), "echo", "ok"]),
+        &berth(
+            &d,
+            &[
+                "run",
+                "--rm",
+                &format!("{}/x/resume:1", fake.host),
+                "echo",
+                "ok",
+            ],
+        ),
         "run",
     );
     assert_eq!(out, "ok\n");
@@ -301,8 +361,22 @@ fn broken_download_resumes_with_a_range_request() {
 fn concurrent_pulls_download_a_shared_layer_once() {
     let fake = Fake::start();
     let base = busybox_layer();
-    fake.add_image("x/one", "1", &[(base.clone(), Blob::Slow), (tar_of(&[("one", "1")]), Blob::Normal)]);
-    fake.add_image("x/two", "1", &[(base.clone(), Blob::Slow), (tar_of(&[("two", "2")]), Blob::Normal)]);
+    fake.add_image(
+        "x/one",
+        "1",
+        &[
+            (base.clone(), Blob::Slow),
+            (tar_of(&[("one", "1")]), Blob::Normal),
+        ],
+    );
+    fake.add_image(
+        "x/two",
+        "1",
+        &[
+            (base.clone(), Blob::Slow),
+            (tar_of(&[("two", "2")]), Blob::Normal),
+        ],
+    );
     let d = TestDaemon::start("pull-conc");
     let spawn = |repo: &str| {
         Command::new(BERTH)
@@ -319,10 +393,23 @@ fn concurrent_pulls_download_a_shared_layer_once() {
     ok(&a, "first pull");
     ok(&b, "second pull");
     let digest = regpeer::sha(&regpeer::gzip(&base));
-    assert_eq!(fake.hits(&digest), 1, "the shared layer was downloaded once");
+    assert_eq!(
+        fake.hits(&digest),
+        1,
+        "the shared layer was downloaded once"
+    );
     for (img, file) in [("x/one", "/one"), ("x/two", "/two")] {
         ok(
-            &berth(&d, &["run", "--rm", &format!("{}/{img}:1", fake.host), "cat", file]),
+            &berth(
+                &d,
+                &[
+                    "run",
+                    "--rm",
+                    &format!("{}/{img}:1", fake.host),
+                    "cat",
+                    file,
+                ],
+            ),
             "run",
         );
     }
@@ -333,7 +420,11 @@ fn sigkill_of_the_daemon_mid_pull_then_pull_again_completes() {
     let fake = Fake::start();
     let base = busybox_layer();
     let slow = tar_of(&[("slow", &"s".repeat(200_000))]);
-    fake.add_image("x/kill", "1", &[(base.clone(), Blob::Normal), (slow.clone(), Blob::Slow)]);
+    fake.add_image(
+        "x/kill",
+        "1",
+        &[(base.clone(), Blob::Normal), (slow.clone(), Blob::Slow)],
+    );
     let mut d = TestDaemon::start("pull-kill");
     let image = format!("{}/x/kill:1", fake.host);
     let child = Command::new(BERTH)
@@ -360,7 +451,10 @@ fn sigkill_of_the_daemon_mid_pull_then_pull_again_completes() {
     assert_eq!(ok(&berth(&d, &["images", "-q"]), "images"), "");
     fake.set_blob(&slow_digest, Blob::Normal);
     ok(&berth(&d, &["pull", &image]), "pull after SIGKILL");
-    let out = ok(&berth(&d, &["run", "--rm", &image, "wc", "-c", "/slow"]), "run");
+    let out = ok(
+        &berth(&d, &["run", "--rm", &image, "wc", "-c", "/slow"]),
+        "run",
+    );
     assert_eq!(out.split_whitespace().next(), Some("200000"));
 }
 
@@ -400,7 +494,11 @@ fn token_auth_login_and_logout_through_both_clis() {
 
     let denied = berth(&d, &["pull", &image]);
     assert_ne!(code(&denied), 0);
-    assert!(stderr(&denied).contains("unauthorized"), "{}", stderr(&denied));
+    assert!(
+        stderr(&denied).contains("unauthorized"),
+        "{}",
+        stderr(&denied)
+    );
 
     let bad = berth_stdin(
         &d,
@@ -439,7 +537,10 @@ fn token_auth_login_and_logout_through_both_clis() {
     assert!(out.contains("Downloaded newer image"), "{out}");
 
     let out = ok(&berth(&d, &["logout", &reg.host]), "logout");
-    assert_eq!(out, format!("Removing login credentials for {}\n", reg.host));
+    assert_eq!(
+        out,
+        format!("Removing login credentials for {}\n", reg.host)
+    );
     let out = ok(&berth(&d, &["logout", &reg.host]), "logout twice");
     assert_eq!(out, format!("Not logged in to {}\n", reg.host));
 }
@@ -495,14 +596,24 @@ fn push_through_both_clis_is_read_back_by_skopeo_and_pulls() {
 
     // skopeo reads back exactly the manifest Berth pushed.
     let raw = Command::new("skopeo")
-        .args(["--insecure-policy", "inspect", "--raw", "--tls-verify=false"])
+        .args([
+            "--insecure-policy",
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+        ])
         .arg(format!("docker://{image}"))
         .output()
         .expect("skopeo must be installed (scripts/deps.sh)");
     assert!(raw.status.success(), "{}", stderr(&raw));
     assert_eq!(regpeer::sha(&raw.stdout), digest);
     let cfg = Command::new("skopeo")
-        .args(["--insecure-policy", "inspect", "--config", "--tls-verify=false"])
+        .args([
+            "--insecure-policy",
+            "inspect",
+            "--config",
+            "--tls-verify=false",
+        ])
         .arg(format!("docker://{image}"))
         .output()
         .unwrap();
@@ -523,7 +634,10 @@ fn push_through_both_clis_is_read_back_by_skopeo_and_pulls() {
     // What was pushed pulls and runs.
     ok(&d.docker(&["rmi", &image, &other]), "docker rmi");
     ok(&berth(&d, &["pull", &image]), "pull back");
-    let out = ok(&berth(&d, &["run", "--rm", &image, "echo", "round trip"]), "run");
+    let out = ok(
+        &berth(&d, &["run", "--rm", &image, "echo", "round trip"]),
+        "run",
+    );
     assert_eq!(out, "round trip\n");
 
     let missing = berth(&d, &["push", &format!("{}/it/none:1", reg.host)]);
@@ -533,4 +647,55 @@ fn push_through_both_clis_is_read_back_by_skopeo_and_pulls() {
         "{}",
         stderr(&missing)
     );
+}
+
+#[test]
+fn search_manifest_inspect_and_distribution_json() {
+    let reg = Registry::docker();
+    let digest = push_image(&reg.host, "find/me", "1", &[busybox_layer()]);
+    push_image(&reg.host, "other/thing", "1", &[busybox_layer()]);
+    let d = TestDaemon::start("search");
+
+    let term = format!("{}/me", reg.host);
+    let out = ok(&berth(&d, &["search", &term]), "berth search");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("NAME") && lines[0].contains("OFFICIAL"),
+        "{out}"
+    );
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[1].starts_with(&format!("{}/find/me ", reg.host)),
+        "{out}"
+    );
+    let out = ok(&d.docker(&["search", &term]), "docker search");
+    assert!(out.contains(&format!("{}/find/me", reg.host)), "{out}");
+    let hub = berth(&d, &["search", "busybox"]);
+    assert_ne!(code(&hub), 0);
+    assert!(stderr(&hub).contains("not implemented"), "{}", stderr(&hub));
+
+    let image = format!("{}/find/me:1", reg.host);
+    let out = ok(
+        &berth(&d, &["manifest", "inspect", &image]),
+        "manifest inspect",
+    );
+    assert!(out.starts_with("{\n   \"schemaVersion\": 2,"), "{out}");
+    let (_, _, raw) = regpeer::http(
+        &reg.host,
+        "GET",
+        "/v2/find/me/manifests/1",
+        &[("Accept", regpeer::DOCKER_MANIFEST)],
+        b"",
+    );
+    let a: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let b: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(a, b);
+
+    let (status, _, body) = d.api("GET", &format!("/v1.41/distribution/{image}/json"), None);
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["Descriptor"]["digest"], digest.as_str());
+    assert_eq!(v["Descriptor"]["mediaType"], regpeer::DOCKER_MANIFEST);
+    assert_eq!(v["Platforms"][0]["architecture"], "amd64");
+    assert_eq!(v["Platforms"][0]["os"], "linux");
 }

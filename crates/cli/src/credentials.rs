@@ -60,9 +60,7 @@ pub fn server_key(domain: &str) -> String {
 pub fn domain_of(image: &str) -> String {
     let name = image.split('@').next().unwrap_or(image);
     match name.split_once('/') {
-        Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => {
-            first.to_string()
-        }
+        Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => first.to_string(),
         _ => "docker.io".to_string(),
     }
 }
@@ -128,7 +126,11 @@ fn run_helper(helper: &str, action: &str, input: &str) -> Result<String> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| CliError::local(format!("error getting credentials - err: exec: \"{prog}\": {e}")))?;
+        .map_err(|e| {
+            CliError::local(format!(
+                "error getting credentials - err: exec: \"{prog}\": {e}"
+            ))
+        })?;
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(input.as_bytes());
     }

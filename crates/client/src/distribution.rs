@@ -63,7 +63,9 @@ impl Client {
         tag: Option<&str>,
         auth: Option<&str>,
     ) -> Result<JsonStream<Value>> {
-        let q: Vec<(&str, String)> = tag.map(|t| vec![("tag", t.to_string())]).unwrap_or_default();
+        let q: Vec<(&str, String)> = tag
+            .map(|t| vec![("tag", t.to_string())])
+            .unwrap_or_default();
         let path = format!("/images/{}/push", encode_name(name));
         let resp = self
             .request_auth(Method::POST, &path, &q, RequestBody::Empty, auth)

@@ -341,10 +341,8 @@ mod tests {
 
     #[test]
     fn known_dockerd_keys_are_accepted() {
-        let c = load_json(
-            r#"{"ip-forward":true,"data-root":"/d","log-opts":{"max-size":"1m"}}"#,
-        )
-        .unwrap();
+        let c = load_json(r#"{"ip-forward":true,"data-root":"/d","log-opts":{"max-size":"1m"}}"#)
+            .unwrap();
         assert_eq!(c.data_root, PathBuf::from("/d"));
         assert_eq!(c.ignored_keys, vec!["ip-forward".to_string()]);
         assert_eq!(c.log_opts["max-size"], "1m");

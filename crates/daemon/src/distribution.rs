@@ -359,11 +359,7 @@ impl Daemon {
                 let keep = match k.as_str() {
                     "stars" => v.parse::<i64>().map(|n| n <= 0).unwrap_or(false),
                     "is-official" | "is-automated" => v == "false",
-                    _ => {
-                        return Err(Error::InvalidArgument(format!(
-                            "invalid filter '{k}'"
-                        )))
-                    }
+                    _ => return Err(Error::InvalidArgument(format!("invalid filter '{k}'"))),
                 };
                 if !keep {
                     found.clear();
@@ -375,7 +371,12 @@ impl Daemon {
 
     /// `POST /auth`: checks the credentials against the registry.
     pub async fn registry_login(&self, body: Value) -> Result<Value> {
-        let s = |k: &str| body.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+        let s = |k: &str| {
+            body.get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_string()
+        };
         let server = s("serveraddress");
         let domain = registry_domain(&server);
         let creds = Credentials {
@@ -409,7 +410,10 @@ mod tests {
     #[test]
     fn pull_references_follow_docker() {
         let (r, all) = pull_reference("busybox", Some("1.36")).unwrap();
-        assert_eq!((r.to_string().as_str(), all), ("docker.io/library/busybox:1.36", false));
+        assert_eq!(
+            (r.to_string().as_str(), all),
+            ("docker.io/library/busybox:1.36", false)
+        );
         let (r, all) = pull_reference("localhost:5000/a/b", None).unwrap();
         assert!(all);
         assert_eq!(r.tag, None);

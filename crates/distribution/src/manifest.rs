@@ -122,7 +122,11 @@ pub fn parse_manifest(f: &Fetched) -> Result<Manifest> {
     check_descriptor(&m.config)?;
     match m.config.media_type.as_str() {
         MEDIA_DOCKER_CONFIG | oci::MEDIA_OCI_CONFIG | "" => {}
-        other => return Err(Error::UnsupportedMediaType(format!("{other:?} for a config"))),
+        other => {
+            return Err(Error::UnsupportedMediaType(format!(
+                "{other:?} for a config"
+            )))
+        }
     }
     for l in &m.layers {
         check_descriptor(l)?;
@@ -134,7 +138,9 @@ pub fn parse_manifest(f: &Fetched) -> Result<Manifest> {
             | "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
             | MEDIA_DOCKER_FOREIGN => {}
             other => {
-                return Err(Error::UnsupportedMediaType(format!("{other:?} for a layer")));
+                return Err(Error::UnsupportedMediaType(format!(
+                    "{other:?} for a layer"
+                )));
             }
         }
         if l.media_type == MEDIA_DOCKER_FOREIGN {
@@ -204,7 +210,9 @@ pub fn choose(f: &Fetched, want: &Platform) -> Result<Descriptor> {
             p.push('/');
             p.push_str(v);
         }
-        Error::NoMatchingPlatform(format!("no matching manifest for {p} in the manifest list entries"))
+        Error::NoMatchingPlatform(format!(
+            "no matching manifest for {p} in the manifest list entries"
+        ))
     })?;
     check_descriptor(chosen)?;
     Ok((*chosen).clone())
@@ -255,13 +263,19 @@ mod tests {
         assert!(pick("linux/arm").ends_with("cccc"));
         assert!(pick("linux/arm64").ends_with("dddd"));
         let e = choose(&f, &Platform::parse("linux/s390x").unwrap()).unwrap_err();
-        assert!(e.to_string().contains("no matching manifest for linux/s390x"));
+        assert!(e
+            .to_string()
+            .contains("no matching manifest for linux/s390x"));
     }
 
     #[test]
     fn unknown_media_types_are_refused() {
         assert!(media_type_of(br#"{"mediaType":"text/plain"}"#, "").is_err());
-        assert!(media_type_of(br#"{"schemaVersion":1}"#, "application/vnd.docker.distribution.manifest.v1+prettyjws").is_err());
+        assert!(media_type_of(
+            br#"{"schemaVersion":1}"#,
+            "application/vnd.docker.distribution.manifest.v1+prettyjws"
+        )
+        .is_err());
         assert_eq!(
             media_type_of(br#"{"manifests":[]}"#, "").unwrap(),
             oci::MEDIA_OCI_INDEX

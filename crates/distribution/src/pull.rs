@@ -102,10 +102,7 @@ impl Puller {
                 continue;
             };
             // A mirror that is down or lacks the image is skipped, as Docker does.
-            match self
-                .resolve_at(Some(ep), reference, platform, None)
-                .await
-            {
+            match self.resolve_at(Some(ep), reference, platform, None).await {
                 Ok(p) => return Ok(p),
                 Err(e) => tracing::debug!("mirror {m} for {reference}: {e}"),
             }
@@ -167,7 +164,11 @@ impl Puller {
     }
 
     /// The tags of `reference`'s repository (`pull --all-tags`).
-    pub async fn tags(&self, reference: &Reference, creds: Option<Credentials>) -> Result<Vec<String>> {
+    pub async fn tags(
+        &self,
+        reference: &Reference,
+        creds: Option<Credentials>,
+    ) -> Result<Vec<String>> {
         let repo = self
             .client
             .repository(&reference.domain, &reference.path, creds, false)
@@ -176,11 +177,13 @@ impl Puller {
             .send(Method::GET, &repo.url("tags/list"), &[], None)
             .await?;
         if !r.status().is_success() {
-            return Err(repo.fail(&format!("repository {}", reference.repository()), r).await);
+            return Err(repo
+                .fail(&format!("repository {}", reference.repository()), r)
+                .await);
         }
         let body = transport::read_body(r.into_body(), 16 << 20).await?;
-        let v: serde_json::Value = serde_json::from_slice(&body)
-            .map_err(|e| Error::Registry(format!("tag list: {e}")))?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| Error::Registry(format!("tag list: {e}")))?;
         Ok(v["tags"]
             .as_array()
             .map(|a| {
@@ -308,7 +311,9 @@ impl Puller {
         })
         .await
         .map_err(|e| Error::Internal(format!("pull task: {e}")))??;
-        let newer = !complete || have < chains.len() || !matches!(outcome, TagOutcome::Unchanged | TagOutcome::None);
+        let newer = !complete
+            || have < chains.len()
+            || !matches!(outcome, TagOutcome::Unchanged | TagOutcome::None);
         let _ = sink.send(progress::status(None, &format!("Digest: {}", top.digest)));
         let shown = match &reference.digest {
             Some(d) => format!("{}@{d}", reference.familiar_repository()),
@@ -370,7 +375,9 @@ impl Puller {
             let cancelled = cancelled.clone();
             downloads.spawn(async move {
                 let r = me
-                    .download(&repo, &digest, size, &spool, &content, &stored, cancelled, &sink)
+                    .download(
+                        &repo, &digest, size, &spool, &content, &stored, cancelled, &sink,
+                    )
                     .await;
                 if let Err(e) = &r {
                     spool.finish(Err(e.to_string()));
@@ -396,8 +403,13 @@ impl Puller {
                 let id = progress::short(digest.as_str());
                 let reader = SpoolReader::new(spool.clone(), ingest.content().clone(), digest);
                 let reader = Counting::new(reader, &id, size, spool, unpack_sink.clone());
-                let (chain, s) =
-                    ingest.unpack(reader, parent.as_deref(), &diff_id, &image_id, first_index + i)?;
+                let (chain, s) = ingest.unpack(
+                    reader,
+                    parent.as_deref(),
+                    &diff_id,
+                    &image_id,
+                    first_index + i,
+                )?;
                 let _ = unpack_sink.send(progress::layer(&id, "Pull complete"));
                 total = total.saturating_add(s);
                 parent = Some(chain);
@@ -535,7 +547,12 @@ impl Puller {
                                 }
                                 if last.elapsed() >= TICK {
                                     last = Instant::now();
-                                    let _ = sink.send(progress::bar(&id, "Downloading", received, size));
+                                    let _ = sink.send(progress::bar(
+                                        &id,
+                                        "Downloading",
+                                        received,
+                                        size,
+                                    ));
                                 }
                             }
                         }
@@ -548,7 +565,9 @@ impl Puller {
                 match broke {
                     None if received >= size => return Ok(()),
                     None => {
-                        broke = Some(format!("connection closed after {received} of {size} bytes"))
+                        broke = Some(format!(
+                            "connection closed after {received} of {size} bytes"
+                        ))
                     }
                     Some(_) => {}
                 }
@@ -599,7 +618,12 @@ impl Puller {
             Vec::new()
         };
         let r = repo
-            .send(Method::GET, &repo.url(&format!("blobs/{digest}")), &headers, None)
+            .send(
+                Method::GET,
+                &repo.url(&format!("blobs/{digest}")),
+                &headers,
+                None,
+            )
             .await?;
         let r = if r.status().is_redirection() {
             let loc = r
@@ -648,7 +672,12 @@ fn parse_digest(s: &str) -> Result<Digest> {
 /// Fetches a small blob (a config) whole and verifies it.
 async fn fetch_small(repo: &Repository, digest: &Digest, limit: usize) -> Result<Vec<u8>> {
     let r = repo
-        .send(Method::GET, &repo.url(&format!("blobs/{digest}")), &[], None)
+        .send(
+            Method::GET,
+            &repo.url(&format!("blobs/{digest}")),
+            &[],
+            None,
+        )
         .await?;
     if !r.status().is_success() {
         return Err(repo.fail(&format!("blob {digest}"), r).await);

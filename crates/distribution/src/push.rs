@@ -47,14 +47,7 @@ pub async fn push(
 ) -> Result<(Digest, usize)> {
     // dockerd names pushed layers by their diff IDs, top layer first.
     let ids: Vec<String> = (0..source.layers.len())
-        .map(|i| {
-            progress::short(
-                source
-                    .diff_ids
-                    .get(i)
-                    .unwrap_or(&source.layers[i].digest),
-            )
-        })
+        .map(|i| progress::short(source.diff_ids.get(i).unwrap_or(&source.layers[i].digest)))
         .collect();
     for id in ids.iter().rev() {
         let _ = sink.send(progress::layer(id, "Preparing"));
@@ -121,7 +114,12 @@ async fn push_blob(
     let digest = Digest::parse(&d.digest)
         .map_err(|_| Error::InvalidManifest(format!("invalid digest {:?}", d.digest)))?;
     let r = repo
-        .send(Method::HEAD, &repo.url(&format!("blobs/{digest}")), &[], None)
+        .send(
+            Method::HEAD,
+            &repo.url(&format!("blobs/{digest}")),
+            &[],
+            None,
+        )
         .await?;
     if r.status().is_success() {
         say("Layer already exists");

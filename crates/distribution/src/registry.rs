@@ -111,7 +111,7 @@ impl RegistryConfig {
 
 fn host_of(domain: &str) -> &str {
     if domain.starts_with('[') {
-        return domain.split(']').next().map_or(domain, |h| &h[..]);
+        return domain.split(']').next().unwrap_or(domain);
     }
     domain.rsplit_once(':').map_or(domain, |(h, _)| h)
 }
@@ -122,11 +122,19 @@ fn in_cidr(ip: std::net::IpAddr, net: &str, bits: &str) -> bool {
     };
     match (ip, net) {
         (std::net::IpAddr::V4(a), std::net::IpAddr::V4(n)) if bits <= 32 => {
-            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
             u32::from(a) & mask == u32::from(n) & mask
         }
         (std::net::IpAddr::V6(a), std::net::IpAddr::V6(n)) if bits <= 128 => {
-            let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - bits)
+            };
             u128::from(a) & mask == u128::from(n) & mask
         }
         _ => false,

@@ -115,10 +115,9 @@ impl Transport {
 
     /// Sends `req` to `ep` on a fresh connection.
     pub async fn send(&self, ep: &Endpoint, req: Request<Body>) -> Result<Response<Incoming>> {
-        let auth: hyper::http::uri::Authority = ep
-            .authority
-            .parse()
-            .map_err(|e| Error::Registry(format!("invalid registry host {:?}: {e}", ep.authority)))?;
+        let auth: hyper::http::uri::Authority = ep.authority.parse().map_err(|e| {
+            Error::Registry(format!("invalid registry host {:?}: {e}", ep.authority))
+        })?;
         let port = auth.port_u16().unwrap_or(if ep.tls { 443 } else { 80 });
         let host = auth
             .host()

@@ -169,7 +169,8 @@ impl Ingest {
         let unchanged = before.as_deref() == Some(id.as_str());
         if unchanged {
             // Keep the tag's time: nothing moved.
-            self.store.register(id, config, top_chain, size, Some(manifest), &[])?;
+            self.store
+                .register(id, config, top_chain, size, Some(manifest), &[])?;
         } else {
             self.store
                 .register(id, config, top_chain, size, Some(manifest), &tags)?;

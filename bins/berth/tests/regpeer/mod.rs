@@ -135,15 +135,15 @@ pub fn http(
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
-    if hdrs.get("transfer-encoding").is_some_and(|t| t == "chunked") {
+    if hdrs
+        .get("transfer-encoding")
+        .is_some_and(|t| t == "chunked")
+    {
         let mut out = Vec::new();
         let mut rest = &body[..];
-        loop {
-            let Some(i) = rest.windows(2).position(|w| w == b"\r\n") else {
-                break;
-            };
-            let n = usize::from_str_radix(String::from_utf8_lossy(&rest[..i]).trim(), 16)
-                .unwrap_or(0);
+        while let Some(i) = rest.windows(2).position(|w| w == b"\r\n") {
+            let n =
+                usize::from_str_radix(String::from_utf8_lossy(&rest[..i]).trim(), 16).unwrap_or(0);
             if n == 0 {
                 break;
             }
@@ -165,7 +165,13 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
 /// want the two-step form).
 pub fn push_blob(host: &str, repo: &str, data: &[u8]) -> String {
     let d = sha(data);
-    let (st, h, _) = http(host, "POST", &format!("/v2/{repo}/blobs/uploads/"), &[], &[]);
+    let (st, h, _) = http(
+        host,
+        "POST",
+        &format!("/v2/{repo}/blobs/uploads/"),
+        &[],
+        &[],
+    );
     assert_eq!(st, 202, "starting an upload");
     let loc = h["location"].clone();
     let loc = loc
@@ -283,9 +289,9 @@ pub enum Blob {
 /// A scripted registry: fixed manifests and blobs, behaviours per blob, request counts.
 pub struct Fake {
     pub host: String,
-    pub manifests: Arc<Mutex<HashMap<String, (String, Vec<u8>)>>>,
-    pub blobs: Arc<Mutex<HashMap<String, (Vec<u8>, Blob)>>>,
-    pub hits: Arc<Mutex<HashMap<String, usize>>>,
+    pub manifests: Shared<(String, Vec<u8>)>,
+    pub blobs: Shared<(Vec<u8>, Blob)>,
+    pub hits: Shared<usize>,
 }
 
 impl Fake {
@@ -434,20 +440,40 @@ fn serve(
         };
     }
     let Some(digest) = path.split("/blobs/").nth(1) else {
-        return reply(&mut s, "404 Not Found", &[("Content-Length", "0".into())], b"");
+        return reply(
+            &mut s,
+            "404 Not Found",
+            &[("Content-Length", "0".into())],
+            b"",
+        );
     };
     let Some((data, how)) = blobs.lock().unwrap().get(digest).cloned() else {
-        return reply(&mut s, "404 Not Found", &[("Content-Length", "0".into())], b"");
+        return reply(
+            &mut s,
+            "404 Not Found",
+            &[("Content-Length", "0".into())],
+            b"",
+        );
     };
     let len = data.len();
     match how {
-        Blob::Normal => reply(&mut s, "200 OK", &[("Content-Length", len.to_string())], &data),
+        Blob::Normal => reply(
+            &mut s,
+            "200 OK",
+            &[("Content-Length", len.to_string())],
+            &data,
+        ),
         Blob::Corrupt => {
             let mut bad = data.clone();
             for b in bad.iter_mut().skip(len / 2).take(16) {
                 *b ^= 0xff;
             }
-            reply(&mut s, "200 OK", &[("Content-Length", len.to_string())], &bad)
+            reply(
+                &mut s,
+                "200 OK",
+                &[("Content-Length", len.to_string())],
+                &bad,
+            )
         }
         Blob::Truncated => reply(
             &mut s,
@@ -468,9 +494,12 @@ fn serve(
                     &data[off..],
                 )
             }
-            _ if count > 1 => {
-                reply(&mut s, "200 OK", &[("Content-Length", len.to_string())], &data)
-            }
+            _ if count > 1 => reply(
+                &mut s,
+                "200 OK",
+                &[("Content-Length", len.to_string())],
+                &data,
+            ),
             _ => reply(
                 &mut s,
                 "200 OK",

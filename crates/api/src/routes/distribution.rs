@@ -68,7 +68,10 @@ async fn auth(
     State(b): State<AppState>,
     Json(body): Json<serde_json::Value>,
 ) -> Result<Response, ApiError> {
-    Ok(json_response(StatusCode::OK, &b.registry_login(body).await?))
+    Ok(json_response(
+        StatusCode::OK,
+        &b.registry_login(body).await?,
+    ))
 }
 
 async fn inspect(
@@ -79,7 +82,9 @@ async fn inspect(
     let name = rest
         .strip_suffix("/json")
         .ok_or_else(|| ApiError::not_found("page not found"))?;
-    let v = b.distribution_inspect(name, registry_auth(&headers)).await?;
+    let v = b
+        .distribution_inspect(name, registry_auth(&headers))
+        .await?;
     Ok(json_response(StatusCode::OK, &v))
 }
 

@@ -37,8 +37,8 @@ pub async fn run(_ctx: &Ctx, c: ManifestCommand) -> Result {
             "manifest inspect --verbose is not implemented in Berth",
         ));
     }
-    let reference = berth_image::Reference::parse(&a.name)
-        .map_err(|e| CliError::local(e.to_string()))?;
+    let reference =
+        berth_image::Reference::parse(&a.name).map_err(|e| CliError::local(e.to_string()))?;
     let creds = credentials::get(&reference.domain)?.map(|c| berth_distribution::Credentials {
         username: c.username,
         password: c.password,

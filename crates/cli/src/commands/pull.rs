@@ -68,7 +68,11 @@ pub async fn pull_image(
     target: Target,
 ) -> Result<()> {
     let (repo, tag) = split_reference(image);
-    let tag = if all_tags { None } else { Some(tag.unwrap_or("latest")) };
+    let tag = if all_tags {
+        None
+    } else {
+        Some(tag.unwrap_or("latest"))
+    };
     let auth = credentials::header_for_image(image)?;
     let mut stream = ctx
         .client

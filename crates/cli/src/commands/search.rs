@@ -38,11 +38,20 @@ pub async fn run(ctx: &Ctx, a: SearchArgs) -> Result {
         // The few fields of a search result, in docker's template names.
         for r in &rows {
             let s = |k: &str| r.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
-            let b = |k: &str| if r.get(k).and_then(|v| v.as_bool()).unwrap_or(false) { "[OK]" } else { "" };
+            let b = |k: &str| {
+                if r.get(k).and_then(|v| v.as_bool()).unwrap_or(false) {
+                    "[OK]"
+                } else {
+                    ""
+                }
+            };
             let line = f
                 .replace("{{.Name}}", &s("name"))
                 .replace("{{.Description}}", &s("description"))
-                .replace("{{.StarCount}}", &r["star_count"].as_i64().unwrap_or(0).to_string())
+                .replace(
+                    "{{.StarCount}}",
+                    &r["star_count"].as_i64().unwrap_or(0).to_string(),
+                )
                 .replace("{{.IsOfficial}}", b("is_official"))
                 .replace("{{.IsAutomated}}", b("is_automated"));
             outln!("{line}");
