@@ -31,20 +31,38 @@ pub async fn search(
     }
     let ep = client.endpoint(domain).await?;
     let repo = client.repository_at(ep, "", creds, false).await?;
-    let r = repo
-        .send(Method::GET, "/v2/_catalog?n=10000", &[], None)
-        .await?;
-    if !r.status().is_success() {
-        return Err(repo
-            .fail(&format!("the catalog of {domain} (search)"), r)
-            .await);
+    // The catalog comes in pages linked by `Link: <…>; rel="next"`.
+    let mut names = Vec::new();
+    let mut next = Some("/v2/_catalog".to_string());
+    let mut pages = 0;
+    while let Some(path) = next.take() {
+        pages += 1;
+        let r = repo.send(Method::GET, &path, &[], None).await?;
+        if !r.status().is_success() {
+            return Err(repo
+                .fail(&format!("the catalog of {domain} (search)"), r)
+                .await);
+        }
+        next = r
+            .headers()
+            .get("Link")
+            .and_then(|l| l.to_str().ok())
+            .filter(|l| l.contains("rel=\"next\""))
+            .and_then(|l| Some(l[l.find('<')? + 1..l.find('>')?].to_string()))
+            .filter(|_| pages < 100);
+        let body = transport::read_body(r.into_body(), 32 << 20).await?;
+        let v: Value =
+            serde_json::from_slice(&body).map_err(|e| Error::Registry(format!("catalog: {e}")))?;
+        names.extend(
+            v["repositories"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|n| n.as_str().map(str::to_string)),
+        );
     }
-    let body = transport::read_body(r.into_body(), 32 << 20).await?;
-    let v: Value =
-        serde_json::from_slice(&body).map_err(|e| Error::Registry(format!("catalog: {e}")))?;
     let mut out = Vec::new();
-    for name in v["repositories"].as_array().into_iter().flatten() {
-        let Some(name) = name.as_str() else { continue };
+    for name in &names {
         if !name.contains(term) {
             continue;
         }
