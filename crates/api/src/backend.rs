@@ -182,4 +182,12 @@ pub trait Backend: Send + Sync + 'static {
         noprune: bool,
     ) -> ApiResult<Vec<api::ImageDeleteResponseItem>>;
     async fn image_tag(&self, name: &str, repo: &str, tag: Option<&str>) -> ApiResult<()>;
+
+    // --- volumes (JSON values: Docker prints `null` for empty labels and options) ---
+    async fn volume_list(&self, filters: Filters) -> ApiResult<serde_json::Value>;
+    async fn volume_create(&self, req: api::VolumeCreateRequest) -> ApiResult<serde_json::Value>;
+    async fn volume_inspect(&self, name: &str) -> ApiResult<serde_json::Value>;
+    /// `force` ignores a missing volume; one in use is refused (409) either way.
+    async fn volume_remove(&self, name: &str, force: bool) -> ApiResult<()>;
+    async fn volume_prune(&self, filters: Filters) -> ApiResult<serde_json::Value>;
 }

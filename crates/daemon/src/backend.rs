@@ -138,4 +138,20 @@ impl Backend for Daemon {
     async fn image_tag(&self, name: &str, repo: &str, tag: Option<&str>) -> ApiResult<()> {
         Ok(self.tag_image(name, repo, tag).await?)
     }
+
+    async fn volume_list(&self, filters: Filters) -> ApiResult<Value> {
+        Ok(Daemon::volume_list(self, filters).await?)
+    }
+    async fn volume_create(&self, req: api::VolumeCreateRequest) -> ApiResult<Value> {
+        Ok(Daemon::volume_create(self, req).await?)
+    }
+    async fn volume_inspect(&self, name: &str) -> ApiResult<Value> {
+        Ok(Daemon::volume_inspect(self, name).await?)
+    }
+    async fn volume_remove(&self, name: &str, force: bool) -> ApiResult<()> {
+        Ok(Daemon::volume_remove(self, name, force).await?)
+    }
+    async fn volume_prune(&self, filters: Filters) -> ApiResult<Value> {
+        Ok(Daemon::volume_prune(self, filters).await?)
+    }
 }

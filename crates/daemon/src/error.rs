@@ -34,6 +34,8 @@ pub enum Error {
     Snapshot(#[from] berth_snapshot::Error),
     #[error(transparent)]
     Runtime(#[from] berth_runtime::RuntimeError),
+    #[error(transparent)]
+    Volume(#[from] berth_volume::Error),
     #[error("{0}")]
     Shim(String),
     #[error("{0}")]
@@ -65,6 +67,7 @@ impl Kinded for Error {
             Error::Image(e) => e.kind(),
             Error::Snapshot(e) => e.kind(),
             Error::Runtime(e) => e.kind(),
+            Error::Volume(e) => e.kind(),
         }
     }
 }

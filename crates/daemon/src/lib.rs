@@ -19,6 +19,7 @@ pub mod events;
 mod images;
 mod rootfs;
 mod system;
+mod volumes;
 
 use std::sync::{Arc, Weak};
 
@@ -32,6 +33,7 @@ pub struct Daemon {
     pub db: berth_metadata::Db,
     pub images: Arc<berth_image::ImageStore>,
     pub containers: container::Registry,
+    pub volumes: Arc<berth_volume::VolumeStore>,
     pub(crate) execs: ExecTable,
     pub events: events::EventBus,
     /// For tasks that outlive a request (monitors).
@@ -55,11 +57,15 @@ impl Daemon {
             db.clone(),
             snapshots,
         )?);
+        let volumes = Arc::new(berth_volume::VolumeStore::open(
+            config.data_root.join("volumes"),
+        )?);
         let daemon = Arc::new_cyclic(|me| Daemon {
             config,
             db,
             images,
             containers: container::Registry::default(),
+            volumes,
             execs: ExecTable::default(),
             events: events::EventBus::default(),
             me: me.clone(),

@@ -128,6 +128,18 @@ pub struct BindMount {
     pub readonly: bool,
 }
 
+/// A volume, bind or tmpfs mount of the container's configuration, passed to the runtime as
+/// given: the daemon has already resolved `destination` inside the rootfs (no symlinks left).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountEntry {
+    pub destination: String,
+    /// `bind` or `tmpfs`.
+    pub typ: String,
+    pub source: String,
+    /// OCI mount options (`rbind`, `rprivate`, `ro`, `size=…`).
+    pub options: Vec<String>,
+}
+
 /// One `--ulimit`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rlimit {
@@ -181,6 +193,9 @@ pub struct SpecInput {
     pub readonly_rootfs: bool,
     /// Bind mounts from the host, in order (later ones may stack on earlier ones).
     pub mounts: Vec<BindMount>,
+    /// Volumes, binds and tmpfs mounts, after `mounts`; one at the destination of a default
+    /// mount (`/dev/shm`, `/etc/hosts`, …) replaces it, as in Docker.
+    pub extra_mounts: Vec<MountEntry>,
     /// Network namespace choice.
     pub network: NetworkMode,
     /// `--pid host`: share the host's pid namespace.
@@ -239,6 +254,7 @@ impl SpecInput {
             rootfs: rootfs.into(),
             readonly_rootfs: false,
             mounts: Vec::new(),
+            extra_mounts: Vec::new(),
             network: NetworkMode::New,
             host_pid: false,
             host_ipc: false,
@@ -470,6 +486,22 @@ fn build_spec_value(input: &SpecInput) -> Result<Value, RuntimeError> {
             "destination": m.destination, "type": "bind", "source": m.source, "options": opts,
         }));
     }
+    let mut rootfs_propagation = None;
+    for m in &input.extra_mounts {
+        check_abs("mount destination", &m.destination)?;
+        mounts.retain(|d| d["destination"] != json!(m.destination));
+        mounts.push(json!({
+            "destination": m.destination, "type": m.typ, "source": m.source, "options": m.options,
+        }));
+        // A shared or slave bind needs the root's propagation to carry events (Docker's rule).
+        if m.options.iter().any(|o| o == "shared" || o == "rshared") {
+            rootfs_propagation = Some("rshared");
+        } else if rootfs_propagation.is_none()
+            && m.options.iter().any(|o| o == "slave" || o == "rslave")
+        {
+            rootfs_propagation = Some("rslave");
+        }
+    }
 
     let caps = capabilities(input)?;
     let mut process = json!({
@@ -539,6 +571,9 @@ fn build_spec_value(input: &SpecInput) -> Result<Value, RuntimeError> {
         "cgroupsPath": format!("{}/{}", input.cgroup_parent.trim_end_matches('/'), input.id),
         "sysctl": input.sysctls,
     });
+    if let Some(p) = rootfs_propagation {
+        linux["rootfsPropagation"] = json!(p);
+    }
     if !input.privileged {
         linux["maskedPaths"] = json!(MASKED_PATHS);
         linux["readonlyPaths"] = json!(READONLY_PATHS);

@@ -5,6 +5,7 @@ mod containers;
 mod exec;
 mod images;
 mod system;
+mod volumes;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -34,14 +35,15 @@ fn routes() -> Router<AppState> {
         .merge(containers::routes())
         .merge(exec::routes())
         .merge(images::routes())
+        .merge(volumes::routes())
         .merge(not_implemented_routes())
         .fallback(|| async { ApiError::not_found("page not found") })
 }
 
 /// Resources of later milestones: a clear 501 rather than a 404 that looks like a typo.
 fn not_implemented_routes() -> Router<AppState> {
-    // Berth has no networks or volumes yet, so looking one up by name finds nothing — the
-    // truthful answer, and the one `docker inspect` needs to try the next object type.
+    // Berth has no networks yet, so looking one up by name finds nothing — the truthful
+    // answer, and the one `docker inspect` needs to try the next object type.
     let mut r = Router::new()
         .route(
             "/networks/{name}",
@@ -51,21 +53,12 @@ fn not_implemented_routes() -> Router<AppState> {
             .fallback(|| async { ApiError::not_implemented("networks") }),
         )
         .route(
-            "/volumes/{name}",
-            axum::routing::get(|Path(name): Path<String>| async move {
-                ApiError::not_found(format!("get {name}: no such volume"))
-            })
-            .fallback(|| async { ApiError::not_implemented("volumes") }),
-        )
-        .route(
             "/plugins/{name}/json",
             axum::routing::get(|Path(name): Path<String>| async move {
                 ApiError::not_found(format!("plugin \"{name}\" not found"))
             }),
         );
     for (path, what) in [
-        ("/volumes", "volumes"),
-        ("/volumes/{name}/{*rest}", "volumes"),
         ("/networks", "networks"),
         ("/networks/{name}/{*rest}", "networks"),
         ("/build", "image build"),

@@ -87,6 +87,7 @@ impl Daemon {
             )));
         }
         validate_log_opts(&host_config)?;
+        let mount_points = self.resolve_mounts(&config, &host_config)?;
 
         let container = Container {
             id: id.clone(),
@@ -104,15 +105,26 @@ impl Daemon {
             restart_count: 0,
             driver: self.images.snapshotter().driver_name().to_owned(),
             runtime,
+            mount_points,
         };
 
         let dir = self.container_dir(&id);
-        std::fs::create_dir_all(&dir).map_err(Error::io(format!("creating {}", dir.display())))?;
         let images = self.images.clone();
         let (cid, iid) = (id.clone(), image_id.clone());
-        tokio::task::spawn_blocking(move || images.rootfs_for_container(&cid, &iid).map(|_| ()))
+        let prepared = match std::fs::create_dir_all(&dir) {
+            Ok(()) => tokio::task::spawn_blocking(move || {
+                images.rootfs_for_container(&cid, &iid).map(|_| ())
+            })
             .await
-            .map_err(|e| Error::Internal(format!("snapshot task: {e}")))??;
+            .map_err(|e| Error::Internal(format!("snapshot task: {e}")))
+            .and_then(|r| r.map_err(Error::from)),
+            Err(e) => Err(Error::io(format!("creating {}", dir.display()))(e)),
+        };
+        if let Err(e) = prepared {
+            // The anonymous volumes made for it go too (the container was never recorded).
+            self.remove_anonymous_volumes(&container);
+            return Err(e);
+        }
 
         let row = berth_metadata::ContainerRow {
             id: id.clone(),
@@ -123,6 +135,7 @@ impl Daemon {
         };
         if let Err(e) = self.db.insert_container(&row) {
             self.discard_half_created(&id).await;
+            self.remove_anonymous_volumes(&container);
             return Err(match e {
                 berth_metadata::Error::NameInUse(n) => {
                     name_conflict(&n, &self.containers.name_owner(&n).unwrap_or_default())
@@ -403,14 +416,6 @@ fn merge_config(
     }
     for unsupported in [
         (
-            host_config.binds.as_ref().is_some_and(|b| !b.is_empty()),
-            "volumes and bind mounts (-v)",
-        ),
-        (
-            host_config.mounts.as_ref().is_some_and(|m| !m.is_empty()),
-            "mounts (--mount)",
-        ),
-        (
             host_config
                 .port_bindings
                 .as_ref()
@@ -420,17 +425,6 @@ fn merge_config(
         (
             host_config.publish_all_ports == Some(true),
             "publishing all ports (-P)",
-        ),
-        (
-            host_config
-                .volumes_from
-                .as_ref()
-                .is_some_and(|v| !v.is_empty()),
-            "--volumes-from",
-        ),
-        (
-            host_config.tmpfs.as_ref().is_some_and(|v| !v.is_empty()),
-            "tmpfs mounts (--tmpfs)",
         ),
     ] {
         if unsupported.0 {

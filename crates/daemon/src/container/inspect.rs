@@ -86,7 +86,7 @@ impl Daemon {
                     "MergedDir": state_dir.join("rootfs"),
                 },
             },
-            "Mounts": [],
+            "Mounts": mounts_json(c),
             "Config": c.config,
             "NetworkSettings": {
                 "Bridge": "",
@@ -112,4 +112,11 @@ impl Daemon {
             },
         })
     }
+}
+
+/// Inspect's `Mounts`: Docker lists them sorted by destination and leaves out `--tmpfs` ones.
+pub(crate) fn mounts_json(c: &Container) -> Value {
+    let mut points: Vec<_> = c.mount_points.iter().filter(|m| !m.hidden).collect();
+    points.sort_by(|a, b| a.destination.cmp(&b.destination));
+    Value::Array(points.iter().map(|m| m.to_api()).collect())
 }

@@ -17,6 +17,7 @@ pub(crate) mod files;
 mod inspect;
 mod list;
 mod logs;
+pub(crate) mod mounts;
 mod monitor;
 mod names;
 mod remove;
@@ -111,6 +112,9 @@ pub struct Container {
     pub driver: String,
     /// The runtime chosen at create time (`berth`, `runc`, …).
     pub runtime: String,
+    /// Volumes, binds and tmpfs mounts, resolved at create (see [`mounts`]).
+    #[serde(default)]
+    pub mount_points: Vec<berth_volume::MountPoint>,
 }
 
 impl Container {

@@ -93,7 +93,10 @@ impl Daemon {
             .await
             .map_err(|e| Error::Internal(format!("mount task: {e}")))??;
 
-        let spec_input = self.spec_input(c, &rootfs)?;
+        let mut spec_input = self.spec_input(c, &rootfs)?;
+        spec_input.extra_mounts = self
+            .prepare_mounts(c, &rootfs, spec_input.uid, spec_input.gid)
+            .await?;
         let spec = berth_runtime::spec::build_spec(&spec_input)?;
         berth_runtime::spec::write_spec(&state_dir, &spec)?;
 
@@ -187,6 +190,10 @@ impl Daemon {
             c.state.oom_killed = false;
             c.state.started_at = now_rfc3339();
             c.state.finished_at.clear();
+            // Copy-up happens once, into the volume as it was first mounted.
+            for m in &mut c.mount_points {
+                m.copy_data = false;
+            }
         })?;
         entry.wait_tx.send_modify(|w| w.running = true);
         self.container_event(&started, "start", &[]);
@@ -338,6 +345,7 @@ impl Daemon {
         }
         let rootfs = state_dir.join("rootfs");
         let _ = tokio::task::spawn_blocking(move || crate::rootfs::unmount(&rootfs)).await;
+        self.volumes.release(id);
         if let Err(e) = std::fs::remove_dir_all(&state_dir) {
             tracing::warn!("removing {}: {e}", state_dir.display());
         }
