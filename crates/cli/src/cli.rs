@@ -91,6 +91,9 @@ pub enum Command {
     /// Manage the engine
     #[command(subcommand)]
     System(SystemCommand),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
 }
 
 /// `berth container …`.
@@ -163,6 +166,10 @@ pub enum SystemCommand {
 pub fn usage_tail(path: &str) -> &'static str {
     let leaf = path.rsplit(' ').next().unwrap_or(path);
     match leaf {
+        "inspect" | "rm" | "remove" if path.starts_with("volume") => {
+            "[OPTIONS] VOLUME [VOLUME...]"
+        }
+        "create" if path.starts_with("volume") => "[OPTIONS] [VOLUME]",
         "run" | "create" => "[OPTIONS] IMAGE [COMMAND] [ARG...]",
         "start" | "stop" | "restart" | "kill" | "rm" | "remove" => {
             "[OPTIONS] CONTAINER [CONTAINER...]"

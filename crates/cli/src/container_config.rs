@@ -117,6 +117,9 @@ pub struct CreateOptions {
     /// Bind mount a volume
     #[arg(short = 'v', long = "volume", value_name = "list")]
     pub volume: Vec<String>,
+    /// Attach a filesystem mount to the container
+    #[arg(long = "mount", value_name = "mount")]
+    pub mount: Vec<String>,
     /// Restart policy to apply when a container exits
     #[arg(long, value_name = "string")]
     pub restart: Option<String>,
@@ -580,6 +583,14 @@ pub fn to_create_body(
             None => Ok(None),
         }
     };
+    let mut mounts = Vec::new();
+    for m in &o.mount {
+        mounts.push(crate::mount_flag::parse_mount(m).map_err(|why| flag_err("--mount", m, &why))?);
+    }
+    // As the docker CLI does: `-v /path` (no source) is an anonymous volume in
+    // `Config.Volumes`, everything else a bind in `HostConfig.Binds`.
+    let (anonymous, binds): (Vec<String>, Vec<String>) =
+        o.volume.iter().cloned().partition(|v| !v.contains(':'));
     let mut tmpfs = HashMap::new();
     for t in &o.tmpfs {
         let (path, opts) = t.split_once(':').unwrap_or((t, ""));
@@ -642,7 +653,8 @@ pub fn to_create_body(
         memory,
         nano_cpus,
         pids_limit: o.pids_limit,
-        binds: (!o.volume.is_empty()).then(|| o.volume.clone()),
+        binds: (!binds.is_empty()).then_some(binds),
+        mounts: (!mounts.is_empty()).then_some(mounts),
         container_id_file: o.cidfile.clone(),
         port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
         publish_all_ports: o.publish_all.then_some(true),
@@ -696,6 +708,7 @@ pub fn to_create_body(
         stop_signal: o.stop_signal.clone(),
         stop_timeout: o.stop_timeout,
         exposed_ports: (!exposed.is_empty()).then_some(exposed),
+        volumes: (!anonymous.is_empty()).then_some(anonymous),
         host_config: Some(host_config),
         ..Default::default()
     })

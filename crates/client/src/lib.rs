@@ -31,6 +31,7 @@ mod images;
 pub mod jsonstream;
 pub mod stdcopy;
 mod system;
+mod volumes;
 pub mod transport;
 
 use std::marker::PhantomData;

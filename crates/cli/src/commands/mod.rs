@@ -21,6 +21,7 @@ pub mod start;
 pub mod stop;
 pub mod top;
 pub mod version;
+pub mod volume;
 pub mod wait;
 
 use std::future::Future;
@@ -72,6 +73,7 @@ pub async fn dispatch(ctx: &Ctx, command: Command) -> Result {
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => import::run(ctx, a).await,
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::run(ctx, a).await,
         Command::Image(ImageCommand::Inspect(a)) => inspect::run_image(ctx, a).await,
+        Command::Volume(c) => volume::run(ctx, c).await,
     }
 }
 

@@ -334,7 +334,16 @@ fn merge_config(
         healthcheck: body.healthcheck.clone().or(image.healthcheck.clone()),
         args_escaped: None,
         image: body.image.clone(),
-        volumes: body.volumes.clone().or(image.volumes.clone()),
+        // The image's VOLUMEs and the request's anonymous volumes together, as Docker does.
+        volumes: {
+            let mut v: Vec<String> = image.volumes.clone().unwrap_or_default();
+            for x in body.volumes.iter().flatten() {
+                if !v.contains(x) {
+                    v.push(x.clone());
+                }
+            }
+            (!v.is_empty()).then_some(v)
+        },
         working_dir: Some(
             body.working_dir
                 .clone()
