@@ -3,13 +3,14 @@
 use std::collections::HashMap;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 
 use super::{flag, json_response, no_content, parse_filters, AppState};
+use crate::server::RequestVersion;
 use crate::ApiError;
 
 type Q = Query<HashMap<String, String>>;
@@ -60,9 +61,19 @@ async fn remove(
     Ok(no_content())
 }
 
-async fn prune(State(b): State<AppState>, Query(q): Q) -> Result<Response, ApiError> {
+/// Before API 1.42 `volume prune` removed every unused volume; since, only anonymous ones
+/// unless the `all` filter says otherwise (Docker's rule, so old clients keep their meaning).
+async fn prune(
+    State(b): State<AppState>,
+    version: Option<Extension<RequestVersion>>,
+    Query(q): Q,
+) -> Result<Response, ApiError> {
+    let mut filters = parse_filters(&q)?;
+    if version.is_some_and(|Extension(v)| v < RequestVersion(1, 42)) {
+        filters.entry("all".into()).or_insert_with(|| vec!["true".into()]);
+    }
     Ok(json_response(
         StatusCode::OK,
-        &b.volume_prune(parse_filters(&q)?).await?,
+        &b.volume_prune(filters).await?,
     ))
 }
