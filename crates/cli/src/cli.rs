@@ -166,9 +166,7 @@ pub enum SystemCommand {
 pub fn usage_tail(path: &str) -> &'static str {
     let leaf = path.rsplit(' ').next().unwrap_or(path);
     match leaf {
-        "inspect" | "rm" | "remove" if path.starts_with("volume") => {
-            "[OPTIONS] VOLUME [VOLUME...]"
-        }
+        "inspect" | "rm" | "remove" if path.starts_with("volume") => "[OPTIONS] VOLUME [VOLUME...]",
         "create" if path.starts_with("volume") => "[OPTIONS] [VOLUME]",
         "run" | "create" => "[OPTIONS] IMAGE [COMMAND] [ARG...]",
         "start" | "stop" | "restart" | "kill" | "rm" | "remove" => {

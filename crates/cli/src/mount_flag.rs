@@ -39,7 +39,8 @@ pub fn parse_mount(value: &str) -> Result<Mount, String> {
             Some((k, v)) => (k.trim().to_ascii_lowercase(), Some(v)),
             None => (field.trim().to_ascii_lowercase(), None),
         };
-        let need = || val.ok_or_else(|| format!("invalid field '{field}' must be a key=value pair"));
+        let need =
+            || val.ok_or_else(|| format!("invalid field '{field}' must be a key=value pair"));
         match key.as_str() {
             "type" => {
                 m.typ = Some(match need()? {
@@ -109,7 +110,8 @@ pub fn parse_mount(value: &str) -> Result<Mount, String> {
                 has_tmpfs = true;
                 let v = need()?;
                 tmpfs.mode = Some(
-                    i64::from_str_radix(v, 8).map_err(|_| format!("invalid value for {key}: {v}"))?,
+                    i64::from_str_radix(v, 8)
+                        .map_err(|_| format!("invalid value for {key}: {v}"))?,
                 );
             }
             _ => return Err(format!("unexpected key '{key}' in '{field}'")),
@@ -142,15 +144,16 @@ mod tests {
 
     #[test]
     fn parses_docker_csv() {
-        let m = parse_mount("type=bind,source=/a,target=/b,readonly,bind-propagation=rslave")
-            .unwrap();
+        let m =
+            parse_mount("type=bind,source=/a,target=/b,readonly,bind-propagation=rslave").unwrap();
         assert_eq!(m.typ, Some(MountType::BIND));
         assert_eq!(m.read_only, Some(true));
         assert_eq!(
             m.bind_options.unwrap().propagation,
             Some(MountBindOptionsPropagationEnum::RSLAVE)
         );
-        let m = parse_mount("src=data,dst=/d,volume-nocopy,volume-opt=type=tmpfs,chown=1:2").unwrap();
+        let m =
+            parse_mount("src=data,dst=/d,volume-nocopy,volume-opt=type=tmpfs,chown=1:2").unwrap();
         assert_eq!(m.typ, Some(MountType::VOLUME));
         let v = m.volume_options.unwrap();
         assert_eq!(v.no_copy, Some(true));
@@ -168,7 +171,13 @@ mod tests {
             parse_mount("target=/x,readonly=maybe").unwrap_err(),
             "invalid value for readonly: maybe"
         );
-        assert_eq!(parse_mount("type").unwrap_err(), "invalid field 'type' must be a key=value pair");
-        assert_eq!(parse_mount("bogus=1").unwrap_err(), "unexpected key 'bogus' in 'bogus=1'");
+        assert_eq!(
+            parse_mount("type").unwrap_err(),
+            "invalid field 'type' must be a key=value pair"
+        );
+        assert_eq!(
+            parse_mount("bogus=1").unwrap_err(),
+            "unexpected key 'bogus' in 'bogus=1'"
+        );
     }
 }

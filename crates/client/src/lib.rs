@@ -31,8 +31,8 @@ mod images;
 pub mod jsonstream;
 pub mod stdcopy;
 mod system;
-mod volumes;
 pub mod transport;
+mod volumes;
 
 use std::marker::PhantomData;
 

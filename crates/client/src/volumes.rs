@@ -42,7 +42,11 @@ impl Client {
 
     /// `POST /volumes/prune`.
     pub async fn volumes_prune(&self, filters: Option<&str>) -> Result<Value> {
-        self.post_json("/volumes/prune", &filters_query(filters), RequestBody::Empty)
-            .await
+        self.post_json(
+            "/volumes/prune",
+            &filters_query(filters),
+            RequestBody::Empty,
+        )
+        .await
     }
 }

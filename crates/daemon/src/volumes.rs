@@ -41,7 +41,10 @@ impl Daemon {
 
     pub async fn volume_list(&self, filters: Filters) -> Result<Value> {
         for k in filters.keys() {
-            if !matches!(k.as_str(), "dangling" | "name" | "label" | "label!" | "driver") {
+            if !matches!(
+                k.as_str(),
+                "dangling" | "name" | "label" | "label!" | "driver"
+            ) {
                 return Err(Error::InvalidArgument(format!("invalid filter '{k}'")));
             }
         }
@@ -128,11 +131,7 @@ impl Daemon {
                     }
                 }
                 "label" | "label!" => {}
-                other => {
-                    return Err(Error::InvalidArgument(format!(
-                        "invalid filter '{other}'"
-                    )))
-                }
+                other => return Err(Error::InvalidArgument(format!("invalid filter '{other}'"))),
             }
         }
         let store = self.volumes.clone();

@@ -20,9 +20,7 @@ fn cstr(name: &OsStr) -> Result<CString> {
 }
 
 fn last_err(what: &str, name: &OsStr) -> Error {
-    Error::io(format!("copy-up: {what} {}", name.to_string_lossy()))(
-        std::io::Error::last_os_error(),
-    )
+    Error::io(format!("copy-up: {what} {}", name.to_string_lossy()))(std::io::Error::last_os_error())
 }
 
 fn openat(dir: RawFd, name: &CString, flags: i32, mode: u32) -> Option<OwnedFd> {
@@ -139,8 +137,10 @@ fn copy_dir(src: RawFd, dst: RawFd) -> Result<()> {
                 .ok_or_else(|| last_err("creating", &name))?;
                 let mut sf = File::from(s);
                 let mut df = File::from(d);
-                std::io::copy(&mut sf, &mut df)
-                    .map_err(Error::io(format!("copy-up: copying {}", name.to_string_lossy())))?;
+                std::io::copy(&mut sf, &mut df).map_err(Error::io(format!(
+                    "copy-up: copying {}",
+                    name.to_string_lossy()
+                )))?;
                 set_meta(df.as_raw_fd(), &st);
             }
             libc::S_IFLNK => {

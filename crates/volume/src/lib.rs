@@ -141,7 +141,8 @@ impl VolumeStore {
     /// interrupted create or remove left.
     pub fn open(root: impl Into<PathBuf>) -> Result<VolumeStore> {
         let root = root.into();
-        std::fs::create_dir_all(&root).map_err(Error::io(format!("creating {}", root.display())))?;
+        std::fs::create_dir_all(&root)
+            .map_err(Error::io(format!("creating {}", root.display())))?;
         let store = VolumeStore {
             root,
             active: Mutex::new(HashMap::new()),
@@ -238,7 +239,8 @@ impl VolumeStore {
         let tmp = self.root.join(format!(".creating-{name}"));
         let _ = std::fs::remove_dir_all(&tmp);
         let data = tmp.join(DATA_DIR);
-        std::fs::create_dir_all(&data).map_err(Error::io(format!("creating {}", data.display())))?;
+        std::fs::create_dir_all(&data)
+            .map_err(Error::io(format!("creating {}", data.display())))?;
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755))
             .map_err(Error::io(format!("chmod {}", data.display())))?;
@@ -257,10 +259,8 @@ impl VolumeStore {
             std::fs::create_dir_all(dir.join(DATA_DIR))
                 .map_err(Error::io(format!("creating {}", dir.display())))?;
         } else {
-            std::fs::rename(&tmp, &dir).map_err(Error::io(format!(
-                "renaming {} into place",
-                tmp.display()
-            )))?;
+            std::fs::rename(&tmp, &dir)
+                .map_err(Error::io(format!("renaming {} into place", tmp.display())))?;
         }
         sync_dir(&self.root);
         Ok((vol, true))
@@ -337,7 +337,8 @@ impl VolumeStore {
             .join(format!(".removing-{name}-{}", &random_name()[..8]));
         std::fs::rename(&dir, &tomb).map_err(Error::io(format!("removing {}", dir.display())))?;
         sync_dir(&self.root);
-        std::fs::remove_dir_all(&tomb).map_err(Error::io(format!("removing {}", tomb.display())))?;
+        std::fs::remove_dir_all(&tomb)
+            .map_err(Error::io(format!("removing {}", tomb.display())))?;
         Ok(())
     }
 
@@ -476,8 +477,10 @@ fn sync_dir(dir: &Path) {
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .map_err(Error::io(format!("creating a temporary file in {}", dir.display())))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(Error::io(format!(
+        "creating a temporary file in {}",
+        dir.display()
+    )))?;
     tmp.write_all(bytes)
         .and_then(|_| tmp.as_file().sync_all())
         .map_err(Error::io(format!("writing {}", path.display())))?;

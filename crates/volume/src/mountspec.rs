@@ -136,7 +136,9 @@ impl MountPoint {
     }
 }
 
-const PROPAGATIONS: &[&str] = &["private", "rprivate", "shared", "rshared", "slave", "rslave"];
+const PROPAGATIONS: &[&str] = &[
+    "private", "rprivate", "shared", "rshared", "slave", "rslave",
+];
 
 fn check_target(kind: MountKind, target: &str, wrap: impl Fn(String) -> String) -> Result<String> {
     if target.is_empty() {
@@ -291,7 +293,8 @@ pub fn parse_api_mount(m: &Mount) -> Result<MountPoint> {
         }
     };
     let t = kind.as_str();
-    let cfg_err = |why: &str| Error::Invalid(format!("invalid mount config for type \"{t}\": {why}"));
+    let cfg_err =
+        |why: &str| Error::Invalid(format!("invalid mount config for type \"{t}\": {why}"));
     let target = check_target(kind, m.target.as_deref().unwrap_or(""), |s| s)?;
     let source = m.source.clone().unwrap_or_default();
     let mut mp = MountPoint::new(kind, target);
@@ -465,11 +468,20 @@ mod tests {
     #[test]
     fn binds_parse_like_docker() {
         let m = parse_bind("data:/srv").unwrap();
-        assert_eq!((m.kind, m.name.as_str(), m.mode.as_str(), m.rw), (MountKind::Volume, "data", "z", true));
+        assert_eq!(
+            (m.kind, m.name.as_str(), m.mode.as_str(), m.rw),
+            (MountKind::Volume, "data", "z", true)
+        );
         assert!(m.copy_data);
         let m = parse_bind("/host:/ctr:ro").unwrap();
-        assert_eq!((m.kind, m.source.as_str(), m.rw), (MountKind::Bind, "/host", false));
-        assert_eq!((m.mode.as_str(), m.propagation.as_str()), ("ro", "rprivate"));
+        assert_eq!(
+            (m.kind, m.source.as_str(), m.rw),
+            (MountKind::Bind, "/host", false)
+        );
+        assert_eq!(
+            (m.mode.as_str(), m.propagation.as_str()),
+            ("ro", "rprivate")
+        );
         assert!(m.create_source);
         let m = parse_bind("/host:/ctr:rslave").unwrap();
         assert_eq!(m.propagation, "rslave");
@@ -519,7 +531,10 @@ mod tests {
             ..bind("/tmp")
         })
         .unwrap();
-        assert_eq!((m.propagation.as_str(), m.rw, m.create_source), ("rslave", false, false));
+        assert_eq!(
+            (m.propagation.as_str(), m.rw, m.create_source),
+            ("rslave", false, false)
+        );
         let t = parse_api_mount(&Mount {
             typ: Some(MountType::TMPFS),
             target: Some("/t".into()),
@@ -565,8 +580,17 @@ mod tests {
         })
         .unwrap();
         assert!(!v.copy_data);
-        assert_eq!(v.chown, Some(Chown::Ids { uid: 1000, gid: 1001 }));
-        assert_eq!(v.volume_options.get("type").map(String::as_str), Some("tmpfs"));
+        assert_eq!(
+            v.chown,
+            Some(Chown::Ids {
+                uid: 1000,
+                gid: 1001
+            })
+        );
+        assert_eq!(
+            v.volume_options.get("type").map(String::as_str),
+            Some("tmpfs")
+        );
         assert!(!v.volume_options.contains_key(CHOWN_OPTION));
         let e = parse_api_mount(&Mount {
             typ: Some(MountType::VOLUME),
@@ -575,7 +599,9 @@ mod tests {
             ..Mount::default()
         })
         .unwrap_err();
-        assert!(e.to_string().starts_with("create /abs: \"/abs\" includes invalid characters"));
+        assert!(e
+            .to_string()
+            .starts_with("create /abs: \"/abs\" includes invalid characters"));
     }
 
     #[test]
@@ -585,7 +611,10 @@ mod tests {
         assert_eq!(t.tmpfs_options, vec!["size=1m", "mode=1777"]);
         assert!(parse_tmpfs("/run", "size=1m,bogus").is_err());
         assert_eq!(parse_volumes_from("c1").unwrap(), ("c1".into(), None));
-        assert_eq!(parse_volumes_from("c1:ro").unwrap(), ("c1".into(), Some(false)));
+        assert_eq!(
+            parse_volumes_from("c1:ro").unwrap(),
+            ("c1".into(), Some(false))
+        );
         assert!(parse_volumes_from("c1:zz").is_err());
     }
 

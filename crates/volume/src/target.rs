@@ -56,7 +56,8 @@ pub fn prepare(rootfs: &Path, dest: &str, kind: TargetKind) -> Result<String> {
                 match root.create(p, &InodeType::File(std::fs::Permissions::from_mode(0o644))) {
                     Ok(()) => {}
                     // Created meanwhile (or a dangling symlink we will not follow out).
-                    Err(e) if e.kind() == pathrs::error::ErrorKind::OsError(Some(libc::EEXIST)) => {}
+                    Err(e) if e.kind() == pathrs::error::ErrorKind::OsError(Some(libc::EEXIST)) => {
+                    }
                     Err(e) => return Err(Error::pathrs(format!("creating mount point {dest}"))(e)),
                 }
                 root.resolve(p)

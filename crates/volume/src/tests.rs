@@ -58,7 +58,10 @@ fn names_are_checked_like_docker() {
         .unwrap_err()
         .to_string()
     };
-    assert_eq!(e("x"), "create x: volume name is too short, names should be at least two alphanumeric characters");
+    assert_eq!(
+        e("x"),
+        "create x: volume name is too short, names should be at least two alphanumeric characters"
+    );
     assert!(e("a/b").starts_with("create a/b: \"a/b\" includes invalid characters"));
     assert!(e("../x").contains("invalid characters"));
     assert!(s.get("../../etc").is_err());
@@ -69,7 +72,10 @@ fn names_are_checked_like_docker() {
             ..Default::default()
         })
         .unwrap_err();
-    assert_eq!(bad_opt.to_string(), "create vv: invalid option key: \"foo\"");
+    assert_eq!(
+        bad_opt.to_string(),
+        "create vv: invalid option key: \"foo\""
+    );
     let other_driver = s
         .create(CreateRequest {
             name: Some("vv".into()),

@@ -48,8 +48,14 @@ async fn create(State(b): State<AppState>, body: Bytes) -> Result<Response, ApiE
     ))
 }
 
-async fn inspect(State(b): State<AppState>, Path(name): Path<String>) -> Result<Response, ApiError> {
-    Ok(json_response(StatusCode::OK, &b.volume_inspect(&name).await?))
+async fn inspect(
+    State(b): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(json_response(
+        StatusCode::OK,
+        &b.volume_inspect(&name).await?,
+    ))
 }
 
 async fn remove(
@@ -70,7 +76,9 @@ async fn prune(
 ) -> Result<Response, ApiError> {
     let mut filters = parse_filters(&q)?;
     if version.is_some_and(|Extension(v)| v < RequestVersion(1, 42)) {
-        filters.entry("all".into()).or_insert_with(|| vec!["true".into()]);
+        filters
+            .entry("all".into())
+            .or_insert_with(|| vec!["true".into()]);
     }
     Ok(json_response(
         StatusCode::OK,

@@ -211,7 +211,9 @@ async fn ls(ctx: &Ctx, a: LsArgs) -> Result {
 async fn prune(ctx: &Ctx, a: PruneArgs) -> Result {
     if !a.force {
         if a.all {
-            out!("WARNING! This will remove all local volumes not used by at least one container.\n");
+            out!(
+                "WARNING! This will remove all local volumes not used by at least one container.\n"
+            );
         } else {
             out!("WARNING! This will remove anonymous local volumes not used by at least one container.\n");
         }

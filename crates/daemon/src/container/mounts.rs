@@ -55,8 +55,20 @@ impl Daemon {
         }
         for spec in hc.volumes_from.iter().flatten() {
             let (name, rw) = mountspec::parse_volumes_from(spec)?;
-            let other = self.containers.lookup(&name)?.snapshot();
-            for mp in other.mount_points.iter().filter(|m| m.kind != MountKind::Tmpfs) {
+            // A bad reference is the request's fault (400, as Docker), not a missing object:
+            // a 404 would send clients off to pull the image.
+            let other = match self.containers.lookup(&name) {
+                Ok(e) => e.snapshot(),
+                Err(Error::NoSuchContainer(n)) => {
+                    return Err(Error::InvalidArgument(format!("No such container: {n}")))
+                }
+                Err(e) => return Err(e),
+            };
+            for mp in other
+                .mount_points
+                .iter()
+                .filter(|m| m.kind != MountKind::Tmpfs)
+            {
                 let mut m = mp.clone();
                 if let Some(rw) = rw {
                     m.rw = rw;
@@ -106,7 +118,11 @@ impl Daemon {
                 }
                 mp.name = vol.name.clone();
                 mp.driver = vol.driver.clone();
-                mp.source = self.volumes.data_path(&vol.name).to_string_lossy().into_owned();
+                mp.source = self
+                    .volumes
+                    .data_path(&vol.name)
+                    .to_string_lossy()
+                    .into_owned();
             }
             Ok(())
         })();
@@ -141,9 +157,10 @@ impl Daemon {
                 None
             };
             let rootfs = rootfs.to_path_buf();
-            let entry = tokio::task::spawn_blocking(move || prepare_one(&mp, &rootfs, data, uid, gid))
-                .await
-                .map_err(|e| Error::Internal(format!("mount preparation task: {e}")))??;
+            let entry =
+                tokio::task::spawn_blocking(move || prepare_one(&mp, &rootfs, data, uid, gid))
+                    .await
+                    .map_err(|e| Error::Internal(format!("mount preparation task: {e}")))??;
             out.push(entry);
         }
         Ok(out)
@@ -169,7 +186,11 @@ impl Daemon {
 
     /// Removes the anonymous volumes of a removed container that no other container uses.
     pub(crate) fn remove_anonymous_volumes(&self, c: &Container) {
-        for mp in c.mount_points.iter().filter(|m| m.kind == MountKind::Volume) {
+        for mp in c
+            .mount_points
+            .iter()
+            .filter(|m| m.kind == MountKind::Volume)
+        {
             let Ok(vol) = self.volumes.get(&mp.name) else {
                 continue;
             };
@@ -186,7 +207,11 @@ impl Daemon {
 
     /// Re-registers the volumes of a container re-adopted after a daemon restart.
     pub(crate) fn reacquire_volumes(&self, c: &Container) {
-        for mp in c.mount_points.iter().filter(|m| m.kind == MountKind::Volume) {
+        for mp in c
+            .mount_points
+            .iter()
+            .filter(|m| m.kind == MountKind::Volume)
+        {
             if let Err(e) = self.volumes.acquire(&mp.name, &c.id) {
                 tracing::warn!("volume {} of running container {}: {e}", mp.name, c.id);
             }
