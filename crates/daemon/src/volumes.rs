@@ -29,14 +29,12 @@ fn truthy(v: &str) -> Result<bool> {
 }
 
 impl Daemon {
-    fn blocking<T: Send + 'static>(
+    async fn blocking<T: Send + 'static>(
         f: impl FnOnce() -> Result<T> + Send + 'static,
-    ) -> impl std::future::Future<Output = Result<T>> {
-        async move {
-            tokio::task::spawn_blocking(f)
-                .await
-                .map_err(|e| Error::Internal(format!("volume task: {e}")))?
-        }
+    ) -> Result<T> {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| Error::Internal(format!("volume task: {e}")))?
     }
 
     pub async fn volume_list(&self, filters: Filters) -> Result<Value> {
@@ -64,7 +62,7 @@ impl Daemon {
                         any
                     }
                     "name" => values.iter().any(|x| v.name.contains(x.as_str())),
-                    "driver" => values.iter().any(|x| v.driver == *x),
+                    "driver" => values.contains(&v.driver),
                     "label" => values.iter().all(|x| label_matches(&v, x)),
                     "label!" => values.iter().all(|x| !label_matches(&v, x)),
                     _ => true,
