@@ -278,9 +278,28 @@ fn copy_up_keeps_owners_and_modes_and_nocopy_skips_it() {
     assert_eq!(ok(&out, "--mount volume-nocopy", &d), "");
 }
 
-#[test]
-fn volumes_from_read_only_binds_and_single_files() {
-    let d = TestDaemon::start("vol-from");
+/// The scenarios that depend most on the runtime, on the built-in one and on Debian's runc.
+macro_rules! on_each_runtime {
+    ($($scenario:ident),*) => {
+        mod builtin {
+            $(#[test] fn $scenario() { super::$scenario("berth") })*
+        }
+        mod runc {
+            $(#[test] fn $scenario() { super::$scenario("runc") })*
+        }
+    };
+}
+
+on_each_runtime!(
+    volumes_from_read_only_binds_and_single_files,
+    tmpfs_is_empty_on_each_start_and_honours_size_and_mode
+);
+
+fn volumes_from_read_only_binds_and_single_files(runtime: &str) {
+    let d = TestDaemon::start_with(
+        &format!("vol-from-{runtime}"),
+        &["--default-runtime", runtime],
+    );
     d.load_busybox();
     let host = host_dir("from");
     std::fs::write(host.path().join("single.txt"), "one file\n").unwrap();
@@ -406,9 +425,11 @@ fn volumes_from_read_only_binds_and_single_files() {
     assert!(!nope.exists());
 }
 
-#[test]
-fn tmpfs_is_empty_on_each_start_and_honours_size_and_mode() {
-    let d = TestDaemon::start("vol-tmpfs");
+fn tmpfs_is_empty_on_each_start_and_honours_size_and_mode(runtime: &str) {
+    let d = TestDaemon::start_with(
+        &format!("vol-tmpfs-{runtime}"),
+        &["--default-runtime", runtime],
+    );
     d.load_busybox();
     let out = d.berth(&["create", "--name", "tmp1", "--tmpfs", "/scratch:size=1m,mode=1770", "--mount", "type=tmpfs,target=/m,tmpfs-size=2m", "busybox", "sh", "-c", "ls -A /scratch; stat -c %a /scratch; df -k /scratch /m | tail -2 | awk '{print $2}'; echo data > /scratch/f; echo more > /m/g"]);
     ok(&out, "create", &d);

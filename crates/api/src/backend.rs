@@ -190,4 +190,6 @@ pub trait Backend: Send + Sync + 'static {
     /// `force` ignores a missing volume; one in use is refused (409) either way.
     async fn volume_remove(&self, name: &str, force: bool) -> ApiResult<()>;
     async fn volume_prune(&self, filters: Filters) -> ApiResult<serde_json::Value>;
+    /// Every volume with its `UsageData` (`Size`, `RefCount`), for `/system/df`.
+    async fn volume_disk_usage(&self) -> ApiResult<Vec<serde_json::Value>>;
 }

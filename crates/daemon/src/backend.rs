@@ -154,4 +154,7 @@ impl Backend for Daemon {
     async fn volume_prune(&self, filters: Filters) -> ApiResult<Value> {
         Ok(Daemon::volume_prune(self, filters).await?)
     }
+    async fn volume_disk_usage(&self) -> ApiResult<Vec<Value>> {
+        Ok(self.volumes_disk_usage().await?)
+    }
 }

@@ -33,6 +33,17 @@ fn is_dir(fd: std::os::fd::BorrowedFd<'_>) -> Result<bool> {
 /// Makes sure `dest` exists inside `rootfs` as `kind` and returns its resolved absolute path
 /// inside the container (no symlinks left in it).
 pub fn prepare(rootfs: &Path, dest: &str, kind: TargetKind) -> Result<String> {
+    prepare_with_mode(rootfs, dest, kind, None)
+}
+
+/// [`prepare`], giving a directory it creates the permission bits `mode` (a tmpfs's `mode=`:
+/// runc re-applies the mount point's own mode over a tmpfs when the point existed before).
+pub fn prepare_with_mode(
+    rootfs: &Path,
+    dest: &str,
+    kind: TargetKind,
+    mode: Option<u32>,
+) -> Result<String> {
     if !dest.starts_with('/') {
         return Err(Error::Invalid(format!(
             "invalid mount path: '{dest}' mount path must be absolute"
@@ -45,9 +56,19 @@ pub fn prepare(rootfs: &Path, dest: &str, kind: TargetKind) -> Result<String> {
     let handle = match root.resolve(dest) {
         Ok(h) => h,
         Err(_) => match kind {
-            TargetKind::Directory => root
-                .mkdir_all(dest, &std::fs::Permissions::from_mode(0o755))
-                .map_err(Error::pathrs(format!("creating mount point {dest}")))?,
+            TargetKind::Directory => {
+                let h = root
+                    .mkdir_all(dest, &std::fs::Permissions::from_mode(0o755))
+                    .map_err(Error::pathrs(format!("creating mount point {dest}")))?;
+                if let Some(mode) = mode {
+                    let dir = h
+                        .reopen(OpenFlags::O_RDONLY | OpenFlags::O_DIRECTORY)
+                        .map_err(Error::pathrs(format!("opening mount point {dest}")))?;
+                    dir.set_permissions(std::fs::Permissions::from_mode(mode & 0o7777))
+                        .map_err(Error::io(format!("chmod of mount point {dest}")))?;
+                }
+                h
+            }
             TargetKind::File => {
                 let p = Path::new(dest);
                 let parent = p.parent().unwrap_or(Path::new("/"));

@@ -2,6 +2,7 @@
 //! has been stripped by [`crate::server`].
 
 mod containers;
+mod df;
 mod exec;
 mod images;
 mod system;
@@ -36,6 +37,7 @@ fn routes() -> Router<AppState> {
         .merge(exec::routes())
         .merge(images::routes())
         .merge(volumes::routes())
+        .merge(df::routes())
         .merge(not_implemented_routes())
         .fallback(|| async { ApiError::not_found("page not found") })
 }
@@ -71,7 +73,6 @@ fn not_implemented_routes() -> Router<AppState> {
         ("/plugins", "plugins"),
         ("/secrets", "swarm secrets"),
         ("/configs", "swarm configs"),
-        ("/system/df", "system df"),
         ("/session", "build sessions"),
         ("/distribution/{*rest}", "distribution inspection"),
         ("/auth", "registry login"),

@@ -126,15 +126,14 @@ fn key_values(list: &[String], what: &str) -> std::result::Result<Map<String, Va
 }
 
 async fn create(ctx: &Ctx, a: CreateArgs) -> Result {
-    let name = match (&a.name, &a.volume) {
-        (Some(n), Some(v)) if n != v => {
-            return Err(CliError::local(
+    let name =
+        match (&a.name, &a.volume) {
+            (Some(n), Some(v)) if n != v => return Err(CliError::local(
                 "conflicting options: either specify --name or provide positional arg, not both",
-            ))
-        }
-        (Some(n), _) | (None, Some(n)) => n.clone(),
-        (None, None) => String::new(),
-    };
+            )),
+            (Some(n), _) | (None, Some(n)) => n.clone(),
+            (None, None) => String::new(),
+        };
     let body = json!({
         "Name": name,
         "Driver": a.driver,

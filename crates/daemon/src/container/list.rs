@@ -186,7 +186,7 @@ impl Daemon {
                 network_mode: c.host_config.network_mode.clone(),
                 ..Default::default()
             }),
-            mounts: Some(Vec::new()),
+            mounts: serde_json::from_value(super::inspect::mounts_json(c)).ok(),
             ..Default::default()
         }
     }

@@ -289,7 +289,13 @@ fn prepare_one(
             })
         }
         MountKind::Tmpfs => {
-            let dest = target::prepare(rootfs, &mp.destination, TargetKind::Directory)?;
+            let mode = mp
+                .tmpfs_options
+                .iter()
+                .find_map(|o| o.strip_prefix("mode="))
+                .and_then(|m| u32::from_str_radix(m, 8).ok());
+            let dest =
+                target::prepare_with_mode(rootfs, &mp.destination, TargetKind::Directory, mode)?;
             let mut options: Vec<String> = vec!["nosuid".into(), "nodev".into(), "noexec".into()];
             options.extend(mp.tmpfs_options.iter().cloned());
             if !mp.rw && !options.iter().any(|o| o == "ro") {
