@@ -253,6 +253,11 @@ fn copy_up_keeps_owners_and_modes_and_nocopy_skips_it() {
         "/srv/data/conf",
     ]);
     assert_eq!(ok(&out, "no second copy", &d), "mine\n");
+    // As in Docker, the copy happens at create: another container sees it before the first
+    // one ever starts.
+    ok(&d.docker(&["create", "--name", "creator", "-v", "atcreate:/srv/data", "withdata:1"]), "create", &d);
+    let out = d.docker(&["run", "--rm", "-v", "atcreate:/x", "busybox", "cat", "/x/conf"]);
+    assert_eq!(ok(&out, "copy-up at create", &d), "from the image\n");
     // nocopy: the volume stays empty.
     let out = d.berth(&[
         "run",

@@ -120,7 +120,16 @@ impl Daemon {
             .and_then(|r| r.map_err(Error::from)),
             Err(e) => Err(Error::io(format!("creating {}", dir.display()))(e)),
         };
+        let mut container = container;
+        let prepared = match prepared {
+            Ok(()) => {
+                self.copy_up_at_create(&id, &mut container.mount_points)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
         if let Err(e) = prepared {
+            self.discard_half_created(&id).await;
             // The anonymous volumes made for it go too (the container was never recorded).
             self.remove_anonymous_volumes(&container);
             return Err(e);

@@ -135,6 +135,53 @@ impl Daemon {
         Ok(out)
     }
 
+    /// Copy-up at create, as Docker does it: the container's rootfs is mounted for a moment
+    /// (where `start` mounts it, so a crash here is cleaned up like a crashed start) and each
+    /// new, empty volume is filled from it. Volumes with driver options are filled at start
+    /// instead, once they are mounted.
+    pub(crate) async fn copy_up_at_create(
+        &self,
+        id: &str,
+        points: &mut [MountPoint],
+    ) -> Result<()> {
+        let mut todo = Vec::new();
+        for m in points.iter_mut() {
+            if m.kind == MountKind::Volume
+                && m.copy_data
+                && !self.volumes.get(&m.name)?.needs_mount()
+            {
+                todo.push((m.destination.clone(), PathBuf::from(&m.source)));
+                m.copy_data = false;
+            }
+        }
+        if todo.is_empty() {
+            return Ok(());
+        }
+        let state_dir = self.state_dir(id);
+        let rootfs = state_dir.join("rootfs");
+        let images = self.images.clone();
+        let cid = id.to_owned();
+        let res = tokio::task::spawn_blocking(move || -> Result<()> {
+            std::fs::create_dir_all(&rootfs)
+                .map_err(Error::io(format!("creating {}", rootfs.display())))?;
+            crate::rootfs::mount(&images, &cid, &rootfs)?;
+            let copied = todo
+                .iter()
+                .try_for_each(|(dest, data)| copyup::copy_up(&rootfs, dest, data).map(|_| ()));
+            crate::rootfs::unmount(&rootfs)?;
+            Ok(copied?)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("copy-up task: {e}")))
+        .and_then(|r| r);
+        if let Err(e) = std::fs::remove_dir_all(&state_dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!("removing {}: {e}", state_dir.display());
+            }
+        }
+        res
+    }
+
     /// Readies every mount of `c` for a start with its rootfs at `rootfs`, and returns the
     /// runtime's mount list (parents before children). Volumes acquired here are released by
     /// [`Daemon::teardown_runtime`], also when the start fails later.
