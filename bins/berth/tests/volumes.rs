@@ -255,8 +255,27 @@ fn copy_up_keeps_owners_and_modes_and_nocopy_skips_it() {
     assert_eq!(ok(&out, "no second copy", &d), "mine\n");
     // As in Docker, the copy happens at create: another container sees it before the first
     // one ever starts.
-    ok(&d.docker(&["create", "--name", "creator", "-v", "atcreate:/srv/data", "withdata:1"]), "create", &d);
-    let out = d.docker(&["run", "--rm", "-v", "atcreate:/x", "busybox", "cat", "/x/conf"]);
+    ok(
+        &d.docker(&[
+            "create",
+            "--name",
+            "creator",
+            "-v",
+            "atcreate:/srv/data",
+            "withdata:1",
+        ]),
+        "create",
+        &d,
+    );
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "-v",
+        "atcreate:/x",
+        "busybox",
+        "cat",
+        "/x/conf",
+    ]);
     assert_eq!(ok(&out, "copy-up at create", &d), "from the image\n");
     // nocopy: the volume stays empty.
     let out = d.berth(&[
@@ -297,8 +316,87 @@ macro_rules! on_each_runtime {
 
 on_each_runtime!(
     volumes_from_read_only_binds_and_single_files,
-    tmpfs_is_empty_on_each_start_and_honours_size_and_mode
+    tmpfs_is_empty_on_each_start_and_honours_size_and_mode,
+    slave_propagation_works_where_the_host_mount_is_shared
 );
+
+fn sh(cmd: &str) {
+    let st = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .status()
+        .unwrap();
+    assert!(st.success(), "{cmd}");
+}
+
+/// A shared tmpfs of the test's own, so propagation has something to propagate from (`/` is
+/// private on these machines); unmounted on drop.
+struct SharedMount(tempfile::TempDir);
+
+impl SharedMount {
+    fn new(name: &str) -> SharedMount {
+        let dir = host_dir(name);
+        let p = dir.path().display();
+        sh(&format!(
+            "mount -t tmpfs berth-test {p} && mount --make-shared {p}"
+        ));
+        SharedMount(dir)
+    }
+}
+
+impl Drop for SharedMount {
+    fn drop(&mut self) {
+        let p = self.0.path().display().to_string();
+        let _ = std::process::Command::new("umount")
+            .args(["-R", "-l", &p])
+            .status();
+    }
+}
+
+fn slave_propagation_works_where_the_host_mount_is_shared(runtime: &str) {
+    let d = TestDaemon::start_with(
+        &format!("vol-prop-{runtime}"),
+        &["--default-runtime", runtime],
+    );
+    d.load_busybox();
+    let shared = SharedMount::new("prop");
+    let p = shared.0.path().to_path_buf();
+    std::fs::create_dir(p.join("sub")).unwrap();
+    let spec = format!("{}:/p:rslave", p.display());
+    ok(
+        &d.berth(&[
+            "run", "-d", "--name", "prop1", "-v", &spec, "busybox", "sleep", "600",
+        ]),
+        "run rslave",
+        &d,
+    );
+    let mounts = inspect_json(&d, "prop1", "{{json .Mounts}}");
+    assert_eq!(mounts[0]["Propagation"], "rslave");
+    // A mount made on the host after the start appears in the container.
+    sh(&format!(
+        "mount -t tmpfs berth-test-sub {0}/sub && echo late > {0}/sub/f",
+        p.display()
+    ));
+    let out = d.berth(&["exec", "prop1", "cat", "/p/sub/f"]);
+    assert_eq!(ok(&out, "propagated mount", &d), "late\n");
+    ok(&d.berth(&["rm", "-f", "prop1"]), "rm", &d);
+    // rshared, too, where the source is shared.
+    let spec = format!("{}:/q:rshared", p.display());
+    ok(
+        &d.docker(&[
+            "run", "-d", "--name", "prop2", "-v", &spec, "busybox", "sleep", "600",
+        ]),
+        "run rshared",
+        &d,
+    );
+    sh(&format!(
+        "mkdir -p {0}/sub2 && mount -t tmpfs berth-test-sub2 {0}/sub2 && echo later > {0}/sub2/g",
+        p.display()
+    ));
+    let out = d.berth(&["exec", "prop2", "cat", "/q/sub2/g"]);
+    assert_eq!(ok(&out, "rshared propagated mount", &d), "later\n");
+    ok(&d.berth(&["rm", "-f", "prop2"]), "rm", &d);
+}
 
 fn volumes_from_read_only_binds_and_single_files(runtime: &str) {
     let d = TestDaemon::start_with(

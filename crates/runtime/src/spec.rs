@@ -493,13 +493,11 @@ fn build_spec_value(input: &SpecInput) -> Result<Value, RuntimeError> {
         mounts.push(json!({
             "destination": m.destination, "type": m.typ, "source": m.source, "options": m.options,
         }));
-        // A shared or slave bind needs the root's propagation to carry events (Docker's rule).
+        // A shared bind needs a shared root to carry events out (Docker's rule). A slave one
+        // needs a slave root: what both runtimes do by default (runc: MS_SLAVE|MS_REC when
+        // unset; libcontainer, which knows no `r` spellings, likewise), so it is left unset.
         if m.options.iter().any(|o| o == "shared" || o == "rshared") {
             rootfs_propagation = Some("rshared");
-        } else if rootfs_propagation.is_none()
-            && m.options.iter().any(|o| o == "slave" || o == "rslave")
-        {
-            rootfs_propagation = Some("rslave");
         }
     }
 

@@ -279,6 +279,20 @@ impl Daemon {
     }
 }
 
+/// libcontainer spells the root's propagation without runc's `r` (it always recurses).
+pub(crate) fn adapt_spec_for_builtin(spec: &mut oci_spec::runtime::Spec) {
+    if let Some(linux) = spec.linux_mut() {
+        if let Some(p) = linux.rootfs_propagation().clone() {
+            if let Some(bare) = p
+                .strip_prefix('r')
+                .filter(|b| *b == "shared" || *b == "slave")
+            {
+                linux.set_rootfs_propagation(Some(bare.to_owned()));
+            }
+        }
+    }
+}
+
 fn rw_opt(rw: bool) -> String {
     if rw { "rw" } else { "ro" }.to_owned()
 }

@@ -97,7 +97,10 @@ impl Daemon {
         spec_input.extra_mounts = self
             .prepare_mounts(c, &rootfs, spec_input.uid, spec_input.gid)
             .await?;
-        let spec = berth_runtime::spec::build_spec(&spec_input)?;
+        let mut spec = berth_runtime::spec::build_spec(&spec_input)?;
+        if c.runtime == BUILTIN_RUNTIME {
+            super::mounts::adapt_spec_for_builtin(&mut spec);
+        }
         berth_runtime::spec::write_spec(&state_dir, &spec)?;
 
         let (max_size, max_file) = self.log_rotation(c)?;
