@@ -574,6 +574,46 @@ fn tmpfs_is_empty_on_each_start_and_honours_size_and_mode(runtime: &str) {
     assert_eq!(ok(&out, "tmpfs volume run", &d), "1024\n");
     let out = d.berth(&["run", "--rm", "-v", "tv:/x", "busybox", "ls", "-A", "/x"]);
     assert_eq!(ok(&out, "tmpfs volume empty again", &d), "");
+    // The local driver's bind option: the volume is a host directory.
+    let host = host_dir("drvbind");
+    let dev = format!("device={}", host.path().display());
+    ok(
+        &d.berth(&[
+            "volume",
+            "create",
+            "-o",
+            "type=none",
+            "-o",
+            "o=bind",
+            "-o",
+            &dev,
+            "bv",
+        ]),
+        "bind volume",
+        &d,
+    );
+    ok(
+        &d.docker(&[
+            "run",
+            "--rm",
+            "-v",
+            "bv:/b",
+            "busybox",
+            "sh",
+            "-c",
+            "echo via-volume > /b/f",
+        ]),
+        "bind volume run",
+        &d,
+    );
+    assert_eq!(
+        std::fs::read_to_string(host.path().join("f")).unwrap(),
+        "via-volume\n"
+    );
+    let data = d.data_root.join("volumes/bv/_data");
+    assert!(!std::fs::read_to_string("/proc/self/mounts")
+        .unwrap()
+        .contains(data.to_str().unwrap()));
 }
 
 #[test]
@@ -1053,4 +1093,60 @@ fn mounts_stay_in_place_across_a_daemon_sigkill() {
         .unwrap()
         .contains(data.to_str().unwrap()));
     ok(&d.berth(&["volume", "rm", "tv"]), "volume rm", &d);
+}
+
+const DOCKER_PY: &str = r#"
+import sys, docker
+c = docker.DockerClient(base_url=sys.argv[1], version="1.44")
+v = c.volumes.create("pyvol", labels={"by": "python"})
+assert v.name == "pyvol" and v.attrs["Labels"] == {"by": "python"}, v.attrs
+assert v.attrs["Mountpoint"].endswith("/volumes/pyvol/_data"), v.attrs
+out = c.containers.run("busybox", ["sh", "-c", "echo py > /v/f"], volumes={"pyvol": {"bind": "/v", "mode": "rw"}}, remove=True)
+out = c.containers.run("busybox", ["cat", "/v/f"], volumes=["pyvol:/v:ro"], remove=True)
+assert out == b"py\n", out
+ct = c.containers.create("busybox", ["true"], volumes=["/anon"], name="pyc")
+mounts = ct.attrs["Mounts"]
+assert len(mounts) == 1 and mounts[0]["Destination"] == "/anon" and mounts[0]["Type"] == "volume", mounts
+try:
+    c.volumes.get("pyvol").remove()
+except docker.errors.APIError as e:
+    raise AssertionError("pyvol is not in use: %s" % e)
+names = sorted(x.name for x in c.volumes.list())
+assert names == [mounts[0]["Name"]], names
+try:
+    c.volumes.get(mounts[0]["Name"]).remove()
+    raise AssertionError("removed a volume in use")
+except docker.errors.APIError as e:
+    assert e.status_code == 409, e
+ct.remove(v=True)
+assert c.volumes.list() == []
+c.volumes.create("unused1")
+r = c.volumes.prune()
+assert r["VolumesDeleted"] in (None, []), r
+r = c.volumes.prune(filters={"all": "true"})
+assert r["VolumesDeleted"] == ["unused1"], r
+try:
+    c.volumes.get("nosuch")
+    raise AssertionError("found nosuch")
+except docker.errors.NotFound:
+    pass
+print("docker-py volumes ok")
+"#;
+
+#[test]
+fn docker_py_manages_and_mounts_volumes() {
+    let d = TestDaemon::start("vol-py");
+    d.load_busybox();
+    let out = std::process::Command::new("python3")
+        .args(["-c", DOCKER_PY, &d.host()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "stdout: {}\nstderr: {}\n{}",
+        stdout(&out),
+        stderr(&out),
+        d.log_text()
+    );
+    assert!(stdout(&out).contains("docker-py volumes ok"));
 }

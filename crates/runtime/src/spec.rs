@@ -740,6 +740,36 @@ mod tests {
     use super::*;
     use oci_spec::runtime::{LinuxNamespaceType, PosixRlimitType};
 
+    #[test]
+    fn extra_mounts_follow_and_replace_defaults() {
+        let mut i = input();
+        i.extra_mounts.push(MountEntry {
+            destination: "/dev/shm".into(),
+            typ: "tmpfs".into(),
+            source: "tmpfs".into(),
+            options: vec!["nosuid".into(), "size=1m".into()],
+        });
+        i.extra_mounts.push(MountEntry {
+            destination: "/data".into(),
+            typ: "bind".into(),
+            source: "/srv/v".into(),
+            options: vec!["rbind".into(), "rshared".into(), "rw".into()],
+        });
+        let v = build_spec_value(&i).unwrap();
+        let mounts = v["mounts"].as_array().unwrap();
+        let shm: Vec<_> = mounts
+            .iter()
+            .filter(|m| m["destination"] == "/dev/shm")
+            .collect();
+        assert_eq!(shm.len(), 1);
+        assert_eq!(shm[0]["options"][1], "size=1m");
+        assert_eq!(mounts.last().unwrap()["source"], "/srv/v");
+        assert_eq!(v["linux"]["rootfsPropagation"], "rshared");
+        i.extra_mounts.pop();
+        let v = build_spec_value(&i).unwrap();
+        assert!(v["linux"].get("rootfsPropagation").is_none());
+    }
+
     fn input() -> SpecInput {
         let mut i = SpecInput::new("abc", vec!["sh".into(), "-c".into(), "true".into()], "/r");
         i.hostname = "abc".into();
