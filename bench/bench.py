@@ -141,6 +141,32 @@ def scenario_exec_true(b, docker):
     return "ms", berth, ref
 
 
+def scenario_run_rm_volume(b, docker):
+    """`run --rm` with a named volume and a bind mount: the cost of mounting them."""
+    host = tempfile.mkdtemp(prefix="berth-bench-bind-")
+    args = ("run", "--rm", "-v", "benchvol:/data", "-v", f"{host}:/h:ro", "busybox", "true")
+    berth = [timed(b.cli(*args)) for _ in range(RUNS)]
+    sh(b.cli("volume", "rm", "benchvol"))
+    ref = []
+    if docker:
+        ref = [timed(anchor(*args)) for _ in range(RUNS)]
+        sh(anchor("volume", "rm", "benchvol"))
+    os.rmdir(host)
+    return "ms", berth, ref
+
+
+def scenario_volume_create_rm(b, docker):
+    """`volume create` then `volume rm` of a named volume."""
+    def cycle(cmd):
+        t = time.perf_counter()
+        sh(cmd("volume", "create", "benchcycle"))
+        sh(cmd("volume", "rm", "benchcycle"))
+        return (time.perf_counter() - t) * 1000.0
+    berth = [cycle(b.cli) for _ in range(RUNS)]
+    ref = [cycle(anchor) for _ in range(RUNS)] if docker else []
+    return "ms", berth, ref
+
+
 def scenario_ps_a_100(b, docker):
     def fill(cmd):
         for i in range(100):
@@ -219,6 +245,8 @@ SCENARIOS = {
     "docker_cli_run_rm_true": scenario_docker_cli_run_rm_true,
     "exec_true": scenario_exec_true,
     "ps_a_100": scenario_ps_a_100,
+    "run_rm_volume": scenario_run_rm_volume,
+    "volume_create_rm": scenario_volume_create_rm,
     "daemon_idle_rss": scenario_daemon_idle_rss,
     "shim_rss": scenario_shim_rss,
     "shim_private": scenario_shim_private,
