@@ -182,4 +182,17 @@ pub trait Backend: Send + Sync + 'static {
         noprune: bool,
     ) -> ApiResult<Vec<api::ImageDeleteResponseItem>>;
     async fn image_tag(&self, name: &str, repo: &str, tag: Option<&str>) -> ApiResult<()>;
+
+    // --- networks (Docker's JSON shapes, built by the engine) ---
+    async fn network_list(&self, filters: Filters) -> ApiResult<Vec<serde_json::Value>>;
+    async fn network_inspect(&self, id: &str) -> ApiResult<serde_json::Value>;
+    async fn network_create(&self, req: api::NetworkCreateRequest) -> ApiResult<serde_json::Value>;
+    async fn network_remove(&self, id: &str) -> ApiResult<()>;
+    async fn network_prune(&self, filters: Filters) -> ApiResult<serde_json::Value>;
+    async fn network_connect(&self, id: &str, req: api::NetworkConnectRequest) -> ApiResult<()>;
+    async fn network_disconnect(
+        &self,
+        id: &str,
+        req: api::NetworkDisconnectRequest,
+    ) -> ApiResult<()>;
 }

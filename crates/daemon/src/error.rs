@@ -34,6 +34,10 @@ pub enum Error {
     Snapshot(#[from] berth_snapshot::Error),
     #[error(transparent)]
     Runtime(#[from] berth_runtime::RuntimeError),
+    #[error(transparent)]
+    Network(#[from] berth_network::Error),
+    #[error("network {0} not found")]
+    NoSuchNetwork(String),
     #[error("{0}")]
     Shim(String),
     #[error("{0}")]
@@ -52,7 +56,10 @@ impl Error {
 impl Kinded for Error {
     fn kind(&self) -> ErrorKind {
         match self {
-            Error::NoSuchContainer(_) | Error::NoSuchExec(_) | Error::NoSuchImage(_) => {
+            Error::NoSuchContainer(_)
+            | Error::NoSuchExec(_)
+            | Error::NoSuchImage(_)
+            | Error::NoSuchNetwork(_) => {
                 ErrorKind::NotFound
             }
             Error::InvalidArgument(_) | Error::Config(_) => ErrorKind::InvalidArgument,
@@ -65,6 +72,7 @@ impl Kinded for Error {
             Error::Image(e) => e.kind(),
             Error::Snapshot(e) => e.kind(),
             Error::Runtime(e) => e.kind(),
+            Error::Network(e) => e.kind(),
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod container;
 pub mod error;
 pub mod events;
 mod images;
+pub mod network;
 mod rootfs;
 mod system;
 
@@ -32,6 +33,7 @@ pub struct Daemon {
     pub db: berth_metadata::Db,
     pub images: Arc<berth_image::ImageStore>,
     pub containers: container::Registry,
+    pub networks: network::Networks,
     pub(crate) execs: ExecTable,
     pub events: events::EventBus,
     /// For tasks that outlive a request (monitors).
@@ -55,17 +57,20 @@ impl Daemon {
             db.clone(),
             snapshots,
         )?);
+        let networks = network::Networks::open(&config, &db)?;
         let daemon = Arc::new_cyclic(|me| Daemon {
             config,
             db,
             images,
             containers: container::Registry::default(),
+            networks,
             execs: ExecTable::default(),
             events: events::EventBus::default(),
             me: me.clone(),
             started: time::OffsetDateTime::now_utc(),
         });
         container::restore_all(&daemon).await?;
+        daemon.network_reconcile().await;
         Ok(daemon)
     }
 }

@@ -62,6 +62,18 @@ impl Db {
         Ok(())
     }
 
+    /// Replaces a network's record.
+    pub fn update_network_record(&self, id: &str, record: &str) -> Result<()> {
+        let n = self.lock().execute(
+            "UPDATE networks SET record = ?2 WHERE id = ?1",
+            params![id, record],
+        )?;
+        if n == 0 {
+            return Err(Error::NotFound(format!("network {id}")));
+        }
+        Ok(())
+    }
+
     pub fn get_network(&self, id: &str) -> Result<Option<NetworkRow>> {
         Ok(self
             .lock()

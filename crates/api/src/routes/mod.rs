@@ -4,6 +4,7 @@
 mod containers;
 mod exec;
 mod images;
+mod networks;
 mod system;
 
 use std::collections::HashMap;
@@ -34,22 +35,16 @@ fn routes() -> Router<AppState> {
         .merge(containers::routes())
         .merge(exec::routes())
         .merge(images::routes())
+        .merge(networks::routes())
         .merge(not_implemented_routes())
         .fallback(|| async { ApiError::not_found("page not found") })
 }
 
 /// Resources of later milestones: a clear 501 rather than a 404 that looks like a typo.
 fn not_implemented_routes() -> Router<AppState> {
-    // Berth has no networks or volumes yet, so looking one up by name finds nothing — the
+    // Berth has no volumes yet, so looking one up by name finds nothing — the
     // truthful answer, and the one `docker inspect` needs to try the next object type.
     let mut r = Router::new()
-        .route(
-            "/networks/{name}",
-            axum::routing::get(|Path(name): Path<String>| async move {
-                ApiError::not_found(format!("network {name} not found"))
-            })
-            .fallback(|| async { ApiError::not_implemented("networks") }),
-        )
         .route(
             "/volumes/{name}",
             axum::routing::get(|Path(name): Path<String>| async move {
@@ -66,8 +61,6 @@ fn not_implemented_routes() -> Router<AppState> {
     for (path, what) in [
         ("/volumes", "volumes"),
         ("/volumes/{name}/{*rest}", "volumes"),
-        ("/networks", "networks"),
-        ("/networks/{name}/{*rest}", "networks"),
         ("/build", "image build"),
         ("/build/{*rest}", "the builder"),
         ("/swarm", "swarm mode"),

@@ -66,6 +66,7 @@ impl Daemon {
             .map_err(|e| Error::Internal(format!("image lookup task: {e}")))??;
 
         let id = generate_id();
+        let networking_config = body.networking_config.clone();
         let (config, host_config) = merge_config(
             &id,
             body,
@@ -87,6 +88,7 @@ impl Daemon {
             )));
         }
         validate_log_opts(&host_config)?;
+        let networking = self.plan_networking(&host_config, networking_config.as_ref())?;
 
         let container = Container {
             id: id.clone(),
@@ -104,6 +106,7 @@ impl Daemon {
             restart_count: 0,
             driver: self.images.snapshotter().driver_name().to_owned(),
             runtime,
+            networking,
         };
 
         let dir = self.container_dir(&id);
@@ -356,16 +359,6 @@ fn merge_config(
     {
         host_config.network_mode = Some("bridge".into());
     }
-    match host_config.network_mode.as_deref() {
-        Some("bridge" | "host" | "none") => {}
-        Some(m) if m.starts_with("container:") => {}
-        Some(m) => {
-            return Err(Error::NotImplemented(format!(
-                "network {m:?}: user-defined networks are not implemented in Berth yet"
-            )))
-        }
-        None => {}
-    }
     let lc = host_config
         .log_config
         .get_or_insert_with(HostConfigLogConfig::default);
@@ -409,17 +402,6 @@ fn merge_config(
         (
             host_config.mounts.as_ref().is_some_and(|m| !m.is_empty()),
             "mounts (--mount)",
-        ),
-        (
-            host_config
-                .port_bindings
-                .as_ref()
-                .is_some_and(|p| !p.is_empty()),
-            "published ports (-p)",
-        ),
-        (
-            host_config.publish_all_ports == Some(true),
-            "publishing all ports (-P)",
         ),
         (
             host_config

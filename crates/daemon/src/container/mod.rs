@@ -111,6 +111,9 @@ pub struct Container {
     pub driver: String,
     /// The runtime chosen at create time (`berth`, `runc`, …).
     pub runtime: String,
+    /// The networks it belongs to and, while running, what it holds on them.
+    #[serde(default)]
+    pub networking: crate::network::ContainerNetworking,
 }
 
 impl Container {
