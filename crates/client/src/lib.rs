@@ -28,6 +28,7 @@ pub mod error;
 mod exec;
 pub mod host;
 mod images;
+mod networks;
 pub mod jsonstream;
 pub mod stdcopy;
 mod system;

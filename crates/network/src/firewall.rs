@@ -151,9 +151,10 @@ impl Firewall {
         let tag = self.tag();
         let mut present = Vec::new();
         for line in text.lines() {
-            if line.contains(&format!("--comment {tag} ")) || line.contains(&format!("\"{tag}\""))
-            {
-                present.push(line.to_owned());
+            // iptables quotes comments with a colon; ours have no spaces, so unquoted is exact.
+            let line = line.replace('"', "");
+            if line.contains(&format!("--comment {tag} ")) {
+                present.push(line);
             }
         }
         let policy_drop = text.lines().any(|l| l == "-P FORWARD DROP");
@@ -261,10 +262,10 @@ pub fn render(table: &str, rules: &Ruleset) -> String {
         ));
     }
     s.push_str("  }\n");
-    s.push_str("  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n    fib daddr type local jump ports\n  }\n");
-    s.push_str("  chain output {\n    type nat hook output priority dstnat; policy accept;\n    fib daddr type local jump ports\n  }\n");
+    s.push_str("  chain prerouting {\n    type nat hook prerouting priority -100; policy accept;\n    fib daddr type local jump ports\n  }\n");
+    s.push_str("  chain output {\n    type nat hook output priority -100; policy accept;\n    fib daddr type local jump ports\n  }\n");
 
-    s.push_str("  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n");
+    s.push_str("  chain postrouting {\n    type nat hook postrouting priority 100; policy accept;\n");
     for b in &rules.bridges {
         let (br, net) = (q(&b.bridge), b.subnet.network());
         // Connections from the host's loopback, DNATed onto the bridge, need a source the
