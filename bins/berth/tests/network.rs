@@ -314,3 +314,43 @@ fn teardown_after_a_sigkilled_daemon_leaks_nothing() {
         .exists()));
     assert!(!d.exec_root.join("netns").join(&id).exists());
 }
+
+const DOCKER_PY: &str = r#"
+import sys, docker
+c = docker.DockerClient(base_url=sys.argv[1], version="1.41")
+net = c.networks.create("pynet", driver="bridge", labels={"k": "v"})
+assert net.attrs["Driver"] == "bridge", net.attrs
+assert [n.name for n in c.networks.list(filters={"label": "k=v"})] == ["pynet"]
+ct = c.containers.run("busybox", ["sleep", "60"], detach=True, name="pyweb",
+                      ports={"80/tcp": None})
+ct.reload()
+ip = ct.attrs["NetworkSettings"]["IPAddress"]
+assert ip.count(".") == 3, ct.attrs["NetworkSettings"]
+assert ct.attrs["NetworkSettings"]["Networks"]["bridge"]["IPAddress"] == ip
+binding = ct.ports["80/tcp"][0]
+assert binding["HostIp"] == "0.0.0.0" and int(binding["HostPort"]) > 0, ct.ports
+net.connect(ct, aliases=["pyalias"])
+net.reload()
+assert ct.id in net.attrs["Containers"], net.attrs
+net.disconnect(ct)
+ct.remove(force=True)
+net.remove()
+print("docker-py network ok")
+"#;
+
+#[test]
+fn docker_py_sees_networks_and_ports() {
+    let d = TestDaemon::start("net-dockerpy");
+    d.load_busybox();
+    let out = std::process::Command::new("python3")
+        .args(["-c", DOCKER_PY, &d.host()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "stdout: {}\nstderr: {}\n{}",
+        stdout(&out),
+        stderr(&out),
+        tail(&d.log_text())
+    );
+}

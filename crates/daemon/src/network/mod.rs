@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::DaemonConfig;
 use crate::error::{Error, Result};
 
-pub use sandbox::{veth_name, ContainerNetworking};
+pub use sandbox::{port_summaries, veth_name, ContainerNetworking};
 pub(crate) use sandbox::Setup;
 
 /// A network as the daemon records it (the `record` JSON of its metadata row).

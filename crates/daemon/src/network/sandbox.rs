@@ -636,3 +636,44 @@ impl Daemon {
         Ok(out)
     }
 }
+
+/// `ps`'s `Ports`: published bindings of a running container, then exposed ports alone.
+pub fn port_summaries(c: &Container) -> Vec<berth_types::api::PortSummary> {
+    use berth_types::api::{PortSummary, PortSummaryTypeEnum};
+    let typ = |p: &str| match p {
+        "udp" => PortSummaryTypeEnum::UDP,
+        "sctp" => PortSummaryTypeEnum::SCTP,
+        _ => PortSummaryTypeEnum::TCP,
+    };
+    let mut out = Vec::new();
+    let live = c
+        .networking
+        .live
+        .as_ref()
+        .filter(|_| c.state.status.is_running());
+    for p in live.map(|l| l.ports.as_slice()).unwrap_or(&[]) {
+        out.push(PortSummary {
+            ip: Some(p.host_ip.clone()),
+            private_port: p.container_port,
+            public_port: Some(p.host_port),
+            typ: Some(typ(&p.proto)),
+        });
+    }
+    for e in c.config.exposed_ports.iter().flatten() {
+        let Ok((port, proto)) = berth_network::ports::parse_port_proto(e) else {
+            continue;
+        };
+        if !out
+            .iter()
+            .any(|s| s.private_port == port && s.typ == Some(typ(proto.as_str())))
+        {
+            out.push(PortSummary {
+                ip: None,
+                private_port: port,
+                public_port: None,
+                typ: Some(typ(proto.as_str())),
+            });
+        }
+    }
+    out
+}
