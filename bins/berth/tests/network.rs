@@ -66,29 +66,59 @@ fn published_port_serves_httpd_on_loopback() {
     ok(
         &d,
         &[
-            "run", "-d", "--name", "web", "--hostname", "webhost", "-p", &publish, "busybox",
-            "httpd", "-f", "-p", "80", "-h", "/etc",
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "--hostname",
+            "webhost",
+            "-p",
+            &publish,
+            "busybox",
+            "httpd",
+            "-f",
+            "-p",
+            "80",
+            "-h",
+            "/etc",
         ],
     );
     let body = fetch(&format!("http://127.0.0.1:{port}/hostname"));
     assert_eq!(body, "webhost\n");
-    assert_eq!(ok(&d, &["port", "web"]), format!("80/tcp -> 0.0.0.0:{port}\n"));
+    assert_eq!(
+        ok(&d, &["port", "web"]),
+        format!("80/tcp -> 0.0.0.0:{port}\n")
+    );
     assert_eq!(ok(&d, &["port", "web", "80"]), format!("0.0.0.0:{port}\n"));
-    let ports = ok(&d, &["inspect", "-f", "{{json .NetworkSettings.Ports}}", "web"]);
+    let ports = ok(
+        &d,
+        &["inspect", "-f", "{{json .NetworkSettings.Ports}}", "web"],
+    );
     assert_eq!(
         ports.trim(),
         format!(r#"{{"80/tcp":[{{"HostIp":"0.0.0.0","HostPort":"{port}"}}]}}"#)
     );
     // The legacy fields docker-py and CLI 28 read, and the bridge network's entry.
-    let ip = ok(&d, &["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web"]);
+    let ip = ok(
+        &d,
+        &["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web"],
+    );
     let ip2 = ok(
         &d,
-        &["inspect", "-f", "{{.NetworkSettings.Networks.bridge.IPAddress}}", "web"],
+        &[
+            "inspect",
+            "-f",
+            "{{.NetworkSettings.Networks.bridge.IPAddress}}",
+            "web",
+        ],
     );
     assert_eq!(ip, ip2);
     assert!(ip.trim().parse::<std::net::Ipv4Addr>().is_ok(), "{ip}");
     // Another container reaches it through the host's address (hairpin via the gateway).
-    let gw = ok(&d, &["inspect", "-f", "{{.NetworkSettings.Gateway}}", "web"]);
+    let gw = ok(
+        &d,
+        &["inspect", "-f", "{{.NetworkSettings.Gateway}}", "web"],
+    );
     let script = format!(
         "printf 'GET /hostname HTTP/1.0\\r\\n\\r\\n' | nc -w 5 {} {port}",
         gw.trim()
@@ -98,7 +128,11 @@ fn published_port_serves_httpd_on_loopback() {
     // The real docker CLI reads the same bindings.
     let o = d.docker(&["port", "web"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert!(stdout(&o).contains(&format!("80/tcp -> 0.0.0.0:{port}")), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains(&format!("80/tcp -> 0.0.0.0:{port}")),
+        "{}",
+        stdout(&o)
+    );
 
     // Stopping the container takes the rule away: the port no longer answers.
     ok(&d, &["stop", "-t", "1", "web"]);
@@ -133,10 +167,22 @@ fn a_taken_port_is_refused_at_start() {
     d.load_busybox();
     let hold = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
     let port = hold.local_addr().unwrap().port();
-    let o = d.berth(&["run", "-d", "--name", "clash", "-p", &format!("{port}:80"), "busybox", "sleep", "30"]);
+    let o = d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "clash",
+        "-p",
+        &format!("{port}:80"),
+        "busybox",
+        "sleep",
+        "30",
+    ]);
     assert_ne!(code(&o), 0);
     assert!(
-        stderr(&o).contains(&format!("Bind for 0.0.0.0:{port} failed: port is already allocated")),
+        stderr(&o).contains(&format!(
+            "Bind for 0.0.0.0:{port} failed: port is already allocated"
+        )),
         "{}",
         stderr(&o)
     );
@@ -156,39 +202,128 @@ fn user_network_resolves_names_and_isolates_networks() {
     let id = ok(
         &d,
         &[
-            "run", "-d", "--name", "srv", "--network", "front", "--network-alias", "api",
-            "busybox", "sleep", "300",
+            "run",
+            "-d",
+            "--name",
+            "srv",
+            "--network",
+            "front",
+            "--network-alias",
+            "api",
+            "busybox",
+            "sleep",
+            "300",
         ],
     );
     let short = &id.trim()[..12];
     for name in ["srv", "api", "srv.front", short] {
         ok(
             &d,
-            &["run", "--rm", "--network", "front", "busybox", "ping", "-c1", "-W3", name],
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "front",
+                "busybox",
+                "ping",
+                "-c1",
+                "-W3",
+                name,
+            ],
         );
     }
-    let resolv = ok(&d, &["run", "--rm", "--network", "front", "busybox", "cat", "/etc/resolv.conf"]);
+    let resolv = ok(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "front",
+            "busybox",
+            "cat",
+            "/etc/resolv.conf",
+        ],
+    );
     assert!(resolv.contains("nameserver 127.0.0.11"), "{resolv}");
 
     // From another network the name does not resolve and the address is unreachable.
-    let o = d.berth(&["run", "--rm", "--network", "back", "busybox", "ping", "-c1", "-W2", "srv"]);
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "back",
+        "busybox",
+        "ping",
+        "-c1",
+        "-W2",
+        "srv",
+    ]);
     assert_ne!(code(&o), 0, "resolved across networks: {}", stdout(&o));
-    let ip = ok(&d, &["inspect", "-f", "{{.NetworkSettings.Networks.front.IPAddress}}", "srv"]);
-    let o = d.berth(&["run", "--rm", "--network", "back", "busybox", "ping", "-c1", "-W2", ip.trim()]);
+    let ip = ok(
+        &d,
+        &[
+            "inspect",
+            "-f",
+            "{{.NetworkSettings.Networks.front.IPAddress}}",
+            "srv",
+        ],
+    );
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "back",
+        "busybox",
+        "ping",
+        "-c1",
+        "-W2",
+        ip.trim(),
+    ]);
     assert_ne!(code(&o), 0, "reached across networks: {}", stdout(&o));
     // Nor from the default bridge.
     let o = d.berth(&["run", "--rm", "busybox", "ping", "-c1", "-W2", ip.trim()]);
-    assert_ne!(code(&o), 0, "reached from the default bridge: {}", stdout(&o));
+    assert_ne!(
+        code(&o),
+        0,
+        "reached from the default bridge: {}",
+        stdout(&o)
+    );
 
     // connect puts srv on back too: now it is found from there.
     ok(&d, &["network", "connect", "back", "srv"]);
-    ok(&d, &["run", "--rm", "--network", "back", "busybox", "ping", "-c1", "-W3", "srv"]);
+    ok(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "back",
+            "busybox",
+            "ping",
+            "-c1",
+            "-W3",
+            "srv",
+        ],
+    );
     ok(&d, &["network", "disconnect", "back", "srv"]);
-    let o = d.berth(&["run", "--rm", "--network", "back", "busybox", "ping", "-c1", "-W2", "srv"]);
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "back",
+        "busybox",
+        "ping",
+        "-c1",
+        "-W2",
+        "srv",
+    ]);
     assert_ne!(code(&o), 0);
 
     // The network lists its container; ls and the docker CLI agree.
-    let inspect = ok(&d, &["network", "inspect", "-f", "{{json .Containers}}", "front"]);
+    let inspect = ok(
+        &d,
+        &["network", "inspect", "-f", "{{json .Containers}}", "front"],
+    );
     assert!(inspect.contains(id.trim()), "{inspect}");
     let ls = ok(&d, &["network", "ls", "--format", "{{.Name}}"]);
     assert_eq!(ls, "back\nbridge\nfront\nhost\nnone\n");
@@ -201,25 +336,75 @@ fn user_network_resolves_names_and_isolates_networks() {
 fn network_none_has_only_loopback_and_host_shares_the_host() {
     let d = TestDaemon::start("net-none");
     d.load_busybox();
-    let out = ok(&d, &["run", "--rm", "--network", "none", "busybox", "ls", "/sys/class/net"]);
+    let out = ok(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "busybox",
+            "ls",
+            "/sys/class/net",
+        ],
+    );
     assert_eq!(out.split_whitespace().collect::<Vec<_>>(), vec!["lo"]);
-    let out = ok(&d, &["run", "--rm", "--network", "host", "busybox", "ls", "/sys/class/net"]);
+    let out = ok(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "host",
+            "busybox",
+            "ls",
+            "/sys/class/net",
+        ],
+    );
     assert!(out.split_whitespace().any(|i| i == d.bridge), "{out}");
     // --dns, --dns-search, --add-host with host-gateway, --hostname/--domainname.
     let hosts = ok(
         &d,
         &[
-            "run", "--rm", "--hostname", "h1", "--domainname", "example.test", "--add-host",
-            "gw:host-gateway", "--add-host", "db:10.9.9.9", "--dns", "10.1.1.1", "--dns-search",
-            "s.test", "--dns-option", "ndots:2", "busybox", "sh", "-c",
+            "run",
+            "--rm",
+            "--hostname",
+            "h1",
+            "--domainname",
+            "example.test",
+            "--add-host",
+            "gw:host-gateway",
+            "--add-host",
+            "db:10.9.9.9",
+            "--dns",
+            "10.1.1.1",
+            "--dns-search",
+            "s.test",
+            "--dns-option",
+            "ndots:2",
+            "busybox",
+            "sh",
+            "-c",
             "cat /etc/hosts /etc/resolv.conf",
         ],
     );
-    let gw = ok(&d, &["network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", "bridge"]);
+    let gw = ok(
+        &d,
+        &[
+            "network",
+            "inspect",
+            "-f",
+            "{{(index .IPAM.Config 0).Gateway}}",
+            "bridge",
+        ],
+    );
     assert!(hosts.contains(&format!("{}\tgw\n", gw.trim())), "{hosts}");
     assert!(hosts.contains("10.9.9.9\tdb\n"), "{hosts}");
     assert!(hosts.contains("h1.example.test h1\n"), "{hosts}");
-    assert!(hosts.contains("nameserver 10.1.1.1\nsearch s.test\noptions ndots:2\n"), "{hosts}");
+    assert!(
+        hosts.contains("nameserver 10.1.1.1\nsearch s.test\noptions ndots:2\n"),
+        "{hosts}"
+    );
 }
 
 #[test]
@@ -227,29 +412,67 @@ fn refusals_are_clear() {
     let d = TestDaemon::start("net-refuse");
     d.load_busybox();
     ok(&d, &["network", "create", "one"]);
-    let subnet = ok(&d, &["network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", "one"]);
+    let subnet = ok(
+        &d,
+        &[
+            "network",
+            "inspect",
+            "-f",
+            "{{(index .IPAM.Config 0).Subnet}}",
+            "one",
+        ],
+    );
     let o = d.berth(&["network", "create", "--subnet", subnet.trim(), "two"]);
     assert_ne!(code(&o), 0);
     assert!(stderr(&o).contains("Pool overlaps"), "{}", stderr(&o));
     let o = d.berth(&["network", "create", "one"]);
-    assert!(stderr(&o).contains("network with name one already exists"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("network with name one already exists"),
+        "{}",
+        stderr(&o)
+    );
 
-    ok(&d, &["run", "-d", "--name", "member", "--network", "one", "busybox", "sleep", "300"]);
+    ok(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "member",
+            "--network",
+            "one",
+            "busybox",
+            "sleep",
+            "300",
+        ],
+    );
     let o = d.berth(&["network", "rm", "one"]);
     assert_ne!(code(&o), 0);
-    assert!(stderr(&o).contains("has active endpoints"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("has active endpoints"),
+        "{}",
+        stderr(&o)
+    );
     let o = d.berth(&["network", "rm", "bridge"]);
     assert!(stderr(&o).contains("pre-defined network"), "{}", stderr(&o));
     let o = d.berth(&["run", "--rm", "--ip", "10.0.0.5", "busybox", "true"]);
-    assert!(stderr(&o).contains("user defined networks only"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("user defined networks only"),
+        "{}",
+        stderr(&o)
+    );
 
     // Like Docker, a user network's bridge is `br-` and the ID's first 12 digits.
     let nid = ok(&d, &["network", "inspect", "-f", "{{.Id}}", "one"]);
     let bridge = format!("br-{}", &nid.trim()[..12]);
-    assert!(std::path::Path::new("/sys/class/net").join(&bridge).exists());
+    assert!(std::path::Path::new("/sys/class/net")
+        .join(&bridge)
+        .exists());
     ok(&d, &["rm", "-f", "member"]);
     ok(&d, &["network", "rm", "one"]);
-    assert!(!std::path::Path::new("/sys/class/net").join(&bridge).exists());
+    assert!(!std::path::Path::new("/sys/class/net")
+        .join(&bridge)
+        .exists());
 }
 
 #[test]
@@ -261,8 +484,21 @@ fn teardown_after_a_sigkilled_daemon_leaks_nothing() {
     let id = ok(
         &d,
         &[
-            "run", "-d", "--name", "svc", "--network", "app", "-p", &format!("127.0.0.1:{port}:80"),
-            "busybox", "httpd", "-f", "-p", "80", "-h", "/etc",
+            "run",
+            "-d",
+            "--name",
+            "svc",
+            "--network",
+            "app",
+            "-p",
+            &format!("127.0.0.1:{port}:80"),
+            "busybox",
+            "httpd",
+            "-f",
+            "-p",
+            "80",
+            "-h",
+            "/etc",
         ],
     )
     .trim()
@@ -279,14 +515,31 @@ fn teardown_after_a_sigkilled_daemon_leaks_nothing() {
     d.spawn();
     // ...and after the restart: ports, DNS, one rule (not two).
     fetch(&format!("http://127.0.0.1:{port}/hostname"));
-    ok(&d, &["run", "--rm", "--network", "app", "busybox", "ping", "-c1", "-W3", "svc"]);
+    ok(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "app",
+            "busybox",
+            "ping",
+            "-c1",
+            "-W3",
+            "svc",
+        ],
+    );
     let table = format!("berth_{}", d.bridge);
     let rules = std::process::Command::new("nft")
         .args(["list", "table", "ip", &table])
         .output()
         .unwrap();
     let rules = String::from_utf8_lossy(&rules.stdout).into_owned();
-    assert_eq!(rules.matches(&format!("dport {port} dnat")).count(), 1, "{rules}");
+    assert_eq!(
+        rules.matches(&format!("dport {port} dnat")).count(),
+        1,
+        "{rules}"
+    );
 
     ok(&d, &["rm", "-f", "svc"]);
     assert!(!std::path::Path::new("/sys/class/net").join(&veth).exists());
@@ -297,21 +550,53 @@ fn teardown_after_a_sigkilled_daemon_leaks_nothing() {
         .unwrap();
     assert!(!String::from_utf8_lossy(&rules.stdout).contains(&format!("dport {port} ")));
     // The address went back to the pool: the next container gets the same one.
-    let ip1 = ok(&d, &["run", "--rm", "--network", "app", "busybox", "sh", "-c", "ip -o -4 addr show eth0"]);
-    let ip2 = ok(&d, &["run", "--rm", "--network", "app", "busybox", "sh", "-c", "ip -o -4 addr show eth0"]);
+    let ip1 = ok(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "app",
+            "busybox",
+            "sh",
+            "-c",
+            "ip -o -4 addr show eth0",
+        ],
+    );
+    let ip2 = ok(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "app",
+            "busybox",
+            "sh",
+            "-c",
+            "ip -o -4 addr show eth0",
+        ],
+    );
     assert_eq!(ip1, ip2);
 
     // A container killed while the daemon is dead is cleaned up at the next start.
-    let id = ok(&d, &["run", "-d", "--network", "app", "busybox", "sleep", "300"]).trim().to_owned();
-    let pid: i32 = ok(&d, &["inspect", "-f", "{{.State.Pid}}", &id]).trim().parse().unwrap();
+    let id = ok(
+        &d,
+        &["run", "-d", "--network", "app", "busybox", "sleep", "300"],
+    )
+    .trim()
+    .to_owned();
+    let pid: i32 = ok(&d, &["inspect", "-f", "{{.State.Pid}}", &id])
+        .trim()
+        .parse()
+        .unwrap();
     d.kill9();
     unsafe { libc::kill(pid, libc::SIGKILL) };
     std::thread::sleep(Duration::from_millis(300));
     d.spawn();
     let veth = format!("veth{}0", &id[..9]);
-    assert!(eventually(Duration::from_secs(10), || !std::path::Path::new("/sys/class/net")
-        .join(&veth)
-        .exists()));
+    assert!(eventually(Duration::from_secs(10), || {
+        !std::path::Path::new("/sys/class/net").join(&veth).exists()
+    }));
     assert!(!d.exec_root.join("netns").join(&id).exists());
 }
 

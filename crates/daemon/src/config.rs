@@ -461,7 +461,11 @@ mod tests {
         assert_eq!(c.network.bridge.as_deref(), Some(DEFAULT_BRIDGE));
         assert!(load_json(r#"{"bip":"nonsense"}"#).is_err());
         assert!(load_json(r#"{"bip":"10.1.0.1/24","fixed-cidr":"10.2.0.0/25"}"#).is_err());
-        assert!(load_json(r#"{"bridge":"none"}"#).unwrap().network.bridge.is_none());
+        assert!(load_json(r#"{"bridge":"none"}"#)
+            .unwrap()
+            .network
+            .bridge
+            .is_none());
     }
 
     #[test]

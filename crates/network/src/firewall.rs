@@ -265,7 +265,9 @@ pub fn render(table: &str, rules: &Ruleset) -> String {
     s.push_str("  chain prerouting {\n    type nat hook prerouting priority -100; policy accept;\n    fib daddr type local jump ports\n  }\n");
     s.push_str("  chain output {\n    type nat hook output priority -100; policy accept;\n    fib daddr type local jump ports\n  }\n");
 
-    s.push_str("  chain postrouting {\n    type nat hook postrouting priority 100; policy accept;\n");
+    s.push_str(
+        "  chain postrouting {\n    type nat hook postrouting priority 100; policy accept;\n",
+    );
     for b in &rules.bridges {
         let (br, net) = (q(&b.bridge), b.subnet.network());
         // Connections from the host's loopback, DNATed onto the bridge, need a source the
@@ -278,9 +280,7 @@ pub fn render(table: &str, rules: &Ruleset) -> String {
             "    oifname {br} ip saddr {net} ct status dnat masquerade\n"
         ));
         if b.masquerade && !b.internal {
-            s.push_str(&format!(
-                "    ip saddr {net} oifname != {br} masquerade\n"
-            ));
+            s.push_str(&format!("    ip saddr {net} oifname != {br} masquerade\n"));
         }
     }
     s.push_str("  }\n");

@@ -111,9 +111,7 @@ impl Netlink {
                 RouteNetlinkMessage::NewLink(l) => Some(l.header.index),
                 _ => None,
             })),
-            Err(Error::Netlink { source, .. })
-                if source.raw_os_error() == Some(libc::ENODEV) =>
-            {
+            Err(Error::Netlink { source, .. }) if source.raw_os_error() == Some(libc::ENODEV) => {
                 Ok(None)
             }
             Err(e) => Err(e),
@@ -128,7 +126,9 @@ impl Netlink {
         let mut m = LinkMessage::default();
         m.attributes.push(LinkAttribute::IfName(name.to_owned()));
         m.attributes
-            .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Bridge)]));
+            .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
+                InfoKind::Bridge,
+            )]));
         self.request(
             &format!("creating bridge {name}"),
             RouteNetlinkMessage::NewLink(m),

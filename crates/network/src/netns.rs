@@ -97,10 +97,12 @@ pub struct Link {
 pub fn attach(netns: &Path, link: &Link) -> Result<()> {
     on_own_thread(|| {
         let mut host = Netlink::open()?;
-        let master = host.link_index(&link.bridge)?.ok_or_else(|| Error::Netlink {
-            what: format!("bridge {} is missing", link.bridge),
-            source: std::io::Error::from_raw_os_error(libc::ENODEV),
-        })?;
+        let master = host
+            .link_index(&link.bridge)?
+            .ok_or_else(|| Error::Netlink {
+                what: format!("bridge {} is missing", link.bridge),
+                source: std::io::Error::from_raw_os_error(libc::ENODEV),
+            })?;
         let ns = std::fs::File::open(netns)
             .map_err(Error::netns(format!("open {}", netns.display())))?;
         host.create_veth(
@@ -192,7 +194,10 @@ pub fn link_exists(name: &str) -> bool {
 /// Turns on IPv4 forwarding if it is off (as dockerd does); containers need it to reach out.
 pub fn enable_ip_forward() -> Result<()> {
     let p = "/proc/sys/net/ipv4/ip_forward";
-    if std::fs::read_to_string(p).map(|s| s.trim() == "1").unwrap_or(false) {
+    if std::fs::read_to_string(p)
+        .map(|s| s.trim() == "1")
+        .unwrap_or(false)
+    {
         return Ok(());
     }
     std::fs::write(p, "1").map_err(Error::io("enabling net.ipv4.ip_forward"))

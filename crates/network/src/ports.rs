@@ -184,17 +184,29 @@ mod tests {
     #[test]
     fn wanted_from_bindings_and_publish_all() {
         let b = HashMap::from([
-            ("80/tcp".to_string(), Some(vec![pb("", "8080"), pb("127.0.0.1", "9000-9002")])),
+            (
+                "80/tcp".to_string(),
+                Some(vec![pb("", "8080"), pb("127.0.0.1", "9000-9002")]),
+            ),
             ("53/udp".to_string(), Some(vec![pb("", "")])),
         ]);
         let w = wanted(&b, &["80/tcp".into(), "443/tcp".into()], true).unwrap();
         assert_eq!(w.len(), 4);
         assert_eq!((w[0].container_port, w[0].proto), (53, Proto::Udp));
         assert_eq!(w[0].host_ports, (0, 0));
-        assert!(w.iter().any(|x| x.host_ip == Ipv4Addr::LOCALHOST && x.host_ports == (9000, 9002)));
-        assert!(w.iter().any(|x| x.container_port == 443 && x.host_ports == (0, 0)));
+        assert!(w
+            .iter()
+            .any(|x| x.host_ip == Ipv4Addr::LOCALHOST && x.host_ports == (9000, 9002)));
+        assert!(w
+            .iter()
+            .any(|x| x.container_port == 443 && x.host_ports == (0, 0)));
         assert!(wanted(&HashMap::from([("x/tcp".into(), None)]), &[], false).is_err());
-        assert!(wanted(&HashMap::from([("80".into(), Some(vec![pb("::", "1")]))]), &[], false).is_err());
+        assert!(wanted(
+            &HashMap::from([("80".into(), Some(vec![pb("::", "1")]))]),
+            &[],
+            false
+        )
+        .is_err());
     }
 
     #[test]
@@ -208,8 +220,15 @@ mod tests {
             host_ports: (port, port),
         };
         let e = reserve(&w).unwrap_err().to_string();
-        assert_eq!(e, format!("Bind for 127.0.0.1:{port} failed: port is already allocated"));
-        let any = reserve(&Wanted { host_ports: (0, 0), ..w }).unwrap();
+        assert_eq!(
+            e,
+            format!("Bind for 127.0.0.1:{port} failed: port is already allocated")
+        );
+        let any = reserve(&Wanted {
+            host_ports: (0, 0),
+            ..w
+        })
+        .unwrap();
         assert_ne!(any.host_port, 0);
     }
 }

@@ -30,7 +30,10 @@ impl Subnet {
 
     /// The prefix without host bits.
     pub fn network(&self) -> Subnet {
-        Subnet::new(Ipv4Addr::from(u32::from(self.addr) & self.mask()), self.prefix)
+        Subnet::new(
+            Ipv4Addr::from(u32::from(self.addr) & self.mask()),
+            self.prefix,
+        )
     }
 
     pub fn first(&self) -> u32 {
@@ -178,10 +181,9 @@ pub fn host_prefixes() -> Vec<Subnet> {
             if f.len() < 8 {
                 continue;
             }
-            let (Ok(dst), Ok(mask)) = (
-                u32::from_str_radix(f[1], 16),
-                u32::from_str_radix(f[7], 16),
-            ) else {
+            let (Ok(dst), Ok(mask)) =
+                (u32::from_str_radix(f[1], 16), u32::from_str_radix(f[7], 16))
+            else {
                 continue;
             };
             // The kernel prints the network-order bytes as a native u32.

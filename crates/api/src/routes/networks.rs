@@ -34,7 +34,10 @@ async fn list(State(b): State<AppState>, Query(q): Q) -> Result<Response, ApiErr
 }
 
 async fn inspect(State(b): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    Ok(json_response(StatusCode::OK, &b.network_inspect(&id).await?))
+    Ok(json_response(
+        StatusCode::OK,
+        &b.network_inspect(&id).await?,
+    ))
 }
 
 async fn create(State(b): State<AppState>, body: Bytes) -> Result<Response, ApiError> {

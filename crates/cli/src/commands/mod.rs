@@ -75,9 +75,7 @@ pub async fn dispatch(ctx: &Ctx, command: Command) -> Result {
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::run(ctx, a).await,
         Command::Image(ImageCommand::Inspect(a)) => inspect::run_image(ctx, a).await,
         Command::Network(c) => network::dispatch(ctx, c).await,
-        Command::Port(a) | Command::Container(ContainerCommand::Port(a)) => {
-            port::run(ctx, a).await
-        }
+        Command::Port(a) | Command::Container(ContainerCommand::Port(a)) => port::run(ctx, a).await,
     }
 }
 

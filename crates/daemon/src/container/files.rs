@@ -64,7 +64,9 @@ pub fn hosts_file(
         } else {
             format!("{hostname}.{domainname} {hostname}")
         };
-        let addr = ip.map(|i| i.to_string()).unwrap_or_else(|| "127.0.1.1".into());
+        let addr = ip
+            .map(|i| i.to_string())
+            .unwrap_or_else(|| "127.0.1.1".into());
         out.push_str(&format!("{addr}\t{fqdn}\n"));
     }
     out
@@ -119,7 +121,12 @@ pub fn resolv_conf(
         servers = o.servers.clone();
     }
     if !o.search.is_empty() {
-        search = o.search.iter().filter(|s| s.as_str() != ".").cloned().collect();
+        search = o
+            .search
+            .iter()
+            .filter(|s| s.as_str() != ".")
+            .cloned()
+            .collect();
     }
     if !o.options.is_empty() {
         options = o.options.clone();

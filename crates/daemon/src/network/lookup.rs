@@ -65,10 +65,9 @@ impl berth_network::dns::Lookup for DnsView {
         };
         let me = me.snapshot();
         // Docker: containers only on --internal networks get no answers from outside.
-        me.networking.attachments.iter().any(|a| {
-            d.networks
-                .by_id(&a.network_id)
-                .is_some_and(|n| !n.internal)
-        })
+        me.networking
+            .attachments
+            .iter()
+            .any(|a| d.networks.by_id(&a.network_id).is_some_and(|n| !n.internal))
     }
 }

@@ -28,8 +28,8 @@ use serde::{Deserialize, Serialize};
 use crate::config::DaemonConfig;
 use crate::error::{Error, Result};
 
-pub use sandbox::{port_summaries, veth_name, ContainerNetworking};
 pub(crate) use sandbox::Setup;
+pub use sandbox::{port_summaries, veth_name, ContainerNetworking};
 
 /// A network as the daemon records it (the `record` JSON of its metadata row).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -200,9 +200,10 @@ impl Networks {
                     (gw, bip.prefix)
                 }
                 None => match existing.map(|i| &nets[i]).filter(|n| &n.bridge == bridge) {
-                    Some(n) if n.gateway().is_some() && n.subnet().is_some() => {
-                        (n.gateway().unwrap_or(Ipv4Addr::UNSPECIFIED), n.subnet().map(|s| s.prefix).unwrap_or(16))
-                    }
+                    Some(n) if n.gateway().is_some() && n.subnet().is_some() => (
+                        n.gateway().unwrap_or(Ipv4Addr::UNSPECIFIED),
+                        n.subnet().map(|s| s.prefix).unwrap_or(16),
+                    ),
                     _ => match netns::link_addresses(bridge)?.and_then(|a| a.first().copied()) {
                         // A bridge of that name is there already (made by an earlier run whose
                         // database is gone, or by the administrator): use its address.
@@ -247,10 +248,19 @@ impl Networks {
             r.gateway = Some(gateway.to_string());
             r.ip_range = nc.fixed_cidr.map(|f| f.to_string());
             r.options = HashMap::from([
-                ("com.docker.network.bridge.default_bridge".into(), "true".into()),
+                (
+                    "com.docker.network.bridge.default_bridge".into(),
+                    "true".into(),
+                ),
                 ("com.docker.network.bridge.enable_icc".into(), "true".into()),
-                ("com.docker.network.bridge.enable_ip_masquerade".into(), "true".into()),
-                ("com.docker.network.bridge.host_binding_ipv4".into(), "0.0.0.0".into()),
+                (
+                    "com.docker.network.bridge.enable_ip_masquerade".into(),
+                    "true".into(),
+                ),
+                (
+                    "com.docker.network.bridge.host_binding_ipv4".into(),
+                    "0.0.0.0".into(),
+                ),
                 ("com.docker.network.bridge.name".into(), bridge.clone()),
                 ("com.docker.network.driver.mtu".into(), nc.mtu.to_string()),
             ]);

@@ -190,6 +190,19 @@ impl Daemon {
             }
             _ => {}
         }
+        // A record from before networking existed has no attachments: plan them now.
+        let planned;
+        let c = if c.networking.attachments.is_empty() {
+            let mut with = c.clone();
+            with.networking = self.plan_networking(hc, None)?;
+            self.update(entry, |r| {
+                r.networking.attachments = with.networking.attachments.clone()
+            })?;
+            planned = with;
+            &planned
+        } else {
+            c
+        };
         let path = self.networks.netns_dir.join(&c.id);
         let p = path.clone();
         blocking(move || Ok(netns::create(&p)?)).await?;
@@ -243,7 +256,10 @@ impl Daemon {
         if embedded_dns {
             let p = path.clone();
             let sock = blocking(move || {
-                Ok(netns::udp_socket_in(&p, SocketAddr::from((Ipv4Addr::new(127, 0, 0, 11), 53)))?)
+                Ok(netns::udp_socket_in(
+                    &p,
+                    SocketAddr::from((Ipv4Addr::new(127, 0, 0, 11), 53)),
+                )?)
             })
             .await?;
             self.start_dns(&c.id, sock, hc)?;
@@ -400,7 +416,9 @@ impl Daemon {
                     };
                     match ports::reserve(&w) {
                         Ok(r) => held.push(r),
-                        Err(e) => tracing::warn!("holding port {} of {} again: {e}", p.host_port, c.id),
+                        Err(e) => {
+                            tracing::warn!("holding port {} of {} again: {e}", p.host_port, c.id)
+                        }
                     }
                 }
                 if let Some(ep) = live.endpoints.first() {
@@ -415,7 +433,10 @@ impl Daemon {
             if let (true, Some(path)) = (user_net, live.netns.clone()) {
                 let p = path.clone();
                 match blocking(move || {
-                    Ok(netns::udp_socket_in(&p, SocketAddr::from((Ipv4Addr::new(127, 0, 0, 11), 53)))?)
+                    Ok(netns::udp_socket_in(
+                        &p,
+                        SocketAddr::from((Ipv4Addr::new(127, 0, 0, 11), 53)),
+                    )?)
                 })
                 .await
                 {
@@ -629,7 +650,9 @@ impl Daemon {
                     })?
                     .to_string()
             } else {
-                addr.trim_start_matches('[').trim_end_matches(']').to_owned()
+                addr.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_owned()
             };
             out.push((name.to_owned(), addr));
         }

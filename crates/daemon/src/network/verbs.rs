@@ -25,7 +25,11 @@ impl Daemon {
                 "invalid network name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
             )));
         }
-        let driver = req.driver.clone().filter(|d| !d.is_empty()).unwrap_or_else(|| "bridge".into());
+        let driver = req
+            .driver
+            .clone()
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| "bridge".into());
         if driver != "bridge" {
             return Err(Error::NotImplemented(format!(
                 "network driver {driver:?} is not implemented in Berth (bridge only)"
@@ -63,7 +67,9 @@ impl Daemon {
             return Err(Error::InvalidArgument(format!(
                 "invalid subnet {}: it should be {}",
                 subnet.unwrap_or(Subnet::new(Ipv4Addr::UNSPECIFIED, 0)),
-                subnet.map(|s| s.network()).unwrap_or(Subnet::new(Ipv4Addr::UNSPECIFIED, 0))
+                subnet
+                    .map(|s| s.network())
+                    .unwrap_or(Subnet::new(Ipv4Addr::UNSPECIFIED, 0))
             )));
         }
         let ip_range: Option<Subnet> = cfg
@@ -87,7 +93,12 @@ impl Daemon {
             ));
         }
         let lock = HostLock::take()?;
-        let ours: Vec<Subnet> = self.networks.all().iter().filter_map(|n| n.subnet()).collect();
+        let ours: Vec<Subnet> = self
+            .networks
+            .all()
+            .iter()
+            .filter_map(|n| n.subnet())
+            .collect();
         let subnet = match subnet {
             Some(s) => {
                 if ours.iter().any(|o| o.overlaps(&s)) {
@@ -101,11 +112,13 @@ impl Daemon {
             None => {
                 let mut used = berth_network::subnet::host_prefixes();
                 used.extend(ours);
-                berth_network::subnet::choose(&self.config.network.pools, &used).ok_or_else(|| {
-                    Error::Conflict(
-                        "all predefined address pools have been fully subnetted".into(),
-                    )
-                })?
+                berth_network::subnet::choose(&self.config.network.pools, &used).ok_or_else(
+                    || {
+                        Error::Conflict(
+                            "all predefined address pools have been fully subnetted".into(),
+                        )
+                    },
+                )?
             }
         };
         if let Some(r) = ip_range {
@@ -161,9 +174,9 @@ impl Daemon {
         if let Err(e) = insert_row(&self.db, &record) {
             let _ = netns::delete_link(&bridge);
             return Err(match e {
-                Error::Metadata(berth_metadata::Error::NameInUse(_)) => Error::Conflict(format!(
-                    "network with name {name} already exists"
-                )),
+                Error::Metadata(berth_metadata::Error::NameInUse(_)) => {
+                    Error::Conflict(format!("network with name {name} already exists"))
+                }
                 e => e,
             });
         }
@@ -305,8 +318,7 @@ impl Daemon {
         let _g = self.networks.op.lock().await;
         for e in self.containers.all() {
             let c = e.snapshot();
-            if c
-                .networking
+            if c.networking
                 .live
                 .as_ref()
                 .is_some_and(|l| l.endpoints.iter().any(|ep| ep.network_id == n.id))
@@ -378,7 +390,11 @@ impl Daemon {
                 net.name
             )));
         }
-        if c.networking.attachments.iter().any(|a| a.network_id == net.id) {
+        if c.networking
+            .attachments
+            .iter()
+            .any(|a| a.network_id == net.id)
+        {
             return Err(Error::Conflict(format!(
                 "endpoint with name {} already exists in network {}",
                 c.name, net.name
@@ -392,12 +408,7 @@ impl Daemon {
                 .clone()
                 .ok_or_else(|| Error::Internal("running container without a namespace".into()))?;
             let n = (0..16)
-                .find(|i| {
-                    !live
-                        .endpoints
-                        .iter()
-                        .any(|e| e.ifname == format!("eth{i}"))
-                })
+                .find(|i| !live.endpoints.iter().any(|e| e.ifname == format!("eth{i}")))
                 .unwrap_or(live.endpoints.len());
             let ep = self.plug(&c.id, &netns_path, &net, &att, n, false).await?;
             let user = !net.is_predefined();
@@ -434,7 +445,12 @@ impl Daemon {
         let entry = self.containers.lookup(container)?;
         let _op = entry.op.lock().await;
         let c = entry.snapshot();
-        if !c.networking.attachments.iter().any(|a| a.network_id == net.id) {
+        if !c
+            .networking
+            .attachments
+            .iter()
+            .any(|a| a.network_id == net.id)
+        {
             if force {
                 return Ok(());
             }
