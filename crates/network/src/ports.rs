@@ -1,7 +1,9 @@
 //! Published ports: what `-p`/`-P` ask for, and holding the host ports.
 //!
-//! The traffic itself is DNATed by the kernel ([`crate::firewall`]); no userland proxy copies
-//! bytes. The daemon still binds each published host port (and keeps the socket) so that the
+//! IPv4 traffic is DNATed by the kernel ([`crate::firewall`]); no userland proxy copies those
+//! bytes. Like Docker, a TCP port published on every address is also published on `[::]`
+//! (containers have IPv4 addresses only): that listener is handed to a small proxy
+//! ([`proxy_v6`]). The daemon still binds each published host port (and keeps the socket) so that the
 //! port is really ours: a port already used by another program, or by another container, is
 //! refused at start with Docker's message, and no program can take it while it is published.
 
@@ -108,6 +110,82 @@ pub struct Reserved {
     pub host_port: u16,
     pub container_port: u16,
     _socket: Holder,
+    /// `[::]:host_port` (IPv6 only) for a TCP port published on every address, when the host
+    /// has IPv6; take it with [`Reserved::take_v6`] to serve it.
+    v6: Option<TcpListener>,
+}
+
+impl Reserved {
+    /// The IPv6 listener, to be served by [`proxy_v6`].
+    pub fn take_v6(&mut self) -> Option<TcpListener> {
+        self.v6.take()
+    }
+}
+
+/// A TCP listener on `[::]:port` that does not also take the IPv4 port (IPV6_V6ONLY).
+fn bind_v6_only(port: u16) -> std::io::Result<TcpListener> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain socket calls on an fd we own; on error it is closed before returning.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET6, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let listener = TcpListener::from_raw_fd(fd);
+        let one: libc::c_int = 1;
+        if libc::setsockopt(
+            fd,
+            libc::IPPROTO_IPV6,
+            libc::IPV6_V6ONLY,
+            &one as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        ) != 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_REUSEADDR,
+            &one as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+        let mut sa: libc::sockaddr_in6 = std::mem::zeroed();
+        sa.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+        sa.sin6_port = port.to_be();
+        if libc::bind(
+            fd,
+            &sa as *const _ as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+        ) != 0
+            || libc::listen(fd, 128) != 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(listener)
+    }
+}
+
+/// Serves `listener` by connecting each client to `target` and copying both ways, until the
+/// task is aborted.
+pub fn proxy_v6(
+    listener: TcpListener,
+    target: SocketAddr,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    Ok(tokio::spawn(async move {
+        loop {
+            let Ok((mut client, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                if let Ok(mut upstream) = tokio::net::TcpStream::connect(target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                }
+            });
+        }
+    }))
 }
 
 #[derive(Debug)]
@@ -142,13 +220,18 @@ pub fn reserve(w: &Wanted) -> Result<Reserved> {
     for port in lo..=hi {
         match bind(w.proto, w.host_ip, port) {
             Ok((holder, host_port)) => {
+                // Docker publishes on [::] too; a host without IPv6 simply has no such binding.
+                let v6 = (w.proto == Proto::Tcp && w.host_ip.is_unspecified())
+                    .then(|| bind_v6_only(host_port).ok())
+                    .flatten();
                 return Ok(Reserved {
                     proto: w.proto,
                     host_ip: w.host_ip,
                     host_port,
                     container_port: w.container_port,
                     _socket: holder,
-                })
+                    v6,
+                });
             }
             Err(e) => last_err = Some((port, e)),
         }

@@ -111,6 +111,8 @@ pub struct Networks {
     ports: Mutex<HashMap<String, (Ipv4Addr, Vec<Reserved>)>>,
     /// The embedded DNS server task per container.
     dns: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
+    /// The `[::]` proxies of published ports, per container.
+    proxies: Mutex<HashMap<String, Vec<tokio::task::JoinHandle<()>>>>,
     /// The host's resolvers (for names the embedded DNS does not know).
     upstreams: Arc<Vec<SocketAddr>>,
     /// Where container network namespaces are mounted.
@@ -290,6 +292,7 @@ impl Networks {
             op: tokio::sync::Mutex::new(()),
             ports: Mutex::new(HashMap::new()),
             dns: Mutex::new(HashMap::new()),
+            proxies: Mutex::new(HashMap::new()),
             upstreams: Arc::new(berth_network::dns::host_upstreams(&resolv)),
             netns_dir: config.exec_root.join("netns"),
             mtu: nc.mtu,
@@ -384,8 +387,26 @@ impl Networks {
             .insert(id.to_owned(), (ip, held));
     }
 
-    /// Drops the ports of `id`; whether it had any.
+    pub(crate) fn add_proxy(&self, id: &str, task: tokio::task::JoinHandle<()>) {
+        self.proxies
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(id.to_owned())
+            .or_default()
+            .push(task);
+    }
+
+    /// Drops the ports of `id` (and stops their proxies); whether it had any.
     pub(crate) fn release_ports(&self, id: &str) -> bool {
+        for t in self
+            .proxies
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id)
+            .unwrap_or_default()
+        {
+            t.abort();
+        }
         self.ports
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -234,7 +234,7 @@ impl Daemon {
                 .ok_or_else(|| Error::Internal("published ports without an address".into()))?;
             let mut held = Vec::new();
             for w in &wanted {
-                let r = ports::reserve(w).map_err(|e| {
+                let mut r = ports::reserve(w).map_err(|e| {
                     Error::Conflict(format!(
                         "failed to set up container networking: driver failed programming external connectivity on endpoint {} ({}): {e}",
                         c.name,
@@ -247,6 +247,14 @@ impl Daemon {
                     host_port: r.host_port,
                     container_port: r.container_port,
                 });
+                if self.serve_v6(&c.id, &mut r, ip)? {
+                    live.ports.push(PublishedPort {
+                        proto: r.proto.as_str().into(),
+                        host_ip: "::".into(),
+                        host_port: r.host_port,
+                        container_port: r.container_port,
+                    });
+                }
                 held.push(r);
             }
             self.networks.hold_ports(&c.id, ip, held);
@@ -329,6 +337,17 @@ impl Daemon {
         })
     }
 
+    /// Serves the `[::]` side of a published TCP port through the proxy; whether it did.
+    fn serve_v6(&self, id: &str, r: &mut ports::Reserved, ip: Ipv4Addr) -> Result<bool> {
+        let Some(l) = r.take_v6() else {
+            return Ok(false);
+        };
+        let task = ports::proxy_v6(l, SocketAddr::from((ip, r.container_port)))
+            .map_err(Error::io("serving a published port on IPv6"))?;
+        self.networks.add_proxy(id, task);
+        Ok(true)
+    }
+
     pub(crate) fn start_dns(
         &self,
         id: &str,
@@ -407,7 +426,8 @@ impl Daemon {
             running.insert(c.id.clone());
             if !live.ports.is_empty() {
                 let mut held = Vec::new();
-                for p in &live.ports {
+                let ip = live.endpoints.first().map(|e| e.ip);
+                for p in live.ports.iter().filter(|p| p.host_ip != "::") {
                     let w = ports::Wanted {
                         proto: super::proto_of(&p.proto),
                         container_port: p.container_port,
@@ -415,7 +435,12 @@ impl Daemon {
                         host_ports: (p.host_port, p.host_port),
                     };
                     match ports::reserve(&w) {
-                        Ok(r) => held.push(r),
+                        Ok(mut r) => {
+                            if let Some(ip) = ip {
+                                let _ = self.serve_v6(&c.id, &mut r, ip);
+                            }
+                            held.push(r)
+                        }
                         Err(e) => {
                             tracing::warn!("holding port {} of {} again: {e}", p.host_port, c.id)
                         }
