@@ -301,6 +301,89 @@ fn user_network_resolves_names_and_isolates_networks() {
         stdout(&o)
     );
 
+    // --ip and --mac-address on a user network; container: shares srv's interfaces.
+    let sub = ok(
+        &d,
+        &[
+            "network",
+            "inspect",
+            "-f",
+            "{{(index .IPAM.Config 0).Subnet}}",
+            "front",
+        ],
+    );
+    let fixed = sub.trim().replace(".0/24", ".77");
+    let out = ok(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "front",
+            "--ip",
+            &fixed,
+            "--mac-address",
+            "02:42:0a:bb:cc:dd",
+            "busybox",
+            "ip",
+            "-o",
+            "addr",
+            "show",
+            "eth0",
+        ],
+    );
+    assert!(out.contains(&format!("inet {fixed}/24")), "{out}");
+    let out = ok(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "front",
+            "--mac-address",
+            "02:42:0a:bb:cc:dd",
+            "busybox",
+            "cat",
+            "/sys/class/net/eth0/address",
+        ],
+    );
+    assert_eq!(out, "02:42:0a:bb:cc:dd\n");
+    let out = ok(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "container:srv",
+            "busybox",
+            "ip",
+            "-o",
+            "-4",
+            "addr",
+            "show",
+            "eth0",
+        ],
+    );
+    assert!(out.contains(&format!("inet {}/", ip.trim())), "{out}");
+    // An --internal network: names resolve, but there is no way out (no default route).
+    ok(&d, &["network", "create", "--internal", "sealed"]);
+    ok(&d, &["network", "connect", "sealed", "srv"]);
+    let out = ok(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "sealed",
+            "busybox",
+            "sh",
+            "-c",
+            "ping -c1 -W3 srv >/dev/null && ip route",
+        ],
+    );
+    assert!(!out.contains("default"), "{out}");
+    ok(&d, &["network", "disconnect", "sealed", "srv"]);
+
     // connect puts srv on back too: now it is found from there.
     ok(&d, &["network", "connect", "back", "srv"]);
     ok(
@@ -338,7 +421,7 @@ fn user_network_resolves_names_and_isolates_networks() {
     );
     assert!(inspect.contains(id.trim()), "{inspect}");
     let ls = ok(&d, &["network", "ls", "--format", "{{.Name}}"]);
-    assert_eq!(ls, "back\nbridge\nfront\nhost\nnone\n");
+    assert_eq!(ls, "back\nbridge\nfront\nhost\nnone\nsealed\n");
     let o = d.docker(&["network", "ls", "--format", "{{.Name}} {{.Driver}}"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(stdout(&o).contains("front bridge"), "{}", stdout(&o));

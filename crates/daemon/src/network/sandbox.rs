@@ -320,7 +320,12 @@ impl Daemon {
             mac,
             address: ip,
             prefix: subnet.prefix,
-            default_gateway: if default_route { net.gateway() } else { None },
+            // Docker gives containers of --internal networks no default route.
+            default_gateway: if default_route && !net.internal {
+                net.gateway()
+            } else {
+                None
+            },
             mtu: self.networks.mtu,
         };
         let (l, p) = (link.clone(), netns_path.to_owned());
