@@ -734,3 +734,52 @@ fn docker_py_sees_networks_and_ports() {
         tail(&d.log_text())
     );
 }
+
+#[test]
+fn iptables_fallback_publishes_and_cleans_up() {
+    // The backend used where nft is missing, exercised on a host that has both.
+    let mut d = TestDaemon::start("net-ipt");
+    d.kill9();
+    d.env.push(("BERTH_FIREWALL".into(), "iptables".into()));
+    d.spawn();
+    d.load_busybox();
+    let port = free_port();
+    ok(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "-p",
+            &format!("{port}:80"),
+            "busybox",
+            "httpd",
+            "-f",
+            "-p",
+            "80",
+            "-h",
+            "/etc",
+        ],
+    );
+    let body = fetch(&format!("http://127.0.0.1:{port}/hostname"));
+    assert_eq!(body.len(), 13, "{body:?}");
+    let chain = format!("BERTH_{}_PORTS", d.bridge.to_ascii_uppercase());
+    let rules = std::process::Command::new("iptables")
+        .args(["-w", "-t", "nat", "-S", &chain])
+        .output()
+        .unwrap();
+    let rules = String::from_utf8_lossy(&rules.stdout).into_owned();
+    assert_eq!(
+        rules.matches(&format!("--dport {port} ")).count(),
+        1,
+        "{rules}"
+    );
+    ok(&d, &["rm", "-f", "web"]);
+    assert!(curl(&format!("http://127.0.0.1:{port}/hostname")).is_none());
+    let rules = std::process::Command::new("iptables")
+        .args(["-w", "-t", "nat", "-S", &chain])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&rules.stdout).contains(&format!("--dport {port} ")));
+}

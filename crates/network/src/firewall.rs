@@ -72,12 +72,22 @@ pub struct Ruleset {
     pub ports: Vec<PortRule>,
 }
 
+/// Which tool programs the rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// One nftables table (the default when `nft` is installed).
+    Nftables,
+    /// Chains of our own in iptables' `nat` and `filter` tables, where `nft` is missing.
+    Iptables,
+}
+
 /// The daemon's firewall: its table name and the tools found on the host.
 #[derive(Debug, Clone)]
 pub struct Firewall {
     table: String,
     nft: Option<String>,
     iptables: Option<String>,
+    backend: Backend,
 }
 
 fn find(name: &str) -> Option<String> {
@@ -94,37 +104,124 @@ impl Firewall {
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
             .collect();
+        let nft = find("nft");
         Firewall {
             table: format!("berth_{clean}"),
-            nft: find("nft"),
+            backend: if nft.is_some() {
+                Backend::Nftables
+            } else {
+                Backend::Iptables
+            },
+            nft,
             iptables: find("iptables"),
         }
+    }
+
+    /// Forces a backend (tests exercise the iptables one on hosts that have nft).
+    pub fn with_backend(mut self, backend: Backend) -> Firewall {
+        self.backend = backend;
+        self
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     pub fn table(&self) -> &str {
         &self.table
     }
 
-    /// Replaces the table with `rules`.
+    /// Replaces the table (or our iptables chains) with `rules`.
     pub fn apply(&self, rules: &Ruleset) -> Result<()> {
-        match &self.nft {
-            Some(nft) => run(nft, &["-f", "-"], Some(&render(&self.table, rules)))?,
-            None => {
-                return Err(Error::Firewall(
-                    "the nft tool is not installed (install the nftables package)".into(),
-                ))
+        match (self.backend, &self.nft) {
+            (Backend::Nftables, Some(nft)) => {
+                run(nft, &["-f", "-"], Some(&render(&self.table, rules)))?;
+                self.iptables_accept(&rules.bridges)
             }
+            _ => self.iptables_apply(rules),
         }
-        self.iptables_accept(&rules.bridges)
     }
 
-    /// Removes the table and the iptables accept rules (daemon-wide teardown).
+    /// Removes the table, our chains and the iptables accept rules (daemon-wide teardown).
     pub fn clear(&self) -> Result<()> {
         if let Some(nft) = &self.nft {
             let script = format!("table ip {t} {{}}\ndelete table ip {t}\n", t = self.table);
             run(nft, &["-f", "-"], Some(&script))?;
         }
+        if let Some(ipt) = &self.iptables {
+            for (table, hook, chain) in self.iptables_jumps() {
+                while run(ipt, &["-w", "-t", table, "-D", hook, "-j", &chain], None).is_ok()
+                    || run(
+                        ipt,
+                        &[
+                            "-w",
+                            "-t",
+                            table,
+                            "-D",
+                            hook,
+                            "-m",
+                            "addrtype",
+                            "--dst-type",
+                            "LOCAL",
+                            "-j",
+                            &chain,
+                        ],
+                        None,
+                    )
+                    .is_ok()
+                {}
+                let _ = run(ipt, &["-w", "-t", table, "-F", &chain], None);
+                let _ = run(ipt, &["-w", "-t", table, "-X", &chain], None);
+            }
+        }
         self.iptables_accept(&[])
+    }
+
+    /// Our iptables chains: (table, built-in chain that jumps to it, chain).
+    fn iptables_jumps(&self) -> Vec<(&'static str, &'static str, String)> {
+        let c = |s: &str| format!("{}_{s}", self.table.to_ascii_uppercase());
+        vec![
+            ("nat", "PREROUTING", c("PORTS")),
+            ("nat", "OUTPUT", c("PORTS")),
+            ("nat", "POSTROUTING", c("POST")),
+            ("filter", "FORWARD", c("FWD")),
+        ]
+    }
+
+    /// The iptables fallback: our chains re-filled in one `iptables-restore --noflush`, and the
+    /// jumps into them made once.
+    fn iptables_apply(&self, rules: &Ruleset) -> Result<()> {
+        let ipt = self.iptables.as_ref().ok_or_else(|| {
+            Error::Firewall("neither nft nor iptables is installed (install nftables)".into())
+        })?;
+        let restore = format!("{ipt}-restore");
+        let restore = if std::path::Path::new(&restore).exists() {
+            restore
+        } else {
+            find("iptables-restore")
+                .ok_or_else(|| Error::Firewall("iptables-restore is not installed".into()))?
+        };
+        let jumps = self.iptables_jumps();
+        run(
+            &restore,
+            &["-w", "--noflush"],
+            Some(&render_iptables(&jumps, rules)),
+        )?;
+        for (table, hook, chain) in &jumps {
+            let mut spec: Vec<&str> = Vec::new();
+            if *table == "nat" && *hook != "POSTROUTING" {
+                spec.extend(["-m", "addrtype", "--dst-type", "LOCAL"]);
+            }
+            spec.extend(["-j", chain]);
+            let mut check = vec!["-w", "-t", table, "-C", hook];
+            check.extend(&spec);
+            if run(ipt, &check, None).is_err() {
+                let mut insert = vec!["-w", "-t", table, "-I", hook, "1"];
+                insert.extend(&spec);
+                run(ipt, &insert, None)?;
+            }
+        }
+        Ok(())
     }
 
     fn tag(&self) -> String {
@@ -311,6 +408,69 @@ pub fn render(table: &str, rules: &Ruleset) -> String {
     s
 }
 
+/// The `iptables-restore --noflush` input that re-fills our chains (declaring a chain in a
+/// restore file flushes it) with the same rules as [`render`].
+pub fn render_iptables(jumps: &[(&'static str, &'static str, String)], rules: &Ruleset) -> String {
+    let chain = |hook: &str| {
+        jumps
+            .iter()
+            .find(|j| j.1 == hook)
+            .map(|j| j.2.clone())
+            .unwrap_or_default()
+    };
+    let (ports, post, fwd) = (chain("PREROUTING"), chain("POSTROUTING"), chain("FORWARD"));
+    let mut s = format!("*nat\n:{ports} - [0:0]\n:{post} - [0:0]\n");
+    for p in &rules.ports {
+        let daddr = match p.host_ip {
+            Some(ip) if !ip.is_unspecified() => format!("-d {ip}/32 "),
+            _ => String::new(),
+        };
+        s.push_str(&format!(
+            "-A {ports} {daddr}-p {proto} -m {proto} --dport {hp} -j DNAT --to-destination {cip}:{cp}\n",
+            proto = p.proto.as_str(),
+            hp = p.host_port,
+            cip = p.container_ip,
+            cp = p.container_port
+        ));
+    }
+    for b in &rules.bridges {
+        let (br, net) = (&b.bridge, b.subnet.network());
+        s.push_str(&format!("-A {post} -s 127.0.0.0/8 -o {br} -j MASQUERADE\n"));
+        s.push_str(&format!(
+            "-A {post} -s {net} -o {br} -m conntrack --ctstate DNAT -j MASQUERADE\n"
+        ));
+        if b.masquerade && !b.internal {
+            s.push_str(&format!("-A {post} -s {net} ! -o {br} -j MASQUERADE\n"));
+        }
+    }
+    s.push_str("COMMIT\n*filter\n");
+    s.push_str(&format!(":{fwd} - [0:0]\n"));
+    for b in rules.bridges.iter().filter(|b| b.internal) {
+        let br = &b.bridge;
+        s.push_str(&format!("-A {fwd} -i {br} ! -o {br} -j DROP\n"));
+        s.push_str(&format!("-A {fwd} -o {br} ! -i {br} -j DROP\n"));
+    }
+    s.push_str(&format!(
+        "-A {fwd} -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -j ACCEPT\n"
+    ));
+    for a in &rules.bridges {
+        for b in &rules.bridges {
+            if a.bridge != b.bridge {
+                s.push_str(&format!(
+                    "-A {fwd} -i {} -o {} -j DROP\n",
+                    a.bridge, b.bridge
+                ));
+            }
+        }
+    }
+    for b in &rules.bridges {
+        s.push_str(&format!("-A {fwd} -i {} -j ACCEPT\n", b.bridge));
+        s.push_str(&format!("-A {fwd} -o {} -j ACCEPT\n", b.bridge));
+    }
+    s.push_str("COMMIT\n");
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,6 +509,14 @@ mod tests {
         assert!(s.contains("iifname \"br-1\" oifname != \"br-1\" drop"));
         assert!(s.contains("iifname \"bt0\" oifname \"br-1\" drop"));
         assert_eq!(Proto::parse("UDP").unwrap(), Proto::Udp);
+        let fw = Firewall::new("bt0").with_backend(Backend::Iptables);
+        let ipt = render_iptables(&fw.iptables_jumps(), &rules);
+        assert!(ipt.starts_with("*nat\n:BERTH_BT0_PORTS - [0:0]\n"), "{ipt}");
+        assert!(ipt.contains(
+            "-A BERTH_BT0_PORTS -d 127.0.0.1/32 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.5.0.2:80"
+        ));
+        assert!(ipt.contains("-A BERTH_BT0_FWD -i bt0 -o br-1 -j DROP"));
+        assert!(ipt.ends_with("COMMIT\n"));
         assert!(Proto::parse("icmp").is_err());
     }
 }

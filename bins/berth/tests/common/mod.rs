@@ -24,6 +24,8 @@ pub struct TestDaemon {
     /// This daemon's default bridge; its networks take /24s of [`TEST_ADDRESS_POOL`], chosen by
     /// the daemon (under a host-wide lock) to collide with no other bridge or route.
     pub bridge: String,
+    /// Extra environment for the daemon process.
+    pub env: Vec<(String, String)>,
     _tmp: tempfile::TempDir,
 }
 
@@ -72,6 +74,7 @@ impl TestDaemon {
             child: None,
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
             bridge: unique_bridge_name(),
+            env: Vec::new(),
             _tmp: tmp,
         };
         d.spawn();
@@ -101,6 +104,7 @@ impl TestDaemon {
             .arg("debug")
             .args(self.network_args())
             .args(&self.extra_args)
+            .envs(self.env.iter().cloned())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)

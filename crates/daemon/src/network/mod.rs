@@ -187,7 +187,11 @@ impl Networks {
             }
         }
         let nc = &config.network;
-        let firewall = Firewall::new(nc.bridge.as_deref().unwrap_or("nobridge"));
+        let mut firewall = Firewall::new(nc.bridge.as_deref().unwrap_or("nobridge"));
+        // A knob for tests: exercise the iptables fallback on a host that has nft.
+        if std::env::var("BERTH_FIREWALL").as_deref() == Ok("iptables") {
+            firewall = firewall.with_backend(berth_network::firewall::Backend::Iptables);
+        }
         let mut default_bridge = None;
         if let Some(bridge) = &nc.bridge {
             let _lock = HostLock::take()?;
