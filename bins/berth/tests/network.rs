@@ -568,6 +568,27 @@ fn refusals_are_clear() {
     assert!(!std::path::Path::new("/sys/class/net")
         .join(&bridge)
         .exists());
+    // Docker's network events.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1;
+    let events = ok(
+        &d,
+        &[
+            "events",
+            "--since",
+            "1",
+            "--until",
+            &now.to_string(),
+            "--filter",
+            "type=network",
+            "--format",
+            "{{.Action}} {{.Actor.Attributes.name}}",
+        ],
+    );
+    assert_eq!(events, "create one\ndestroy one\n");
 }
 
 #[test]

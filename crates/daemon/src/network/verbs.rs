@@ -180,6 +180,7 @@ impl Daemon {
                 e => e,
             });
         }
+        self.network_event("create", &id, &name, &record.driver, None);
         self.networks.add(record);
         if let Err(e) = self.networks.apply_firewall() {
             tracing::warn!("firewall after creating network {name}: {e}");
@@ -339,6 +340,7 @@ impl Daemon {
         .await?;
         self.db.delete_network(&n.id)?;
         self.networks.forget(&n.id);
+        self.network_event("destroy", &n.id, &n.name, &n.driver, None);
         if let Err(e) = self.networks.apply_firewall() {
             tracing::warn!("firewall after removing network {}: {e}", n.name);
         }
@@ -437,6 +439,7 @@ impl Daemon {
         } else {
             self.update(&entry, |c| c.networking.attachments.push(att.clone()))?;
         }
+        self.network_event("connect", &net.id, &net.name, &net.driver, Some(&c.id));
         Ok(())
     }
 
@@ -479,6 +482,31 @@ impl Daemon {
                 l.endpoints.retain(|e| e.network_id != net.id);
             }
         })?;
+        self.network_event("disconnect", &net.id, &net.name, &net.driver, Some(&c.id));
         Ok(())
+    }
+
+    /// Docker's `network` events (`docker events --filter type=network`).
+    fn network_event(
+        &self,
+        action: &str,
+        id: &str,
+        name: &str,
+        driver: &str,
+        container: Option<&str>,
+    ) {
+        let mut attrs = std::collections::HashMap::from([
+            ("name".to_owned(), name.to_owned()),
+            ("type".to_owned(), driver.to_owned()),
+        ]);
+        if let Some(c) = container {
+            attrs.insert("container".into(), c.to_owned());
+        }
+        self.events.publish(
+            berth_types::api::EventMessageTypeEnum::NETWORK,
+            action,
+            id,
+            attrs,
+        );
     }
 }
