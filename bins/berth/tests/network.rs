@@ -804,3 +804,64 @@ fn iptables_fallback_publishes_and_cleans_up() {
         .unwrap();
     assert!(!String::from_utf8_lossy(&rules.stdout).contains(&format!("--dport {port} ")));
 }
+
+#[test]
+fn embedded_dns_forwards_other_names() {
+    // A stand-in resolver on the host's loopback: the daemon forwards names it does not know
+    // to the container's --dns servers from the host's namespace.
+    let upstream = std::net::UdpSocket::bind("127.0.0.2:53").expect("127.0.0.2:53 is free");
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = done.clone();
+    let server = std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        upstream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut answered = 0;
+        loop {
+            let (n, peer) = match upstream.recv_from(&mut buf) {
+                Ok(x) => x,
+                Err(_) if stop.load(std::sync::atomic::Ordering::Relaxed) => break,
+                Err(_) => continue,
+            };
+            let q = &buf[..n];
+            // Question end: labels until 0, then type and class.
+            let mut end = 12;
+            while q[end] != 0 {
+                end += q[end] as usize + 1;
+            }
+            end += 5;
+            let qtype = u16::from_be_bytes([q[end - 4], q[end - 3]]);
+            let mut r = q[..2].to_vec();
+            r.extend_from_slice(&[0x81, 0x80, 0, 1, 0, (qtype == 1) as u8, 0, 0, 0, 0]);
+            r.extend_from_slice(&q[12..end]);
+            if qtype == 1 {
+                r.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 99, 99, 99]);
+            }
+            upstream.send_to(&r, peer).unwrap();
+            answered += 1;
+        }
+        answered
+    });
+    let d = TestDaemon::start("net-dns-fwd");
+    d.load_busybox();
+    ok(&d, &["network", "create", "fwd"]);
+    let out = ok(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "fwd",
+            "--dns",
+            "127.0.0.2",
+            "busybox",
+            "nslookup",
+            "outside.test",
+        ],
+    );
+    assert!(out.contains("10.99.99.99"), "{out}");
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    drop(d);
+    assert!(server.join().unwrap() > 0);
+}
