@@ -126,13 +126,17 @@ impl Daemon {
         let mut out = ContainerNetworking::default();
         out.attachments.push(attachment_for(
             &first,
-            endpoint_for(nc, &[mode, &first.name, &first.id]),
+            // docker CLI 28 names the endpoint of `NetworkMode: default` "default".
+            endpoint_for(nc, &[mode, "default", &first.name, &first.id]),
         )?);
         for (key, ep) in nc
             .and_then(|n| n.endpoints_config.as_ref())
             .into_iter()
             .flatten()
         {
+            if key == "default" {
+                continue;
+            }
             let net = self.networks.find(key)?;
             if net.id == first.id {
                 continue;
