@@ -511,3 +511,43 @@ fn init_reaps_zombies() {
     let top = stdout(&d.berth(&["exec", "inited", "ps", "-o", "pid,comm"]));
     assert!(top.contains("1 docker-init"), "{top}");
 }
+
+#[test]
+fn shutdown_stops_containers_when_live_restore_is_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("daemon.json");
+    std::fs::write(&cfg, r#"{"live-restore": false}"#).unwrap();
+    let mut d = TestDaemon::start_with("liverestore", &["--config-file", cfg.to_str().unwrap()]);
+    d.load_busybox();
+    run_ok(
+        &d,
+        &[
+            "run", "-d", "--name", "polite", "--stop-signal", "USR1", "busybox", "sh", "-c",
+            "trap 'exit 42' USR1; while true; do sleep 0.1; done",
+        ],
+    );
+    run_ok(
+        &d,
+        &["run", "-d", "--name", "comeback", "--restart", "unless-stopped", "busybox", "sleep", "300"],
+    );
+    let pid: i32 = field(&d, "polite", "{{.State.Pid}}").parse().unwrap();
+    // A clean shutdown (SIGTERM) stops the containers with their own stop signal.
+    let mut child = d.child.take().unwrap();
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    child.wait().unwrap();
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "the container was stopped with the daemon"
+    );
+    d.spawn();
+    assert_eq!(
+        field(&d, "polite", "{{.State.Status}} {{.State.ExitCode}}"),
+        "exited 42"
+    );
+    // Stopped by the daemon, not by hand: unless-stopped brings it back.
+    assert!(
+        eventually(WAIT, || field(&d, "comeback", "{{.State.Status}}") == "running"),
+        "{}",
+        d.log_text()
+    );
+}

@@ -42,6 +42,9 @@ pub struct DaemonConfig {
     pub berth_exe: PathBuf,
     /// Keys read from daemon.json that Berth accepts but does not act on yet.
     pub ignored_keys: Vec<String>,
+    /// Containers keep running when the daemon stops (daemon.json `live-restore`, on by
+    /// default in Berth). Off: the daemon stops them on shutdown, as dockerd does.
+    pub live_restore: bool,
 }
 
 /// daemon.json, with dockerd's key names.
@@ -204,7 +207,7 @@ impl DaemonConfig {
                 )));
             }
         }
-        let mut ignored_keys: Vec<String> = json.other.keys().cloned().collect();
+        let ignored_keys: Vec<String> = json.other.keys().cloned().collect();
         let unknown: Vec<&String> = ignored_keys
             .iter()
             .filter(|k| !OTHER_DOCKERD_KEYS.contains(&k.as_str()))
@@ -215,10 +218,6 @@ impl DaemonConfig {
                 "the following directives don't match any configuration option: {}",
                 list.join(", ")
             )));
-        }
-        if json.live_restore == Some(false) {
-            ignored_keys
-                .push("live-restore (containers always survive a daemon restart in Berth)".into());
         }
         let log_level = flags.log_level.or(json.log_level).unwrap_or_else(|| {
             if json.debug == Some(true) {
@@ -269,6 +268,7 @@ impl DaemonConfig {
             log_opts,
             berth_exe,
             ignored_keys,
+            live_restore: json.live_restore.unwrap_or(true),
         })
     }
 

@@ -24,6 +24,7 @@ mod remove;
 mod rename;
 mod restart;
 mod restore;
+mod shutdown;
 mod signal;
 mod start;
 mod status;

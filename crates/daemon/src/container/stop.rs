@@ -49,6 +49,17 @@ impl Daemon {
         if self.cancel_restarts(entry) {
             return Ok(());
         }
+        self.signal_and_wait(entry, signal, timeout).await
+    }
+
+    /// The stop signal (the request's, else the container's, else SIGTERM), then SIGKILL after
+    /// the timeout (the request's, else the container's, else 10 s; negative = forever).
+    pub(crate) async fn signal_and_wait(
+        &self,
+        entry: &Entry,
+        signal: Option<String>,
+        timeout: Option<i64>,
+    ) -> Result<()> {
         let c = entry.snapshot();
         let sig = match signal.or(c.config.stop_signal.clone()) {
             Some(s) => parse_signal(&s)?,
