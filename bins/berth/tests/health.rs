@@ -33,7 +33,13 @@ fn health_status(d: &TestDaemon, name: &str) -> String {
 
 fn run_ok(d: &TestDaemon, args: &[&str]) -> String {
     let out = d.berth(args);
-    assert_eq!(code(&out), 0, "{args:?}: {}\n{}", stderr(&out), d.log_text());
+    assert_eq!(
+        code(&out),
+        0,
+        "{args:?}: {}\n{}",
+        stderr(&out),
+        d.log_text()
+    );
     stdout(&out).trim().to_owned()
 }
 
@@ -97,32 +103,79 @@ fn health_transitions_log_events_and_ps() {
     run_ok(
         &d,
         &[
-            "run", "-d", "--name", "ok", "--health-cmd", "echo fine", "--health-interval", "3s",
-            "busybox", "sleep", "300",
+            "run",
+            "-d",
+            "--name",
+            "ok",
+            "--health-cmd",
+            "echo fine",
+            "--health-interval",
+            "3s",
+            "busybox",
+            "sleep",
+            "300",
         ],
     );
-    let status = run_ok(&d, &["ps", "--filter", "name=ok", "--format", "{{.Status}}"]);
+    let status = run_ok(
+        &d,
+        &["ps", "--filter", "name=ok", "--format", "{{.Status}}"],
+    );
     assert!(status.ends_with("(health: starting)"), "{status}");
     run_ok(
         &d,
         &[
-            "run", "-d", "--name", "bad", "--health-cmd", "echo bad; exit 1",
-            "--health-interval", "1s", "--health-retries", "2", "busybox", "sleep", "300",
+            "run",
+            "-d",
+            "--name",
+            "bad",
+            "--health-cmd",
+            "echo bad; exit 1",
+            "--health-interval",
+            "1s",
+            "--health-retries",
+            "2",
+            "busybox",
+            "sleep",
+            "300",
         ],
     );
     run_ok(
         &d,
         &[
-            "run", "-d", "--name", "slow", "--health-cmd", "echo partial; sleep 10",
-            "--health-interval", "1s", "--health-timeout", "300ms", "--health-retries", "1",
-            "busybox", "sleep", "300",
+            "run",
+            "-d",
+            "--name",
+            "slow",
+            "--health-cmd",
+            "echo partial; sleep 10",
+            "--health-interval",
+            "1s",
+            "--health-timeout",
+            "300ms",
+            "--health-retries",
+            "1",
+            "busybox",
+            "sleep",
+            "300",
         ],
     );
     run_ok(
         &d,
         &[
-            "run", "-d", "--name", "booting", "--health-cmd", "exit 1", "--health-interval",
-            "1s", "--health-retries", "1", "--health-start-period", "1h", "busybox", "sleep",
+            "run",
+            "-d",
+            "--name",
+            "booting",
+            "--health-cmd",
+            "exit 1",
+            "--health-interval",
+            "1s",
+            "--health-retries",
+            "1",
+            "--health-start-period",
+            "1h",
+            "busybox",
+            "sleep",
             "300",
         ],
     );
@@ -138,7 +191,10 @@ fn health_transitions_log_events_and_ps() {
     assert_eq!(log[0]["ExitCode"], 0);
     assert_eq!(log[0]["Output"], "fine\n");
     assert!(log[0]["Start"].as_str().unwrap() <= log[0]["End"].as_str().unwrap());
-    let status = run_ok(&d, &["ps", "--filter", "name=ok", "--format", "{{.Status}}"]);
+    let status = run_ok(
+        &d,
+        &["ps", "--filter", "name=ok", "--format", "{{.Status}}"],
+    );
     assert!(status.ends_with("(healthy)"), "{status}");
 
     // Two consecutive failures (retries=2) make it unhealthy; the log keeps the last five.
@@ -181,19 +237,34 @@ fn health_transitions_log_events_and_ps() {
     assert_eq!(h["FailingStreak"], 0);
 
     // ps filters on health.
-    let healthy = run_ok(&d, &["ps", "--filter", "health=healthy", "--format", "{{.Names}}"]);
+    let healthy = run_ok(
+        &d,
+        &["ps", "--filter", "health=healthy", "--format", "{{.Names}}"],
+    );
     assert_eq!(healthy, "ok");
     let mut unhealthy: Vec<String> = run_ok(
         &d,
-        &["ps", "--filter", "health=unhealthy", "--format", "{{.Names}}"],
+        &[
+            "ps",
+            "--filter",
+            "health=unhealthy",
+            "--format",
+            "{{.Names}}",
+        ],
     )
     .lines()
     .map(str::to_owned)
     .collect();
     unhealthy.sort();
     assert_eq!(unhealthy, ["bad", "slow"]);
-    run_ok(&d, &["run", "-d", "--name", "plain", "busybox", "sleep", "300"]);
-    let none = run_ok(&d, &["ps", "--filter", "health=none", "--format", "{{.Names}}"]);
+    run_ok(
+        &d,
+        &["run", "-d", "--name", "plain", "busybox", "sleep", "300"],
+    );
+    let none = run_ok(
+        &d,
+        &["ps", "--filter", "health=none", "--format", "{{.Names}}"],
+    );
     assert_eq!(none, "plain");
     let out = d.berth(&["ps", "--filter", "health=bogus"]);
     assert_ne!(code(&out), 0);
@@ -208,8 +279,15 @@ fn health_transitions_log_events_and_ps() {
     let events = run_ok(
         &d,
         &[
-            "events", "--since", &since, "--until", &until, "--filter", "event=health_status",
-            "--format", "{{.Action}} {{.Actor.Attributes.name}}",
+            "events",
+            "--since",
+            &since,
+            "--until",
+            &until,
+            "--filter",
+            "event=health_status",
+            "--format",
+            "{{.Action}} {{.Actor.Attributes.name}}",
         ],
     );
     assert!(events.contains("health_status: healthy ok"), "{events}");
@@ -244,12 +322,26 @@ fn health_from_image_and_docker_cli() {
 
     // The request's settings override the image's, field by field.
     let out = d.docker(&[
-        "run", "-d", "--name", "tuned", "--health-retries", "7", "hc:1",
+        "run",
+        "-d",
+        "--name",
+        "tuned",
+        "--health-retries",
+        "7",
+        "hc:1",
     ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let hc = stdout(&d.docker(&["inspect", "--format", "{{json .Config.Healthcheck}}", "tuned"]));
+    let hc = stdout(&d.docker(&[
+        "inspect",
+        "--format",
+        "{{json .Config.Healthcheck}}",
+        "tuned",
+    ]));
     let hc: Value = serde_json::from_str(&hc).unwrap();
-    assert_eq!(hc["Test"], serde_json::json!(["CMD", "cat", "/etc/hostname"]));
+    assert_eq!(
+        hc["Test"],
+        serde_json::json!(["CMD", "cat", "/etc/hostname"])
+    );
     assert_eq!(hc["Retries"], 7);
     assert_eq!(hc["Interval"], 1_000_000_000u64);
 
@@ -269,7 +361,10 @@ fn health_from_image_and_docker_cli() {
         Some(r#"{"Image":"hc:1","Healthcheck":{"Test":["CMD","true"],"Interval":1000}}"#),
     );
     assert_eq!(status, 400, "{body}");
-    assert!(body.contains("Interval in Healthcheck cannot be less than 1ms"), "{body}");
+    assert!(
+        body.contains("Interval in Healthcheck cannot be less than 1ms"),
+        "{body}"
+    );
 }
 
 #[test]
@@ -279,8 +374,19 @@ fn health_monitoring_resumes_after_daemon_sigkill() {
     run_ok(
         &d,
         &[
-            "run", "-d", "--name", "flip", "--health-cmd", "test -e /tmp/ok",
-            "--health-interval", "1s", "--health-retries", "1", "busybox", "sleep", "300",
+            "run",
+            "-d",
+            "--name",
+            "flip",
+            "--health-cmd",
+            "test -e /tmp/ok",
+            "--health-interval",
+            "1s",
+            "--health-retries",
+            "1",
+            "busybox",
+            "sleep",
+            "300",
         ],
     );
     assert!(eventually(WAIT, || health_status(&d, "flip") == "unhealthy"));
@@ -307,11 +413,25 @@ fn restart_policies() {
     // on-failure:2 — two restarts, then it stays down with its last exit code.
     run_ok(
         &d,
-        &["run", "-d", "--name", "fail2", "--restart", "on-failure:2", "busybox", "sh", "-c", "exit 3"],
+        &[
+            "run",
+            "-d",
+            "--name",
+            "fail2",
+            "--restart",
+            "on-failure:2",
+            "busybox",
+            "sh",
+            "-c",
+            "exit 3",
+        ],
     );
     assert!(eventually(WAIT, || {
-        field(&d, "fail2", "{{.State.Status}} {{.RestartCount}} {{.State.ExitCode}}")
-            == "exited 2 3"
+        field(
+            &d,
+            "fail2",
+            "{{.State.Status}} {{.RestartCount}} {{.State.ExitCode}}",
+        ) == "exited 2 3"
     }));
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(restart_count(&d, "fail2"), 2);
@@ -319,8 +439,17 @@ fn restart_policies() {
     let events = run_ok(
         &d,
         &[
-            "events", "--since", &since, "--until", &until, "--filter", "container=fail2",
-            "--filter", "event=die", "--format", "{{.Action}}",
+            "events",
+            "--since",
+            &since,
+            "--until",
+            &until,
+            "--filter",
+            "container=fail2",
+            "--filter",
+            "event=die",
+            "--format",
+            "{{.Action}}",
         ],
     );
     assert_eq!(events.lines().count(), 3, "{events}");
@@ -328,7 +457,16 @@ fn restart_policies() {
     // on-failure does not restart a clean exit.
     run_ok(
         &d,
-        &["run", "-d", "--name", "clean", "--restart", "on-failure", "busybox", "true"],
+        &[
+            "run",
+            "-d",
+            "--name",
+            "clean",
+            "--restart",
+            "on-failure",
+            "busybox",
+            "true",
+        ],
     );
     assert!(eventually(WAIT, || field(&d, "clean", "{{.State.Status}}") == "exited"));
     std::thread::sleep(Duration::from_secs(1));
@@ -338,7 +476,16 @@ fn restart_policies() {
     // container is restarted a handful of times in four seconds, not hundreds.
     run_ok(
         &d,
-        &["run", "-d", "--name", "loop", "--restart", "always", "busybox", "true"],
+        &[
+            "run",
+            "-d",
+            "--name",
+            "loop",
+            "--restart",
+            "always",
+            "busybox",
+            "true",
+        ],
     );
     assert!(eventually(WAIT, || restart_count(&d, "loop") >= 2));
     std::thread::sleep(Duration::from_secs(4));
@@ -358,7 +505,17 @@ fn restart_policies() {
     // kill by hand too.
     run_ok(
         &d,
-        &["run", "-d", "--name", "victim", "--restart", "always", "busybox", "sleep", "300"],
+        &[
+            "run",
+            "-d",
+            "--name",
+            "victim",
+            "--restart",
+            "always",
+            "busybox",
+            "sleep",
+            "300",
+        ],
     );
     run_ok(&d, &["kill", "victim"]);
     std::thread::sleep(Duration::from_secs(2));
@@ -369,7 +526,18 @@ fn restart_policies() {
     // A manual start (or restart) starts the policy afresh: RestartCount back to 0.
     run_ok(
         &d,
-        &["run", "-d", "--name", "counted", "--restart", "on-failure", "busybox", "sh", "-c", "sleep 1; exit 1"],
+        &[
+            "run",
+            "-d",
+            "--name",
+            "counted",
+            "--restart",
+            "on-failure",
+            "busybox",
+            "sh",
+            "-c",
+            "sleep 1; exit 1",
+        ],
     );
     assert!(eventually(WAIT, || restart_count(&d, "counted") >= 1));
     run_ok(&d, &["restart", "-t", "1", "counted"]);
@@ -395,13 +563,28 @@ fn restart_policies_across_a_daemon_sigkill() {
     ] {
         run_ok(
             &d,
-            &["run", "-d", "--name", name, "--restart", policy, "busybox", "sleep", "300"],
+            &[
+                "run",
+                "-d",
+                "--name",
+                name,
+                "--restart",
+                policy,
+                "busybox",
+                "sleep",
+                "300",
+            ],
         );
     }
     run_ok(&d, &["stop", "-t", "0", "always_stopped", "unless_stopped"]);
     let pids: Vec<(String, i32)> = ["unless_running", "failing", "never"]
         .iter()
-        .map(|n| (n.to_string(), field(&d, n, "{{.State.Pid}}").parse().unwrap()))
+        .map(|n| {
+            (
+                n.to_string(),
+                field(&d, n, "{{.State.Pid}}").parse().unwrap(),
+            )
+        })
         .collect();
     d.kill9();
     // These die while the daemon is down: the shim records the exit, the daemon learns it at
@@ -422,7 +605,11 @@ fn restart_policies_across_a_daemon_sigkill() {
     assert_eq!(restart_count(&d, "failing"), 1);
     assert_eq!(restart_count(&d, "unless_running"), 1);
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(state("unless_stopped"), "exited", "stopped by hand stays down");
+    assert_eq!(
+        state("unless_stopped"),
+        "exited",
+        "stopped by hand stays down"
+    );
     assert_eq!(
         field(&d, "never", "{{.State.Status}} {{.State.ExitCode}}"),
         "exited 137"
@@ -435,7 +622,15 @@ fn stop_signal_and_timeout_via_docker_cli() {
     d.load_busybox();
     // --stop-signal: stop and restart send it; the trap's exit code proves it arrived.
     let out = d.docker(&[
-        "run", "-d", "--name", "usr1", "--stop-signal", "SIGUSR1", "busybox", "sh", "-c",
+        "run",
+        "-d",
+        "--name",
+        "usr1",
+        "--stop-signal",
+        "SIGUSR1",
+        "busybox",
+        "sh",
+        "-c",
         "trap 'exit 42' USR1; while true; do sleep 0.1; done",
     ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -452,8 +647,16 @@ fn stop_signal_and_timeout_via_docker_cli() {
     let until = (unix_now() + 1).to_string();
     let events = |event: &str, attr: &str| {
         stdout(&d.docker(&[
-            "events", "--since", &since, "--until", &until, "--filter", "container=usr1",
-            "--filter", &format!("event={event}"), "--format",
+            "events",
+            "--since",
+            &since,
+            "--until",
+            &until,
+            "--filter",
+            "container=usr1",
+            "--filter",
+            &format!("event={event}"),
+            "--format",
             &format!("{{{{.Actor.Attributes.{attr}}}}}"),
         ]))
     };
@@ -478,7 +681,15 @@ fn stop_signal_and_timeout_via_docker_cli() {
     // --stop-timeout: a process that ignores SIGTERM is SIGKILLed after it, not after the
     // default 10 s.
     let out = d.docker(&[
-        "run", "-d", "--name", "stubborn", "--stop-timeout", "1", "busybox", "sh", "-c",
+        "run",
+        "-d",
+        "--name",
+        "stubborn",
+        "--stop-timeout",
+        "1",
+        "busybox",
+        "sh",
+        "-c",
         "trap '' TERM; while true; do sleep 0.1; done",
     ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -495,8 +706,16 @@ fn init_reaps_zombies() {
     d.load_busybox();
     // The inner shell exits at once, orphaning `sleep 0.2`, which is re-parented to pid 1.
     let orphan = "sh -c 'sleep 0.2 &'; exec sleep 300";
-    run_ok(&d, &["run", "-d", "--name", "bare", "busybox", "sh", "-c", orphan]);
-    run_ok(&d, &["run", "-d", "--init", "--name", "inited", "busybox", "sh", "-c", orphan]);
+    run_ok(
+        &d,
+        &["run", "-d", "--name", "bare", "busybox", "sh", "-c", orphan],
+    );
+    run_ok(
+        &d,
+        &[
+            "run", "-d", "--init", "--name", "inited", "busybox", "sh", "-c", orphan,
+        ],
+    );
     let zombies = |name: &str| {
         stdout(&d.berth(&["exec", name, "ps", "-o", "stat,comm"]))
             .lines()
@@ -522,13 +741,31 @@ fn shutdown_stops_containers_when_live_restore_is_off() {
     run_ok(
         &d,
         &[
-            "run", "-d", "--name", "polite", "--stop-signal", "USR1", "busybox", "sh", "-c",
+            "run",
+            "-d",
+            "--name",
+            "polite",
+            "--stop-signal",
+            "USR1",
+            "busybox",
+            "sh",
+            "-c",
             "trap 'exit 42' USR1; while true; do sleep 0.1; done",
         ],
     );
     run_ok(
         &d,
-        &["run", "-d", "--name", "comeback", "--restart", "unless-stopped", "busybox", "sleep", "300"],
+        &[
+            "run",
+            "-d",
+            "--name",
+            "comeback",
+            "--restart",
+            "unless-stopped",
+            "busybox",
+            "sleep",
+            "300",
+        ],
     );
     let pid: i32 = field(&d, "polite", "{{.State.Pid}}").parse().unwrap();
     // A clean shutdown (SIGTERM) stops the containers with their own stop signal.
@@ -546,7 +783,8 @@ fn shutdown_stops_containers_when_live_restore_is_off() {
     );
     // Stopped by the daemon, not by hand: unless-stopped brings it back.
     assert!(
-        eventually(WAIT, || field(&d, "comeback", "{{.State.Status}}") == "running"),
+        eventually(WAIT, || field(&d, "comeback", "{{.State.Status}}")
+            == "running"),
         "{}",
         d.log_text()
     );

@@ -124,19 +124,39 @@ pub struct CreateOptions {
     #[arg(long = "health-cmd", value_name = "string")]
     pub health_cmd: Option<String>,
     /// Time between running the check (ms|s|m|h) (default 0s)
-    #[arg(long = "health-interval", value_name = "duration", allow_hyphen_values = true)]
+    #[arg(
+        long = "health-interval",
+        value_name = "duration",
+        allow_hyphen_values = true
+    )]
     pub health_interval: Option<String>,
     /// Maximum time to allow one check to run (ms|s|m|h) (default 0s)
-    #[arg(long = "health-timeout", value_name = "duration", allow_hyphen_values = true)]
+    #[arg(
+        long = "health-timeout",
+        value_name = "duration",
+        allow_hyphen_values = true
+    )]
     pub health_timeout: Option<String>,
     /// Consecutive failures needed to report unhealthy
-    #[arg(long = "health-retries", value_name = "int", allow_hyphen_values = true)]
+    #[arg(
+        long = "health-retries",
+        value_name = "int",
+        allow_hyphen_values = true
+    )]
     pub health_retries: Option<i64>,
     /// Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)
-    #[arg(long = "health-start-period", value_name = "duration", allow_hyphen_values = true)]
+    #[arg(
+        long = "health-start-period",
+        value_name = "duration",
+        allow_hyphen_values = true
+    )]
     pub health_start_period: Option<String>,
     /// Time between running the check during the start period (ms|s|m|h) (default 0s)
-    #[arg(long = "health-start-interval", value_name = "duration", allow_hyphen_values = true)]
+    #[arg(
+        long = "health-start-interval",
+        value_name = "duration",
+        allow_hyphen_values = true
+    )]
     pub health_start_interval: Option<String>,
     /// Disable any container-specified HEALTHCHECK
     #[arg(long = "no-healthcheck")]

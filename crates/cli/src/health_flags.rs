@@ -138,7 +138,9 @@ mod tests {
         assert_eq!(hc.test.unwrap(), vec!["CMD-SHELL", "true"]);
         assert_eq!(hc.interval, Some(1_000_000_000));
         assert_eq!(hc.retries, Some(2));
-        assert!(healthcheck("run", &CreateOptions::default()).unwrap().is_none());
+        assert!(healthcheck("run", &CreateOptions::default())
+            .unwrap()
+            .is_none());
         let none = CreateOptions {
             no_healthcheck: true,
             ..Default::default()

@@ -392,9 +392,10 @@ fn merge_config(
             ));
         }
         if max != 0 && rp.name != Some(RestartPolicyNameEnum::ON_FAILURE) {
-            return Err(Error::InvalidArgument(format!(
+            return Err(Error::InvalidArgument(
                 "invalid restart policy: maximum retry count can only be used with 'on-failure'"
-            )));
+                    .into(),
+            ));
         }
     }
     if host_config.auto_remove == Some(true)

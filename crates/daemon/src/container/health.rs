@@ -109,7 +109,10 @@ pub(crate) fn probe_of(c: &Container) -> Option<Probe> {
 
 /// The request's healthcheck over the image's, as Docker merges them: an empty test and zero
 /// settings are taken from the image.
-pub(crate) fn merge(user: Option<HealthConfig>, image: Option<HealthConfig>) -> Option<HealthConfig> {
+pub(crate) fn merge(
+    user: Option<HealthConfig>,
+    image: Option<HealthConfig>,
+) -> Option<HealthConfig> {
     let Some(mut u) = user else { return image };
     let Some(i) = image else { return Some(u) };
     if u.test.as_ref().is_none_or(|t| t.is_empty()) {
@@ -319,9 +322,8 @@ impl Daemon {
                 .snapshot()
                 .health
                 .is_some_and(|h| h.status == STARTING);
-            let in_start_period = started_at.is_some_and(|s| {
-                time::OffsetDateTime::now_utc() - s < probe.start_period
-            });
+            let in_start_period = started_at
+                .is_some_and(|s| time::OffsetDateTime::now_utc() - s < probe.start_period);
             let interval = if starting && in_start_period {
                 probe.start_interval
             } else {
@@ -364,7 +366,11 @@ impl Daemon {
             if let Err(e) = self.persist(&copy) {
                 tracing::warn!("recording the health of {}: {e}", copy.id);
             }
-            let status = copy.health.as_ref().map(|h| h.status.clone()).unwrap_or_default();
+            let status = copy
+                .health
+                .as_ref()
+                .map(|h| h.status.clone())
+                .unwrap_or_default();
             self.container_event(&copy, &format!("health_status: {status}"), &[]);
         }
     }
@@ -490,7 +496,12 @@ mod tests {
         apply_result(&mut h, result("2026-01-01T00:00:03Z", 0), &p, t0);
         assert_eq!((h.status.as_str(), h.failing_streak), (HEALTHY, 0));
         for i in 0..7 {
-            apply_result(&mut h, result(&format!("2026-01-01T00:01:0{i}Z"), 1), &p, t0);
+            apply_result(
+                &mut h,
+                result(&format!("2026-01-01T00:01:0{i}Z"), 1),
+                &p,
+                t0,
+            );
         }
         assert_eq!(h.log.len(), MAX_LOG_ENTRIES);
         assert_eq!(h.log[4].start, "2026-01-01T00:01:06Z");

@@ -90,7 +90,12 @@ fn run_time(c: &Container, finished: &str) -> Duration {
 impl Daemon {
     /// For an exit about to be recorded: the back-off before the restart the policy asks for,
     /// or `None` when the container stays down.
-    pub(crate) fn plan_restart(&self, entry: &Entry, exit_code: i64, finished: &str) -> Option<Duration> {
+    pub(crate) fn plan_restart(
+        &self,
+        entry: &Entry,
+        exit_code: i64,
+        finished: &str,
+    ) -> Option<Duration> {
         let c = entry.snapshot();
         if !has_policy(&c) || c.host_config.auto_remove == Some(true) {
             return None;
@@ -210,24 +215,23 @@ impl Daemon {
                 self.schedule_restart(entry.clone(), delay);
             }
             // Only containers that have run before (Docker's `HasBeenStartedBefore`).
-            Status::Exited if !c.state.started_at.is_empty() => {
-                if policy_restarts(
-                    c.host_config.restart_policy.as_ref(),
-                    c.state.exit_code,
-                    c.manually_stopped,
-                    c.restart_count,
-                ) {
-                    let _ = self.update(entry, |c| {
-                        c.state.status = Status::Restarting;
-                        c.state.finished_at = if c.state.finished_at.is_empty() {
-                            now_rfc3339()
-                        } else {
-                            c.state.finished_at.clone()
-                        };
-                    });
-                    entry.wait_tx.send_modify(|w| w.running = true);
-                    self.schedule_restart(entry.clone(), Duration::ZERO);
-                }
+            Status::Exited
+                if !c.state.started_at.is_empty()
+                    && policy_restarts(
+                        c.host_config.restart_policy.as_ref(),
+                        c.state.exit_code,
+                        c.manually_stopped,
+                        c.restart_count,
+                    ) =>
+            {
+                let _ = self.update(entry, |c| {
+                    c.state.status = Status::Restarting;
+                    if c.state.finished_at.is_empty() {
+                        c.state.finished_at = now_rfc3339();
+                    }
+                });
+                entry.wait_tx.send_modify(|w| w.running = true);
+                self.schedule_restart(entry.clone(), Duration::ZERO);
             }
             _ => {}
         }
@@ -271,8 +275,18 @@ mod tests {
         use RestartPolicyNameEnum::*;
         assert!(!policy_restarts(Some(&policy(NO, 0)), 1, false, 0));
         assert!(policy_restarts(Some(&policy(ALWAYS, 0)), 0, true, 9));
-        assert!(policy_restarts(Some(&policy(UNLESS_STOPPED, 0)), 0, false, 0));
-        assert!(!policy_restarts(Some(&policy(UNLESS_STOPPED, 0)), 0, true, 0));
+        assert!(policy_restarts(
+            Some(&policy(UNLESS_STOPPED, 0)),
+            0,
+            false,
+            0
+        ));
+        assert!(!policy_restarts(
+            Some(&policy(UNLESS_STOPPED, 0)),
+            0,
+            true,
+            0
+        ));
         assert!(!policy_restarts(Some(&policy(ON_FAILURE, 0)), 0, false, 0));
         assert!(policy_restarts(Some(&policy(ON_FAILURE, 0)), 3, false, 100));
         assert!(policy_restarts(Some(&policy(ON_FAILURE, 2)), 3, false, 1));

@@ -129,7 +129,11 @@ impl Daemon {
         }
         // Docker's rule: SIGKILL, the container's stop signal, or any signal when it has none
         // ends automatic restarts until the next start.
-        let stop_signal = c.config.stop_signal.as_deref().and_then(|s| parse_signal(s).ok());
+        let stop_signal = c
+            .config
+            .stop_signal
+            .as_deref()
+            .and_then(|s| parse_signal(s).ok());
         let exit_on_next = sig == libc::SIGKILL || stop_signal.is_none_or(|s| s == sig);
         self.mark_manually_stopped(&entry);
         if exit_on_next && self.cancel_restarts(&entry) {
