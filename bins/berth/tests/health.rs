@@ -789,3 +789,49 @@ fn shutdown_stops_containers_when_live_restore_is_off() {
         d.log_text()
     );
 }
+
+const DOCKER_PY: &str = r#"
+import sys, time, docker
+c = docker.DockerClient(base_url=sys.argv[1], version="1.44")
+ct = c.containers.run("busybox", ["sleep", "300"], detach=True, name="py-health",
+    healthcheck={"test": ["CMD-SHELL", "echo py; exit 0"], "interval": 1000000000, "retries": 2})
+deadline = time.time() + 30
+while time.time() < deadline:
+    ct.reload()
+    h = ct.attrs["State"].get("Health") or {}
+    if h.get("Status") == "healthy":
+        break
+    time.sleep(0.2)
+assert h.get("Status") == "healthy", ct.attrs["State"]
+assert h["Log"][-1]["Output"] == "py\n", h
+assert ct.attrs["Config"]["Healthcheck"]["Retries"] == 2
+r = c.containers.run("busybox", ["sh", "-c", "exit 5"], detach=True, name="py-restart",
+    restart_policy={"Name": "on-failure", "MaximumRetryCount": 1})
+deadline = time.time() + 30
+while time.time() < deadline:
+    r.reload()
+    if r.attrs["State"]["Status"] == "exited" and r.attrs["RestartCount"] == 1:
+        break
+    time.sleep(0.2)
+assert r.attrs["RestartCount"] == 1 and r.attrs["State"]["ExitCode"] == 5, r.attrs["State"]
+assert r.attrs["HostConfig"]["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 1}
+print("docker-py health ok")
+"#;
+
+#[test]
+fn health_and_restart_via_docker_py() {
+    let d = TestDaemon::start("healthpy");
+    d.load_busybox();
+    let out = std::process::Command::new("python3")
+        .args(["-c", DOCKER_PY, &d.host()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "stdout: {}\nstderr: {}\n{}",
+        stdout(&out),
+        stderr(&out),
+        d.log_text()
+    );
+    assert!(stdout(&out).contains("docker-py health ok"));
+}
