@@ -236,6 +236,18 @@ fn health_transitions_log_events_and_ps() {
         h["Log"][0]["Output"],
         "Health check exceeded timeout (300ms): partial\n"
     );
+    // …and is killed: timed-out probes do not pile up (at most the one running now).
+    assert!(eventually(WAIT, || {
+        inspect(&d, "slow")["State"]["Health"]["FailingStreak"]
+            .as_i64()
+            .unwrap()
+            >= 4
+    }));
+    let procs = stdout(&d.berth(&["exec", "slow", "ps", "-o", "args"]));
+    assert!(
+        procs.lines().filter(|l| l.contains("sleep 10")).count() <= 1,
+        "{procs}"
+    );
 
     // Within the start period failures are logged but do not count.
     assert!(eventually(WAIT, || {
