@@ -32,8 +32,11 @@ const BACKOFF_RESET_AFTER: Duration = Duration::from_secs(10);
 pub(crate) struct Supervision {
     /// The running healthcheck monitor.
     pub health: Option<tokio::task::AbortHandle>,
-    /// Wakes the task waiting out the back-off of a pending restart.
-    pub pending_restart: Option<Arc<tokio::sync::Notify>>,
+    /// The pending restart: its number, and what wakes the task waiting out its back-off.
+    /// Only the task whose number is still here may start the container.
+    pub pending_restart: Option<(u64, Arc<tokio::sync::Notify>)>,
+    /// Numbers scheduled restarts.
+    pub restarts_scheduled: u64,
     /// No automatic restart until the next manual start (set by `stop` and `kill`).
     pub canceled: bool,
 }
@@ -123,7 +126,15 @@ impl Daemon {
             return;
         };
         let wake = Arc::new(tokio::sync::Notify::new());
-        lock(&entry).pending_restart = Some(wake.clone());
+        let ticket = {
+            let mut sup = lock(&entry);
+            sup.restarts_scheduled += 1;
+            let ticket = sup.restarts_scheduled;
+            if let Some((_, older)) = sup.pending_restart.replace((ticket, wake.clone())) {
+                older.notify_one();
+            }
+            ticket
+        };
         tokio::spawn(async move {
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
@@ -132,7 +143,8 @@ impl Daemon {
             let _op = entry.op.lock().await;
             {
                 let mut sup = lock(&entry);
-                if sup.canceled {
+                let mine = sup.pending_restart.as_ref().is_some_and(|(t, _)| *t == ticket);
+                if sup.canceled || !mine {
                     return;
                 }
                 sup.pending_restart = None;
@@ -164,7 +176,7 @@ impl Daemon {
         {
             let mut sup = lock(entry);
             sup.canceled = true;
-            if let Some(wake) = sup.pending_restart.take() {
+            if let Some((_, wake)) = sup.pending_restart.take() {
                 wake.notify_one();
             }
         }
