@@ -871,3 +871,36 @@ fn health_and_restart_via_docker_py() {
     );
     assert!(stdout(&out).contains("docker-py health ok"));
 }
+
+#[test]
+fn restart_backoff_survives_a_daemon_sigkill() {
+    let mut d = TestDaemon::start("backoffkill");
+    d.load_busybox();
+    run_ok(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "crashy",
+            "--restart",
+            "always",
+            "busybox",
+            "false",
+        ],
+    );
+    // Back-offs 100 ms, 200 ms, … : after the 7th exit it waits 6.4 s.
+    assert!(eventually(Duration::from_secs(60), || restart_count(
+        &d, "crashy"
+    ) >= 7));
+    let n = restart_count(&d, "crashy");
+    d.kill9();
+    d.spawn();
+    // The new daemon resumes the long wait instead of restarting at once.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(restart_count(&d, "crashy"), n);
+    assert_eq!(field(&d, "crashy", "{{.State.Status}}"), "restarting");
+    assert!(eventually(Duration::from_secs(60), || {
+        restart_count(&d, "crashy") > n
+    }));
+}

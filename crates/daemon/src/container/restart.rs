@@ -143,7 +143,10 @@ impl Daemon {
             let _op = entry.op.lock().await;
             {
                 let mut sup = lock(&entry);
-                let mine = sup.pending_restart.as_ref().is_some_and(|(t, _)| *t == ticket);
+                let mine = sup
+                    .pending_restart
+                    .as_ref()
+                    .is_some_and(|(t, _)| *t == ticket);
                 if sup.canceled || !mine {
                     return;
                 }
