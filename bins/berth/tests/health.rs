@@ -391,6 +391,40 @@ fn health_from_image_and_docker_cli() {
 }
 
 #[test]
+fn health_on_runc() {
+    let d = TestDaemon::start("healthrunc");
+    d.load_busybox();
+    run_ok(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--runtime",
+            "runc",
+            "--name",
+            "viarunc",
+            "--health-cmd",
+            "echo via runc >&2",
+            "--health-interval",
+            "1s",
+            "busybox",
+            "sleep",
+            "300",
+        ],
+    );
+    assert!(
+        eventually(WAIT, || health_status(&d, "viarunc") == "healthy"),
+        "{}",
+        d.log_text()
+    );
+    let h = &inspect(&d, "viarunc")["State"]["Health"];
+    assert_eq!(
+        h["Log"][0]["Output"], "via runc\n",
+        "stderr is captured too"
+    );
+}
+
+#[test]
 fn health_monitoring_resumes_after_daemon_sigkill() {
     let mut d = TestDaemon::start("healthrestore");
     d.load_busybox();
