@@ -319,8 +319,11 @@ impl Daemon {
             });
         loop {
             let starting = entry
-                .snapshot()
+                .record
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
                 .health
+                .as_ref()
                 .is_some_and(|h| h.status == STARTING);
             let in_start_period = started_at
                 .is_some_and(|s| time::OffsetDateTime::now_utc() - s < probe.start_period);
@@ -352,7 +355,8 @@ impl Daemon {
         probe: &Probe,
         started_at: Option<time::OffsetDateTime>,
     ) {
-        let (changed, copy) = {
+        // Only a change of status is worth a copy of the record and a database write.
+        let changed = {
             let mut rec = entry.record.lock().unwrap_or_else(|p| p.into_inner());
             if !rec.state.status.is_running() {
                 return;
@@ -360,9 +364,9 @@ impl Daemon {
             let h = rec.health.get_or_insert_with(HealthState::default);
             let before = h.status.clone();
             apply_result(h, result, probe, started_at);
-            (before != h.status, rec.clone())
+            (before != h.status).then(|| rec.clone())
         };
-        if changed {
+        if let Some(copy) = changed {
             if let Err(e) = self.persist(&copy) {
                 tracing::warn!("recording the health of {}: {e}", copy.id);
             }
