@@ -44,6 +44,9 @@ pub struct DaemonConfig {
     pub ignored_keys: Vec<String>,
     /// Networking: default bridge, its subnet, address pools.
     pub network: NetworkConfig,
+    /// Containers keep running when the daemon stops (daemon.json `live-restore`, on by
+    /// default in Berth). Off: the daemon stops them on shutdown, as dockerd does.
+    pub live_restore: bool,
 }
 
 /// The default bridge's name (`None` = no default bridge, dockerd's `--bridge none`).
@@ -235,7 +238,7 @@ impl DaemonConfig {
                 )));
             }
         }
-        let mut ignored_keys: Vec<String> = json.other.keys().cloned().collect();
+        let ignored_keys: Vec<String> = json.other.keys().cloned().collect();
         let unknown: Vec<&String> = ignored_keys
             .iter()
             .filter(|k| !OTHER_DOCKERD_KEYS.contains(&k.as_str()))
@@ -246,10 +249,6 @@ impl DaemonConfig {
                 "the following directives don't match any configuration option: {}",
                 list.join(", ")
             )));
-        }
-        if json.live_restore == Some(false) {
-            ignored_keys
-                .push("live-restore (containers always survive a daemon restart in Berth)".into());
         }
         let log_level = flags.log_level.or(json.log_level).unwrap_or_else(|| {
             if json.debug == Some(true) {
@@ -301,6 +300,7 @@ impl DaemonConfig {
             berth_exe,
             ignored_keys,
             network,
+            live_restore: json.live_restore.unwrap_or(true),
         })
     }
 

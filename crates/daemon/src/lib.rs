@@ -9,7 +9,8 @@
 //!
 //! Start-up ([`run`]): load the configuration → create the data and exec roots → take the
 //! pidfile → open the database and the image store → restore containers → listen on every
-//! `-H` socket (mode 0660) → serve until SIGTERM/SIGINT. Shutdown leaves containers running.
+//! `-H` socket (mode 0660) → serve until SIGTERM/SIGINT. Shutdown leaves containers running,
+//! unless daemon.json turns `live-restore` off (see [`container`]'s `shutdown` module).
 
 mod backend;
 pub mod config;
@@ -128,10 +129,15 @@ pub async fn run(config: DaemonConfig) -> Result<()> {
         _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}
     }
-    tracing::info!("shutting down; containers keep running");
     let _ = stop_tx.send(());
     for s in servers {
         let _ = s.await;
+    }
+    if daemon.config.live_restore {
+        tracing::info!("shutting down; containers keep running");
+    } else {
+        tracing::info!("shutting down; stopping containers (live-restore is off)");
+        daemon.stop_all_for_shutdown().await;
     }
     for path in &sockets {
         let _ = std::fs::remove_file(path);

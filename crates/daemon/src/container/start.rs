@@ -38,6 +38,7 @@ impl Daemon {
             }
             Status::Created | Status::Exited => {}
         }
+        self.reset_restart_manager(&entry)?;
         match self.start_locked(&entry, &c).await {
             Ok(()) => Ok(Changed::Yes),
             Err(e) => {
@@ -202,6 +203,7 @@ impl Daemon {
         entry.wait_tx.send_modify(|w| w.running = true);
         self.container_event(&started, "start", &[]);
         self.spawn_monitor(entry.clone());
+        self.start_health_monitor(entry, true);
         Ok(())
     }
 
