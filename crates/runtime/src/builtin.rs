@@ -120,6 +120,7 @@ fn map_err(op: &'static str, id: &str, e: LibcontainerError) -> RuntimeError {
 
 impl Runtime for Builtin {
     fn create(&self, id: &str, bundle: &Path, io: ProcessIo) -> Result<i32, RuntimeError> {
+        adapt_seccomp_args(bundle)?;
         let container = self
             .builder(id, io)?
             .validate_id()
@@ -347,4 +348,20 @@ impl Executor for DockerExecutor {
             .map(|_| ())
             .map_err(ExecutorValidationError::ArgValidationError)
     }
+}
+
+/// Rewrites `bundle/config.json` for libcontainer's reading of masked-equality seccomp
+/// arguments (see [`crate::seccomp`]); a spec without such arguments is left untouched.
+fn adapt_seccomp_args(bundle: &Path) -> Result<(), RuntimeError> {
+    let path = bundle.join("config.json");
+    let bytes = std::fs::read(&path)
+        .map_err(|e| RuntimeError::io(format!("read {}", path.display()), e))?;
+    let mut spec: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| RuntimeError::InvalidSpec(format!("config.json: {e}")))?;
+    if crate::seccomp::swap_masked_eq_for_libcontainer(&mut spec) {
+        let bytes = serde_json::to_vec_pretty(&spec)
+            .map_err(|e| RuntimeError::InvalidSpec(format!("config.json: {e}")))?;
+        crate::durable_write(&path, &bytes)?;
+    }
+    Ok(())
 }

@@ -148,6 +148,18 @@ pub enum RlimitPolicy {
     Error,
 }
 
+/// The seccomp filter of a container.
+#[derive(Debug, Clone, Default)]
+pub enum Seccomp {
+    /// Docker's default profile ([`crate::seccomp_default`]).
+    #[default]
+    Default,
+    /// `seccomp=unconfined`: no filter.
+    Unconfined,
+    /// A profile in Docker's format (`seccomp=<file>`; the client sends the file's content).
+    Profile(crate::seccomp::Profile),
+}
+
 /// Everything that varies between containers. Build one with `SpecInput::new` and set what the
 /// container config asks for; [`build_spec`] adds Docker's defaults around it.
 #[derive(Debug, Clone)]
@@ -212,10 +224,15 @@ pub struct SpecInput {
     /// bind-mounted read-only at [`INIT_PATH`] and the command becomes
     /// `/sbin/docker-init -- <args>`; the binary dispatches on `argv[0] == "docker-init"`.
     pub init_binary: Option<PathBuf>,
-    /// `--memory` in bytes (0 = unlimited).
-    pub memory_limit: i64,
-    /// `--pids-limit` (0 = unlimited).
-    pub pids_limit: i64,
+    /// Resource limits (`--memory`, `--cpus`, `--pids-limit`, blkio...).
+    pub resources: crate::resources::Resources,
+    /// `--device` requests (`--privileged` gets every host device regardless).
+    pub devices: Vec<crate::devices::DeviceRequest>,
+    /// `--security-opt seccomp=...`; ignored with `--privileged` (no seccomp, like Docker).
+    pub seccomp: Seccomp,
+    /// `--cgroupns`: `Some(true)` private, `Some(false)` host, `None` Docker's default
+    /// (private on a cgroup v2 host, host otherwise).
+    pub cgroupns_private: Option<bool>,
     /// OCI annotations.
     pub annotations: BTreeMap<String, String>,
 }
@@ -253,8 +270,10 @@ impl SpecInput {
             shm_size: 64 * 1024 * 1024,
             sysctls: BTreeMap::new(),
             init_binary: None,
-            memory_limit: 0,
-            pids_limit: 0,
+            resources: Default::default(),
+            devices: Vec::new(),
+            seccomp: Seccomp::Default,
+            cgroupns_private: None,
             annotations: BTreeMap::new(),
         }
     }
@@ -504,7 +523,7 @@ fn build_spec_value(input: &SpecInput) -> Result<Value, RuntimeError> {
     if !input.host_ipc {
         namespaces.push(json!({"type": "ipc"}));
     }
-    if !input.privileged && cgroupns_supported() {
+    if !input.privileged && input.cgroupns_private.unwrap_or_else(cgroupns_supported) {
         namespaces.push(json!({"type": "cgroup"}));
     }
     match &input.network {
@@ -520,17 +539,22 @@ fn build_spec_value(input: &SpecInput) -> Result<Value, RuntimeError> {
         }
     }
 
-    let devices = if input.privileged {
-        json!([{"allow": true, "access": "rwm"}])
+    let (linux_devices, device_rules) = if input.privileged {
+        // Every host device node, created in the container's /dev, as Docker does.
+        let host = crate::devices::devices_under(std::path::Path::new("/dev"));
+        (
+            host.iter().map(|d| d.oci_device(&d.path)).collect(),
+            vec![json!({"allow": true, "access": "rwm"})],
+        )
     } else {
-        default_device_rules()
+        let (devs, mut rules) = crate::devices::resolve(&input.devices)?;
+        let mut all = default_device_rules();
+        all.append(&mut rules);
+        (devs, all)
     };
-    let mut resources = json!({ "devices": devices });
-    if input.memory_limit > 0 {
-        resources["memory"] = json!({"limit": input.memory_limit});
-    }
-    if input.pids_limit > 0 {
-        resources["pids"] = json!({"limit": input.pids_limit});
+    let mut resources = json!({ "devices": device_rules });
+    for (k, v) in input.resources.to_oci()? {
+        resources[k] = v;
     }
 
     let mut linux = json!({
@@ -539,9 +563,20 @@ fn build_spec_value(input: &SpecInput) -> Result<Value, RuntimeError> {
         "cgroupsPath": format!("{}/{}", input.cgroup_parent.trim_end_matches('/'), input.id),
         "sysctl": input.sysctls,
     });
+    if !linux_devices.is_empty() {
+        linux["devices"] = json!(linux_devices);
+    }
     if !input.privileged {
         linux["maskedPaths"] = json!(MASKED_PATHS);
         linux["readonlyPaths"] = json!(READONLY_PATHS);
+        let profile = match &input.seccomp {
+            Seccomp::Default => Some(crate::seccomp_default::profile()),
+            Seccomp::Unconfined => None,
+            Seccomp::Profile(p) => Some(p.clone()),
+        };
+        if let Some(p) = profile {
+            linux["seccomp"] = crate::seccomp::render(&p, &caps, crate::seccomp::kernel_version())?;
+        }
     }
 
     let mut spec = json!({
@@ -683,23 +718,23 @@ fn default_mounts(input: &SpecInput) -> Vec<Value> {
 }
 
 /// Docker's device cgroup rules: deny everything, then allow the standard character devices.
-fn default_device_rules() -> Value {
+fn default_device_rules() -> Vec<Value> {
     let c = |major: i64, minor: Option<i64>, access: &str| json!({"allow": true, "type": "c", "major": major, "minor": minor, "access": access});
-    json!([
-        {"allow": false, "access": "rwm"},
-        {"allow": true, "type": "c", "access": "m"},
-        {"allow": true, "type": "b", "access": "m"},
-        c(1, Some(3), "rwm"),   // null
-        c(1, Some(8), "rwm"),   // random
-        c(1, Some(7), "rwm"),   // full
-        c(5, Some(0), "rwm"),   // tty
-        c(1, Some(5), "rwm"),   // zero
-        c(1, Some(9), "rwm"),   // urandom
-        c(136, None, "rwm"),    // pts/*
-        c(5, Some(1), "rwm"),   // console
-        c(5, Some(2), "rwm"),   // ptmx
+    vec![
+        json!({"allow": false, "access": "rwm"}),
+        json!({"allow": true, "type": "c", "access": "m"}),
+        json!({"allow": true, "type": "b", "access": "m"}),
+        c(1, Some(3), "rwm"),    // null
+        c(1, Some(8), "rwm"),    // random
+        c(1, Some(7), "rwm"),    // full
+        c(5, Some(0), "rwm"),    // tty
+        c(1, Some(5), "rwm"),    // zero
+        c(1, Some(9), "rwm"),    // urandom
+        c(136, None, "rwm"),     // pts/*
+        c(5, Some(1), "rwm"),    // console
+        c(5, Some(2), "rwm"),    // ptmx
         c(10, Some(200), "rwm"), // net/tun
-    ])
+    ]
 }
 
 #[cfg(test)]
