@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build -p berth --locked -q
-berth=target/x86_64-unknown-linux-gnu/debug/berth
+berth=${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-gnu/debug/berth
 tmp=$(mktemp -d /tmp/berth-live-XXXXXX)
 exec_root=/run/bt/live-$$
 mkdir -p "$exec_root"

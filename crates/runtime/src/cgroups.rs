@@ -14,7 +14,7 @@ use std::path::Path;
 use libcgroups::common::{
     create_cgroup_manager, CgroupConfig, CgroupManager, CgroupSetup, ControllerOpt,
 };
-pub use libcgroups::stats::Stats;
+pub use libcgroups::stats::{BlkioDeviceStat, Stats};
 use oci_spec::runtime::LinuxResources;
 
 use crate::error::RuntimeError;

@@ -505,8 +505,13 @@ fn build_spec_value(input: &SpecInput) -> Result<Value, RuntimeError> {
             "bounding": caps, "effective": caps, "permitted": caps,
         },
         "rlimits": rlimits(input)?,
-        "noNewPrivileges": input.no_new_privileges,
     });
+    // Only when set: libcontainer 0.7 tests the field's presence, not its value, to decide
+    // whether seccomp loads before capabilities are dropped (without no_new_privs, loading
+    // needs CAP_SYS_ADMIN, which is gone afterwards).
+    if input.no_new_privileges {
+        process["noNewPrivileges"] = json!(true);
+    }
     if let Some(adj) = input.oom_score_adj {
         if !(-1000..=1000).contains(&adj) {
             return Err(RuntimeError::InvalidSpec(format!(

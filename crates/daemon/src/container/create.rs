@@ -390,6 +390,7 @@ fn merge_config(
             ));
         }
     }
+    super::limits::check_and_default(&mut host_config)?;
     if host_config.auto_remove == Some(true)
         && host_config
             .restart_policy
