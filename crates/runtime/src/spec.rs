@@ -28,7 +28,8 @@ pub const DEFAULT_CAPABILITIES: &[&str] = &[
     "CAP_AUDIT_WRITE",
 ];
 
-/// Every capability the kernel knows of (as of 6.x), for `ALL` and `--privileged`.
+/// Every capability the kernel knows of (as of 6.x), in the kernel's numbering order, for `ALL`
+/// and `--privileged`.
 pub const ALL_CAPABILITIES: &[&str] = &[
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
@@ -302,11 +303,40 @@ pub fn normalize_capability(name: &str) -> Result<String, RuntimeError> {
     }
 }
 
+/// The capabilities this process may hand on (its bounding set). Like Docker, `ALL` and
+/// `--privileged` mean every capability *available here*: a runtime cannot raise one the host
+/// withheld (e.g. CAP_SYS_RESOURCE in some sandboxes), and asking fails the start.
+pub fn available_capabilities() -> Vec<String> {
+    let mask = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX);
+    ALL_CAPABILITIES
+        .iter()
+        .filter(|c| cap_number(c).is_some_and(|n| mask & (1u64 << n) != 0))
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// The kernel's number of a capability (its bit in the masks): [`ALL_CAPABILITIES`] is in
+/// the kernel's order.
+fn cap_number(name: &str) -> Option<u32> {
+    ALL_CAPABILITIES
+        .iter()
+        .position(|c| *c == name)
+        .map(|p| p as u32)
+}
+
 /// The capability set after Docker's rules: start from the defaults (or all when privileged),
 /// drop `cap_drop` (`ALL` empties the set), then add `cap_add` (`ALL` adds everything).
 pub fn capabilities(input: &SpecInput) -> Result<Vec<String>, RuntimeError> {
+    let available = available_capabilities();
     if input.privileged {
-        return Ok(ALL_CAPABILITIES.iter().map(|s| s.to_string()).collect());
+        return Ok(available);
     }
     let adds = input
         .cap_add
@@ -328,13 +358,19 @@ pub fn capabilities(input: &SpecInput) -> Result<Vec<String>, RuntimeError> {
             .collect()
     };
     if adds.iter().any(|a| a == "ALL") {
-        return Ok(ALL_CAPABILITIES.iter().map(|s| s.to_string()).collect());
+        return Ok(available);
     }
     for a in adds {
+        if !available.contains(&a) {
+            return Err(RuntimeError::InvalidSpec(format!(
+                "capability {a} is not available on this host (it is not in the daemon's bounding set)"
+            )));
+        }
         if !caps.contains(&a) {
             caps.push(a);
         }
     }
+    caps.retain(|c| available.contains(c));
     Ok(caps)
 }
 
@@ -658,10 +694,8 @@ pub fn exec_process(
         }
     }
     if exec.privileged {
-        v["capabilities"] = json!({
-            "bounding": ALL_CAPABILITIES, "effective": ALL_CAPABILITIES,
-            "permitted": ALL_CAPABILITIES,
-        });
+        let all = available_capabilities();
+        v["capabilities"] = json!({"bounding": all, "effective": all, "permitted": all});
     }
     // The console size belongs to the container's terminal, not the exec's.
     if let Some(o) = v.as_object_mut() {
@@ -868,7 +902,7 @@ mod tests {
         i.cap_add = vec!["ALL".into()];
         assert_eq!(
             caps_of(&build_spec(&i).unwrap()).len(),
-            ALL_CAPABILITIES.len()
+            available_capabilities().len()
         );
 
         i.cap_add = vec!["NOT_A_CAP".into()];
@@ -880,7 +914,7 @@ mod tests {
         let mut i = input();
         i.privileged = true;
         let spec = build_spec(&i).unwrap();
-        assert_eq!(caps_of(&spec).len(), ALL_CAPABILITIES.len());
+        assert_eq!(caps_of(&spec).len(), available_capabilities().len());
         let linux = spec.linux().as_ref().unwrap();
         assert!(linux
             .masked_paths()
