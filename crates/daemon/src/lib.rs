@@ -16,6 +16,7 @@ pub mod config;
 pub mod container;
 pub mod error;
 pub mod events;
+mod exe_guard;
 mod images;
 mod rootfs;
 mod system;
@@ -37,6 +38,8 @@ pub struct Daemon {
     /// For tasks that outlive a request (monitors).
     pub(crate) me: Weak<Daemon>,
     pub(crate) started: time::OffsetDateTime,
+    /// The read-only view of the berth binary that shims run from (CVE-2019-5736).
+    pub(crate) shim_exe: exe_guard::ShimExe,
 }
 
 impl Daemon {
@@ -55,6 +58,7 @@ impl Daemon {
             db.clone(),
             snapshots,
         )?);
+        let shim_exe = exe_guard::protect(&config.berth_exe, &config.exec_root)?;
         let daemon = Arc::new_cyclic(|me| Daemon {
             config,
             db,
@@ -64,6 +68,7 @@ impl Daemon {
             events: events::EventBus::default(),
             me: me.clone(),
             started: time::OffsetDateTime::now_utc(),
+            shim_exe,
         });
         container::restore_all(&daemon).await?;
         Ok(daemon)

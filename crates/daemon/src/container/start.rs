@@ -142,7 +142,7 @@ impl Daemon {
                 .open(&log)
                 .map_err(Error::io(format!("creating {}", log.display())))?;
         }
-        let exe = self.config.berth_exe.clone();
+        let exe = self.shim_exe.path.clone();
         let dir = state_dir.clone();
         tokio::task::spawn_blocking(move || berth_shim::client::spawn(&exe, &dir))
             .await
