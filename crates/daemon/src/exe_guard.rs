@@ -39,9 +39,16 @@ pub fn protect(exe: &Path, exec_root: &Path) -> Result<ShimExe> {
                     "protecting the berth binary (CVE-2019-5736): read-only bind: {bind_err}; sealed copy: {e}"
                 ))
             })?;
-            tracing::warn!("read-only bind of {} failed ({bind_err}); shims run from a sealed copy", exe.display());
+            tracing::warn!(
+                "read-only bind of {} failed ({bind_err}); shims run from a sealed copy",
+                exe.display()
+            );
             Ok(ShimExe {
-                path: PathBuf::from(format!("/proc/{}/fd/{}", std::process::id(), fd.as_raw_fd())),
+                path: PathBuf::from(format!(
+                    "/proc/{}/fd/{}",
+                    std::process::id(),
+                    fd.as_raw_fd()
+                )),
                 _memfd: Some(fd),
             })
         }
@@ -63,8 +70,14 @@ fn read_only_bind(exe: &Path, exec_root: &Path) -> std::result::Result<PathBuf, 
             .open(&target)
             .map_err(|e| format!("creating {}: {e}", target.display()))?;
     }
-    mount(Some(exe), &target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-        .map_err(|e| format!("bind {} on {}: {e}", exe.display(), target.display()))?;
+    mount(
+        Some(exe),
+        &target,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| format!("bind {} on {}: {e}", exe.display(), target.display()))?;
     let ro = MsFlags::MS_BIND
         | MsFlags::MS_REMOUNT
         | MsFlags::MS_RDONLY
@@ -82,8 +95,11 @@ fn sealed_copy(exe: &Path) -> std::io::Result<OwnedFd> {
     use nix::fcntl::{fcntl, FcntlArg, SealFlag};
     use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
     let name = c"berth-shim";
-    let fd = memfd_create(name, MemFdCreateFlag::MFD_CLOEXEC | MemFdCreateFlag::MFD_ALLOW_SEALING)
-        .map_err(std::io::Error::from)?;
+    let fd = memfd_create(
+        name,
+        MemFdCreateFlag::MFD_CLOEXEC | MemFdCreateFlag::MFD_ALLOW_SEALING,
+    )
+    .map_err(std::io::Error::from)?;
     let mut file = std::fs::File::from(fd);
     let mut src = std::fs::File::open(exe)?;
     std::io::copy(&mut src, &mut file)?;

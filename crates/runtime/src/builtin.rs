@@ -148,6 +148,10 @@ impl Runtime for Builtin {
                 message: "libcontainer reported no init pid".into(),
             })?;
         let spec = load_spec(bundle)?;
+        if let Err(e) = apply_oom_kill_disable(&spec) {
+            let _ = self.delete(id, true);
+            return Err(e);
+        }
         let new_netns = spec
             .linux()
             .as_ref()
@@ -364,4 +368,34 @@ fn adapt_seccomp_args(bundle: &Path) -> Result<(), RuntimeError> {
         crate::durable_write(&path, &bytes)?;
     }
     Ok(())
+}
+
+/// libcontainer 0.7 never passes `disableOOMKiller` on to the cgroup (it hardcodes `false`):
+/// write it once the cgroup exists, before the init runs the command.
+fn apply_oom_kill_disable(spec: &Spec) -> Result<(), RuntimeError> {
+    let Some(linux) = spec.linux().as_ref() else {
+        return Ok(());
+    };
+    let wanted = linux
+        .resources()
+        .as_ref()
+        .and_then(|r| r.memory().as_ref())
+        .and_then(|m| m.disable_oom_killer())
+        .unwrap_or(false);
+    let Some(path) = linux.cgroups_path().as_ref() else {
+        return Ok(());
+    };
+    if !wanted || crate::cgroups::version() == crate::cgroups::Version::V2 {
+        // cgroup v2 has no switch for it; Docker ignores the flag there too.
+        return Ok(());
+    }
+    let memory = oci_spec::runtime::LinuxMemoryBuilder::default()
+        .disable_oom_killer(true)
+        .build()
+        .map_err(|e| RuntimeError::InvalidSpec(e.to_string()))?;
+    let resources = oci_spec::runtime::LinuxResourcesBuilder::default()
+        .memory(memory)
+        .build()
+        .map_err(|e| RuntimeError::InvalidSpec(e.to_string()))?;
+    crate::cgroups::update(&path.to_string_lossy(), &resources)
 }

@@ -145,7 +145,7 @@ impl Resources {
                 let have = host_cpuset(what);
                 if let Some(missing) = want.iter().find(|c| !have.contains(c)) {
                     return bad(format!(
-                        "Requested {} is not available - requested {set}, available: {}",
+                        "Requested {} are not available - requested {set}, available: {}",
                         if what == "cpuset.cpus" {
                             "CPUs"
                         } else {
