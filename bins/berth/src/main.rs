@@ -35,6 +35,9 @@ struct DaemonArgs {
     /// Default OCI runtime for containers (`berth` = built-in)
     #[arg(long = "default-runtime", value_name = "NAME")]
     default_runtime: Option<String>,
+    /// User/Group setting for user namespaces (not implemented yet: containers are refused)
+    #[arg(long = "userns-remap", value_name = "USER[:GROUP]")]
+    userns_remap: Option<String>,
 }
 
 fn main() {
@@ -90,6 +93,7 @@ fn daemon_main(args: &[OsString]) -> anyhow::Result<()> {
         pidfile: a.pidfile,
         log_level: a.log_level,
         default_runtime: a.default_runtime,
+        userns_remap: a.userns_remap,
     };
     let exe = std::env::current_exe().context("locating the berth executable")?;
     let config = berth_daemon::DaemonConfig::load(flags, exe)?;

@@ -42,6 +42,10 @@ pub struct DaemonConfig {
     pub berth_exe: PathBuf,
     /// Keys read from daemon.json that Berth accepts but does not act on yet.
     pub ignored_keys: Vec<String>,
+    /// `userns-remap` (`default` or `user[:group]`): containers' root mapped to a subordinate
+    /// range. Not implemented yet: such a daemon refuses containers with 501 (see
+    /// docs/limits.md) rather than run them unmapped.
+    pub userns_remap: Option<String>,
 }
 
 /// daemon.json, with dockerd's key names.
@@ -65,6 +69,8 @@ struct DaemonJson {
     log_opts: Option<BTreeMap<String, String>>,
     #[serde(rename = "live-restore")]
     live_restore: Option<bool>,
+    #[serde(rename = "userns-remap")]
+    userns_remap: Option<String>,
     // Known to dockerd; acted on by later milestones of Berth.
     #[serde(flatten)]
     other: BTreeMap<String, serde_json::Value>,
@@ -139,7 +145,6 @@ const OTHER_DOCKERD_KEYS: &[&str] = &[
     "tlsverify",
     "userland-proxy",
     "userland-proxy-path",
-    "userns-remap",
     "log-format",
     "min-api-version",
 ];
@@ -154,6 +159,8 @@ pub struct Flags {
     pub pidfile: Option<PathBuf>,
     pub log_level: Option<String>,
     pub default_runtime: Option<String>,
+    /// `--userns-remap`.
+    pub userns_remap: Option<String>,
 }
 
 impl DaemonConfig {
@@ -269,6 +276,10 @@ impl DaemonConfig {
             log_opts,
             berth_exe,
             ignored_keys,
+            userns_remap: flags
+                .userns_remap
+                .or(json.userns_remap)
+                .filter(|u| !u.is_empty()),
         })
     }
 

@@ -87,6 +87,13 @@ impl Daemon {
             )));
         }
         validate_log_opts(&host_config)?;
+        if let Some(remap) = &self.config.userns_remap {
+            if host_config.userns_mode.as_deref() != Some("host") {
+                return Err(Error::NotImplemented(format!(
+                    "userns-remap ({remap}) is not implemented in Berth yet: start the daemon without it, or run the container with --userns=host"
+                )));
+            }
+        }
 
         let container = Container {
             id: id.clone(),
