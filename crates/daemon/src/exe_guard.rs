@@ -3,7 +3,8 @@
 //! container (an exec before its `execve`, the init before it runs the command).
 //!
 //! Shims are therefore started from a read-only view of the binary: a bind mount of it with
-//! `MS_RDONLY` under the exec root. Every descriptor reached through their `/proc/<pid>/exe`
+//! `MS_RDONLY` in the data root (`berth-shim.exe`; the exec root holds only per-container
+//! state, which a restart after a crash must find empty of mounts). Every descriptor reached through their `/proc/<pid>/exe`
 //! belongs to that mount, so a reopen for writing fails with `EROFS` even after every berth
 //! process has exited (when `ETXTBSY` no longer protects the file). runc takes the same
 //! approach (a read-only bind or overlay, a sealed memfd as the fallback); where the bind
@@ -26,12 +27,12 @@ pub struct ShimExe {
     _memfd: Option<OwnedFd>,
 }
 
-/// Name of the read-only bind under the exec root.
+/// Name of the read-only bind in the data root.
 const BIND_NAME: &str = "berth-shim.exe";
 
 /// Prepares the protected binary for `exe` (see the module docs).
-pub fn protect(exe: &Path, exec_root: &Path) -> Result<ShimExe> {
-    match read_only_bind(exe, exec_root) {
+pub fn protect(exe: &Path, data_root: &Path) -> Result<ShimExe> {
+    match read_only_bind(exe, data_root) {
         Ok(path) => Ok(ShimExe { path, _memfd: None }),
         Err(bind_err) => {
             let fd = sealed_copy(exe).map_err(|e| {
@@ -55,8 +56,8 @@ pub fn protect(exe: &Path, exec_root: &Path) -> Result<ShimExe> {
     }
 }
 
-fn read_only_bind(exe: &Path, exec_root: &Path) -> std::result::Result<PathBuf, String> {
-    let target = exec_root.join(BIND_NAME);
+fn read_only_bind(exe: &Path, dir: &Path) -> std::result::Result<PathBuf, String> {
+    let target = dir.join(BIND_NAME);
     // A bind from an earlier daemon: detach it (shims started from it keep it alive).
     while umount2(&target, MntFlags::MNT_DETACH).is_ok() {}
     {
@@ -88,6 +89,16 @@ fn read_only_bind(exe: &Path, exec_root: &Path) -> std::result::Result<PathBuf, 
         return Err(format!("remount {} read-only: {e}", target.display()));
     }
     Ok(target)
+}
+
+impl ShimExe {
+    /// Detaches the read-only bind at daemon shutdown; running shims keep it alive for
+    /// themselves (a detached mount lives while it is in use).
+    pub fn release(&self) {
+        if self._memfd.is_none() {
+            let _ = umount2(&self.path, MntFlags::MNT_DETACH);
+        }
+    }
 }
 
 /// A `memfd` holding a copy of `exe`, sealed against any change.

@@ -58,7 +58,7 @@ impl Daemon {
             db.clone(),
             snapshots,
         )?);
-        let shim_exe = exe_guard::protect(&config.berth_exe, &config.exec_root)?;
+        let shim_exe = exe_guard::protect(&config.berth_exe, &config.data_root)?;
         let daemon = Arc::new_cyclic(|me| Daemon {
             config,
             db,
@@ -130,6 +130,7 @@ pub async fn run(config: DaemonConfig) -> Result<()> {
     for path in &sockets {
         let _ = std::fs::remove_file(path);
     }
+    daemon.shim_exe.release();
     if let Some(p) = pidfile {
         let _ = std::fs::remove_file(p);
     }
