@@ -721,6 +721,58 @@ fn resource_flags_reach_the_cgroups() {
     let out = d.berth(&["exec", "flags", "df", "-k", "/dev/shm"]);
     assert!(ok(&out, &d).contains(" 8192 "), "{}", stdout(&out));
 
+    // Block I/O weight and throttling on a host block device.
+    let loop0 = std::path::Path::new("/dev/loop0");
+    if loop0.exists() && !v2 {
+        ok(
+            &d.berth(&[
+                "run",
+                "-d",
+                "--name",
+                "blk",
+                "--blkio-weight",
+                "500",
+                "--device-read-bps",
+                "/dev/loop0:1mb",
+                "--device-write-iops",
+                "/dev/loop0:100",
+                "busybox",
+                "sleep",
+                "300",
+            ]),
+            &d,
+        );
+        let id = id_of(&d, "blk");
+        let weight =
+            std::fs::read_to_string(format!("/sys/fs/cgroup/blkio/berth/{id}/blkio.bfq.weight"))
+                .or_else(|_| {
+                    std::fs::read_to_string(format!("/sys/fs/cgroup/blkio/berth/{id}/blkio.weight"))
+                })
+                .unwrap();
+        assert_eq!(weight.trim(), "500");
+        assert_eq!(
+            cgroup_file(&id, "blkio", "blkio.throttle.read_bps_device", "").trim(),
+            "7:0 1048576"
+        );
+        assert_eq!(
+            cgroup_file(&id, "blkio", "blkio.throttle.write_iops_device", "").trim(),
+            "7:0 100"
+        );
+        ok(&d.berth(&["rm", "-f", "blk"]), &d);
+    }
+    let out = d.berth(&[
+        "create",
+        "--device-read-bps",
+        "/dev/null:1mb",
+        "busybox",
+        "true",
+    ]);
+    assert!(
+        stderr(&out).contains("not a block device"),
+        "{}",
+        stderr(&out)
+    );
+
     // --cgroup-parent places the cgroup; --cgroupns private hides the host's paths.
     ok(
         &d.berth(&[

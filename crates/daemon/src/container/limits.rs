@@ -125,7 +125,8 @@ pub(crate) fn cgroupns_private(hc: &HostConfig) -> Option<bool> {
 /// inspect shows what Docker shows, e.g. `MemorySwap` twice `Memory`).
 pub(crate) fn check_and_default(hc: &mut HostConfig) -> Result<()> {
     let r = resources(hc);
-    r.validate()?;
+    // Rendering checks what validation cannot alone (throttled paths are block devices).
+    r.to_oci()?;
     if r.memory > 0 && r.memory_swap == 0 && berth_runtime::resources::swap_accounting() {
         hc.memory_swap = Some(r.memory * 2);
     }
