@@ -437,6 +437,25 @@ fn hardening_defaults_and_every_switch() {
         "{}",
         stderr(&out)
     );
+    // Exec processes get the container's filter too (libcontainer leaves it out of execs).
+    ok(
+        &d.berth(&["run", "-d", "--name", "hx", "busybox", "sleep", "300"]),
+        &d,
+    );
+    let out = d.berth(&["exec", "hx", "grep", "^Seccomp:", "/proc/self/status"]);
+    assert_eq!(field(&ok(&out, &d), "Seccomp"), "2");
+    let out = d.berth(&["exec", "hx", "unshare", "-U", "true"]);
+    assert_ne!(code(&out), 0, "an exec escaped the seccomp profile");
+    let out = d.docker(&[
+        "exec",
+        "--privileged",
+        "hx",
+        "grep",
+        "^CapEff:",
+        "/proc/self/status",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    ok(&d.berth(&["rm", "-f", "hx"]), &d);
     // ... while fork (clone without namespace flags) works.
     let out = d.berth(&["run", "--rm", "busybox", "sh", "-c", "echo $(echo forked)"]);
     assert_eq!(ok(&out, &d), "forked\n");
