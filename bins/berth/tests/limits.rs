@@ -301,6 +301,29 @@ fn stats_in_docker_shape_for_docker_cli_and_docker_py() {
         .unwrap();
     assert_eq!(stdout(&out), "67108864 True\n", "{}", stderr(&out));
 
+    // Streaming: a document a second, each with the previous sample as precpu.
+    let out = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "--max-time",
+            "3.5",
+            "--unix-socket",
+            d.socket.to_str().unwrap(),
+            "http://berth/containers/st/stats",
+        ])
+        .output()
+        .unwrap();
+    let docs: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!((2..=5).contains(&docs.len()), "{} documents", docs.len());
+    assert_eq!(docs[1]["preread"], docs[0]["read"]);
+    assert_eq!(
+        docs[1]["precpu_stats"]["cpu_usage"]["total_usage"],
+        docs[0]["cpu_stats"]["cpu_usage"]["total_usage"]
+    );
+
     // A stopped container answers one empty document.
     ok(&d.berth(&["rm", "-f", "st"]), &d);
     ok(
