@@ -282,6 +282,18 @@ fn stats_in_docker_shape_for_docker_cli_and_docker_py() {
         assert!(cpu > 10.0, "cpu {cpu}% for a busy loop ({text})");
         assert!(mem.ends_with("/ 64MiB"), "{mem}");
     }
+    // `{{json .}}` and `--format json`: the docker CLI's keys, in its (sorted) order.
+    let keys = |text: &str| -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        v.as_object().unwrap().keys().cloned().collect()
+    };
+    let ours = ok(
+        &d.berth(&["stats", "--no-stream", "--format", "json", "st"]),
+        &d,
+    );
+    let theirs = stdout(&d.docker(&["stats", "--no-stream", "--format", "{{json .}}", "st"]));
+    assert_eq!(keys(&ours), keys(&theirs), "{ours}{theirs}");
+    assert!(ours.starts_with(r#"{"BlockIO":"#), "{ours}");
     // The default table.
     let out = d.berth(&["stats", "--no-stream"]);
     let text = ok(&out, &d);

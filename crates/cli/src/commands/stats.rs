@@ -42,6 +42,7 @@ fn headers() -> Value {
 
 pub async fn run(ctx: &Ctx, a: StatsArgs) -> Result {
     let fmt = match a.format.as_deref() {
+        Some("json") => "{{json .}}".to_string(),
         Some(f) if !f.is_empty() && f != "table" => f.to_string(),
         _ => DEFAULT_TABLE.to_string(),
     };
@@ -51,8 +52,9 @@ pub async fn run(ctx: &Ctx, a: StatsArgs) -> Result {
             .await?
             .iter()
             .map(|c| {
+                // Listed, not named: docker shows the short ID as the container.
                 let id = c["Id"].as_str().unwrap_or("").to_string();
-                (id.clone(), id)
+                (short(&id, !a.no_trunc), id)
             })
             .collect()
     } else {
@@ -105,10 +107,18 @@ fn short(id: &str, trunc: bool) -> String {
 }
 
 fn empty_row(arg: &str, id: &str, trunc: bool) -> Value {
-    json!({
-        "ID": short(id, trunc), "Container": arg, "Name": "--", "CPUPerc": "--",
-        "MemUsage": "-- / --", "MemPerc": "--", "NetIO": "--", "BlockIO": "--", "PIDs": "--",
-    })
+    // docker marshals its context as a Go map: sorted keys in `{{json .}}`.
+    format::sorted_object(serde_json::Map::from_iter([
+        ("ID".to_string(), json!(short(id, trunc))),
+        ("Container".to_string(), json!(arg)),
+        ("Name".to_string(), json!("--")),
+        ("CPUPerc".to_string(), json!("--")),
+        ("MemUsage".to_string(), json!("-- / --")),
+        ("MemPerc".to_string(), json!("--")),
+        ("NetIO".to_string(), json!("--")),
+        ("BlockIO".to_string(), json!("--")),
+        ("PIDs".to_string(), json!("--")),
+    ]))
 }
 
 /// The docker CLI's row for one stats document.
@@ -148,7 +158,7 @@ pub fn row(arg: &str, s: &Value, trunc: bool) -> Value {
         }
     }
     let h = |v: f64| human_size_with_precision(v, 3);
-    json!({
+    let row = json!({
         "ID": short(id, trunc),
         "Container": arg,
         "Name": name,
@@ -158,7 +168,11 @@ pub fn row(arg: &str, s: &Value, trunc: bool) -> Value {
         "NetIO": format!("{} / {}", h(rx), h(tx)),
         "BlockIO": format!("{} / {}", h(read), h(write)),
         "PIDs": format!("{}", s["pids_stats"]["current"].as_u64().unwrap_or(0)),
-    })
+    });
+    match row {
+        Value::Object(m) => format::sorted_object(m),
+        other => other,
+    }
 }
 
 /// The docker CLI's `calculateCPUPercentUnix`.
