@@ -33,6 +33,7 @@ pub mod cgroups;
 pub mod devices;
 pub mod error;
 pub mod external;
+pub mod mount_target;
 pub mod resources;
 pub mod seccomp;
 pub mod seccomp_default;

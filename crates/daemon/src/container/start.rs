@@ -281,9 +281,12 @@ impl Daemon {
             ("hostname", "/etc/hostname"),
             ("hosts", "/etc/hosts"),
         ] {
+            // The image may make these symlinks to anywhere (CVE-2021-30465): mount on the
+            // file they lead to inside the root.
+            let destination = berth_runtime::mount_target::resolve_file_target(rootfs, dest)?;
             input.mounts.push(BindMount {
                 source: dir.join(file),
-                destination: dest.into(),
+                destination,
                 readonly: false,
             });
         }
