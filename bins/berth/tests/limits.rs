@@ -938,6 +938,35 @@ fn cve_2019_5736_shims_run_from_a_read_only_binary() {
     assert_eq!(ours.len(), theirs.len());
     // `exec` keeps working from it.
     assert_eq!(ok(&d.berth(&["exec", "cve", "echo", "ok"]), &d), "ok\n");
+
+    // With --init the container's pid 1 *is* the berth binary (docker-init): its exe, which
+    // every process in the container can reach as /proc/1/exe, is read-only too.
+    ok(
+        &d.berth(&[
+            "run", "-d", "--init", "--name", "cve-init", "busybox", "sleep", "300",
+        ]),
+        &d,
+    );
+    let pid = stdout(&d.berth(&["inspect", "-f", "{{.State.Pid}}", "cve-init"]));
+    let exe = format!("/proc/{}/exe", pid.trim());
+    assert!(std::fs::read_link(&exe)
+        .unwrap()
+        .to_string_lossy()
+        .contains("docker-init"));
+    let fd = nix::fcntl::open(
+        exe.as_str(),
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .unwrap();
+    let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let st = nix::sys::statvfs::fstatvfs(&fd).unwrap();
+    assert!(
+        st.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY),
+        "docker-init is writable"
+    );
+    let out = d.berth(&["exec", "cve-init", "sh", "-c", "exec 3<>/proc/1/exe"]);
+    assert_ne!(code(&out), 0, "/proc/1/exe opened for writing from inside");
 }
 
 #[test]
