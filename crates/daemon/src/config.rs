@@ -47,6 +47,10 @@ pub struct DaemonConfig {
     /// Containers keep running when the daemon stops (daemon.json `live-restore`, on by
     /// default in Berth). Off: the daemon stops them on shutdown, as dockerd does.
     pub live_restore: bool,
+    /// `userns-remap` (`default` or `user[:group]`): containers' root mapped to a subordinate
+    /// range. Not implemented yet: such a daemon refuses containers with 501 (see
+    /// docs/limits.md) rather than run them unmapped.
+    pub userns_remap: Option<String>,
 }
 
 /// The default bridge's name (`None` = no default bridge, dockerd's `--bridge none`).
@@ -98,6 +102,8 @@ struct DaemonJson {
     #[serde(rename = "default-address-pools")]
     default_address_pools: Option<Vec<PoolJson>>,
     mtu: Option<u32>,
+    #[serde(rename = "userns-remap")]
+    userns_remap: Option<String>,
     // Known to dockerd; acted on by later milestones of Berth.
     #[serde(flatten)]
     other: BTreeMap<String, serde_json::Value>,
@@ -167,7 +173,6 @@ const OTHER_DOCKERD_KEYS: &[&str] = &[
     "tlsverify",
     "userland-proxy",
     "userland-proxy-path",
-    "userns-remap",
     "log-format",
     "min-api-version",
 ];
@@ -187,6 +192,8 @@ pub struct Flags {
     pub fixed_cidr: Option<String>,
     pub default_address_pools: Vec<String>,
     pub mtu: Option<u32>,
+    /// `--userns-remap`.
+    pub userns_remap: Option<String>,
 }
 
 impl DaemonConfig {
@@ -301,6 +308,10 @@ impl DaemonConfig {
             ignored_keys,
             network,
             live_restore: json.live_restore.unwrap_or(true),
+            userns_remap: flags
+                .userns_remap
+                .or(json.userns_remap)
+                .filter(|u| !u.is_empty()),
         })
     }
 

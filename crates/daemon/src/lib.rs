@@ -17,6 +17,7 @@ pub mod config;
 pub mod container;
 pub mod error;
 pub mod events;
+mod exe_guard;
 mod images;
 pub mod network;
 mod rootfs;
@@ -42,6 +43,8 @@ pub struct Daemon {
     /// For tasks that outlive a request (monitors).
     pub(crate) me: Weak<Daemon>,
     pub(crate) started: time::OffsetDateTime,
+    /// The read-only view of the berth binary that shims run from (CVE-2019-5736).
+    pub(crate) shim_exe: exe_guard::ShimExe,
 }
 
 impl Daemon {
@@ -64,6 +67,7 @@ impl Daemon {
             config.data_root.join("volumes"),
         )?);
         let networks = network::Networks::open(&config, &db)?;
+        let shim_exe = exe_guard::protect(&config.berth_exe, &config.data_root)?;
         let daemon = Arc::new_cyclic(|me| Daemon {
             config,
             db,
@@ -75,6 +79,7 @@ impl Daemon {
             events: events::EventBus::default(),
             me: me.clone(),
             started: time::OffsetDateTime::now_utc(),
+            shim_exe,
         });
         container::restore_all(&daemon).await?;
         daemon.network_reconcile().await;
@@ -142,6 +147,7 @@ pub async fn run(config: DaemonConfig) -> Result<()> {
     for path in &sockets {
         let _ = std::fs::remove_file(path);
     }
+    daemon.shim_exe.release();
     if let Some(p) = pidfile {
         let _ = std::fs::remove_file(p);
     }

@@ -90,6 +90,13 @@ impl Daemon {
         validate_log_opts(&host_config)?;
         let mount_points = self.resolve_mounts(&config, &host_config)?;
         let networking = self.plan_networking(&host_config, networking_config.as_ref())?;
+        if let Some(remap) = &self.config.userns_remap {
+            if host_config.userns_mode.as_deref() != Some("host") {
+                return Err(Error::NotImplemented(format!(
+                    "userns-remap ({remap}) is not implemented in Berth yet: start the daemon without it, or run the container with --userns=host"
+                )));
+            }
+        }
 
         let container = Container {
             id: id.clone(),
@@ -422,6 +429,7 @@ fn merge_config(
             ));
         }
     }
+    super::limits::check_and_default(&mut host_config)?;
     if host_config.auto_remove == Some(true)
         && host_config
             .restart_policy
