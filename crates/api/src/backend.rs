@@ -104,6 +104,19 @@ pub struct ImportOptions {
     pub platform: Option<String>,
 }
 
+/// What `POST /commit` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct CommitOptions {
+    pub container: String,
+    pub repo: Option<String>,
+    pub tag: Option<String>,
+    pub author: Option<String>,
+    pub comment: Option<String>,
+    /// Dockerfile instructions (`CMD …`, `ENV …`) applied to the new image's config.
+    pub changes: Vec<String>,
+    pub pause: bool,
+}
+
 /// The engine behind the API.
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
@@ -182,4 +195,17 @@ pub trait Backend: Send + Sync + 'static {
         noprune: bool,
     ) -> ApiResult<Vec<api::ImageDeleteResponseItem>>;
     async fn image_tag(&self, name: &str, repo: &str, tag: Option<&str>) -> ApiResult<()>;
+
+    // --- image command set: history, prune, save, commit, diff, export, df, check ---
+    async fn image_history(&self, name: &str) -> ApiResult<Vec<api::ImageHistoryResponseItem>>;
+    async fn image_prune(&self, filters: Filters) -> ApiResult<api::ImagePruneResponse>;
+    /// A `docker save` archive (Docker 25+ layout: OCI layout plus `manifest.json`).
+    async fn image_save(&self, names: Vec<String>) -> ApiResult<ByteStream>;
+    /// Returns the new image's ID.
+    async fn container_commit(&self, opts: CommitOptions) -> ApiResult<String>;
+    async fn container_changes(&self, id: &str) -> ApiResult<Vec<api::FilesystemChange>>;
+    async fn container_export(&self, id: &str) -> ApiResult<ByteStream>;
+    async fn system_df(&self) -> ApiResult<serde_json::Value>;
+    /// Verifies (and with `repair` fixes) the image store; a Berth extension.
+    async fn system_check(&self, repair: bool) -> ApiResult<serde_json::Value>;
 }

@@ -138,4 +138,29 @@ impl Backend for Daemon {
     async fn image_tag(&self, name: &str, repo: &str, tag: Option<&str>) -> ApiResult<()> {
         Ok(self.tag_image(name, repo, tag).await?)
     }
+
+    async fn image_history(&self, name: &str) -> ApiResult<Vec<api::ImageHistoryResponseItem>> {
+        Ok(Daemon::image_history(self, name).await?)
+    }
+    async fn image_prune(&self, filters: Filters) -> ApiResult<api::ImagePruneResponse> {
+        Ok(self.prune_images(filters).await?)
+    }
+    async fn image_save(&self, names: Vec<String>) -> ApiResult<ByteStream> {
+        Ok(self.save_images(names).await?)
+    }
+    async fn container_commit(&self, opts: CommitOptions) -> ApiResult<String> {
+        Ok(self.commit_container(opts).await?)
+    }
+    async fn container_changes(&self, id: &str) -> ApiResult<Vec<api::FilesystemChange>> {
+        Ok(Daemon::container_changes(self, id).await?)
+    }
+    async fn container_export(&self, id: &str) -> ApiResult<ByteStream> {
+        Ok(self.export_container(id).await?)
+    }
+    async fn system_df(&self) -> ApiResult<Value> {
+        Ok(Daemon::system_df(self).await?)
+    }
+    async fn system_check(&self, repair: bool) -> ApiResult<Value> {
+        Ok(Daemon::system_check(self, repair).await?)
+    }
 }

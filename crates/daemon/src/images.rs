@@ -14,6 +14,11 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 use crate::error::{Error, Result};
 use crate::Daemon;
 
+mod commit;
+mod df;
+mod prune;
+mod save;
+
 /// The request body as a chunk stream that `StreamReader` accepts.
 type BodyChunks = futures_util::stream::Map<ByteStream, fn(Bytes) -> std::io::Result<Bytes>>;
 
@@ -23,13 +28,13 @@ fn body_reader(body: ByteStream) -> SyncIoBridge<StreamReader<BodyChunks, Bytes>
     SyncIoBridge::new(StreamReader::new(chunks))
 }
 
-fn json_line(v: Value) -> Bytes {
+pub(crate) fn json_line(v: Value) -> Bytes {
     let mut b = serde_json::to_vec(&v).unwrap_or_default();
     b.push(b'\n');
     Bytes::from(b)
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Error::Internal(format!("image task: {e}")))?
@@ -60,7 +65,7 @@ impl Daemon {
     }
 
     /// How many containers use each image.
-    fn image_ids_in_use(&self) -> HashMap<String, i64> {
+    pub(crate) fn image_ids_in_use(&self) -> HashMap<String, i64> {
         let mut m = HashMap::new();
         for e in self.containers.all() {
             *m.entry(e.snapshot().image_id).or_insert(0) += 1;

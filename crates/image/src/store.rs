@@ -41,7 +41,7 @@ pub struct ImageRecord {
 
 /// How a name resolved: through a tag or digest name (which removal treats differently from an
 /// ID), or through the ID.
-enum Matched {
+pub(crate) enum Matched {
     Name(String),
     Id,
 }
@@ -78,7 +78,7 @@ impl ImageStore {
         self.resolve_matched(name).map(|(r, _)| r)
     }
 
-    fn resolve_matched(&self, name: &str) -> Result<(ImageRecord, Matched)> {
+    pub(crate) fn resolve_matched(&self, name: &str) -> Result<(ImageRecord, Matched)> {
         let s = name.trim();
         let not_found = || Error::NotFound(name.to_string());
         if s.is_empty() {
@@ -132,7 +132,7 @@ impl ImageStore {
         Err(not_found())
     }
 
-    fn record(&self, row: ImageRow) -> Result<ImageRecord> {
+    pub(crate) fn record(&self, row: ImageRow) -> Result<ImageRecord> {
         let repo_tags = self
             .db
             .tags_for_image(&row.id)?
@@ -348,18 +348,23 @@ impl ImageStore {
                 }
             }
         }
-        out.extend(self.delete_image(&rec)?);
+        out.extend(self.delete_image(&rec)?.0);
         Ok(out)
     }
 
-    /// Deletes the image row, then the layers and blobs nothing else needs.
-    fn delete_image(&self, rec: &ImageRecord) -> Result<Vec<api::ImageDeleteResponseItem>> {
+    /// Deletes the image row, then the layers and blobs nothing else needs. Returns what was
+    /// deleted, top layer first, and the unpacked bytes the deleted layers held.
+    pub(crate) fn delete_image(
+        &self,
+        rec: &ImageRecord,
+    ) -> Result<(Vec<api::ImageDeleteResponseItem>, i64)> {
         let blobs = self.image_blobs(&rec.row);
         self.db.delete_image(&rec.id)?;
         let mut out = vec![api::ImageDeleteResponseItem {
             untagged: None,
             deleted: Some(rec.id.clone()),
         }];
+        let mut reclaimed = 0i64;
         let mut used_chains = HashSet::new();
         let mut used_blobs = HashSet::new();
         for other in self.db.list_images()? {
@@ -376,6 +381,7 @@ impl ImageStore {
                 Err(berth_snapshot::Error::InUse { .. }) => break,
                 Err(e) => return Err(e.into()),
             }
+            reclaimed += self.db.get_layer(&chain)?.map_or(0, |l| l.size);
             self.db.delete_layer(&chain)?;
             out.push(api::ImageDeleteResponseItem {
                 untagged: None,
@@ -388,11 +394,11 @@ impl ImageStore {
                 Err(e) => return Err(e.into()),
             }
         }
-        Ok(out)
+        Ok((out, reclaimed))
     }
 
     /// Chain IDs from `top` down to the bottom layer.
-    fn chain_of(&self, top: Option<&str>) -> Result<Vec<String>> {
+    pub(crate) fn chain_of(&self, top: Option<&str>) -> Result<Vec<String>> {
         let mut out = Vec::new();
         let mut next = top.map(str::to_string);
         while let Some(c) = next {
@@ -403,7 +409,7 @@ impl ImageStore {
     }
 
     /// The blobs an image's manifest names (manifest, config, layers).
-    fn image_blobs(&self, row: &ImageRow) -> HashSet<Digest> {
+    pub(crate) fn image_blobs(&self, row: &ImageRow) -> HashSet<Digest> {
         let mut out = HashSet::new();
         if let Ok(id) = Digest::parse(&row.id) {
             out.insert(id);
@@ -454,6 +460,29 @@ impl ImageStore {
         }
     }
 
+    /// For each image, the bytes of its layers that some other image also uses (`SharedSize`).
+    pub fn shared_sizes(&self) -> Result<HashMap<String, i64>> {
+        let rows = self.db.list_images()?;
+        let mut chains = Vec::new();
+        let mut users: HashMap<String, usize> = HashMap::new();
+        for r in &rows {
+            let c = self.chain_of(r.chain_id.as_deref())?;
+            for l in &c {
+                *users.entry(l.clone()).or_default() += 1;
+            }
+            chains.push((r.id.clone(), c));
+        }
+        let mut out = HashMap::new();
+        for (id, c) in chains {
+            let mut shared = 0;
+            for l in c.iter().filter(|l| users.get(*l).copied().unwrap_or(0) > 1) {
+                shared += self.db.get_layer(l)?.map_or(0, |r| r.size);
+            }
+            out.insert(id, shared);
+        }
+        Ok(out)
+    }
+
     /// Bytes used by all layers (each counted once), for `docker system df`.
     pub fn layers_size(&self) -> Result<i64> {
         Ok(self.db.list_layers()?.iter().map(|l| l.size).sum())
@@ -497,7 +526,7 @@ pub(crate) fn now() -> String {
         .unwrap_or_default()
 }
 
-fn unix_seconds(rfc3339: &str) -> i64 {
+pub(crate) fn unix_seconds(rfc3339: &str) -> i64 {
     time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
         .map_or(0, |t| t.unix_timestamp())
 }

@@ -22,18 +22,12 @@ pub fn routes() -> Router<AppState> {
         .route("/images/json", get(list))
         .route("/images/load", post(load))
         .route("/images/create", post(create))
-        .route(
-            "/images/prune",
-            post(|| async { ApiError::not_implemented("image prune") }),
-        )
+        .route("/images/prune", post(prune))
         .route(
             "/images/search",
             get(|| async { ApiError::not_implemented("image search") }),
         )
-        .route(
-            "/images/get",
-            get(|| async { ApiError::not_implemented("image save") }),
-        )
+        .route("/images/get", get(save))
         .route("/images/{*rest}", any(by_name))
 }
 
@@ -49,6 +43,25 @@ async fn list(State(b): State<AppState>, Query(q): Q) -> Result<Response, ApiErr
         .image_list(flag(&q, "all"), parse_filters(&q)?, flag(&q, "digests"))
         .await?;
     Ok(json_response(StatusCode::OK, &images))
+}
+
+async fn prune(State(b): State<AppState>, Query(q): Q) -> Result<Response, ApiError> {
+    let resp = b.image_prune(parse_filters(&q)?).await?;
+    Ok(json_response(StatusCode::OK, &resp))
+}
+
+/// `GET /images/get?names=a&names=b`: `names` repeats, so the raw pairs are read.
+async fn save(
+    State(b): State<AppState>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    let names: Vec<String> = pairs
+        .into_iter()
+        .filter(|(k, v)| k == "names" && !v.is_empty())
+        .map(|(_, v)| v)
+        .collect();
+    let stream = b.image_save(names).await?;
+    Ok(stream_response("application/x-tar", stream))
 }
 
 async fn load(State(b): State<AppState>, Query(q): Q, body: Body) -> Result<Response, ApiError> {
@@ -114,9 +127,12 @@ async fn by_name(
                 .await?;
             Ok(json_response(StatusCode::OK, &items))
         }
-        (Method::GET, "history") => Err(ApiError::not_implemented("image history")),
+        (Method::GET, "history") => Ok(json_response(StatusCode::OK, &b.image_history(name).await?)),
         (Method::POST, "push") => Err(ApiError::not_implemented("image push")),
-        (Method::GET, "get") => Err(ApiError::not_implemented("image save")),
+        (Method::GET, "get") => {
+            let stream = b.image_save(vec![name.to_string()]).await?;
+            Ok(stream_response("application/x-tar", stream))
+        }
         _ => Err(ApiError::not_found("page not found")),
     }
 }

@@ -3,6 +3,7 @@
 
 mod containers;
 mod exec;
+mod image_cmds;
 mod images;
 mod system;
 
@@ -34,6 +35,7 @@ fn routes() -> Router<AppState> {
         .merge(containers::routes())
         .merge(exec::routes())
         .merge(images::routes())
+        .merge(image_cmds::routes())
         .merge(not_implemented_routes())
         .fallback(|| async { ApiError::not_found("page not found") })
 }
@@ -78,7 +80,6 @@ fn not_implemented_routes() -> Router<AppState> {
         ("/plugins", "plugins"),
         ("/secrets", "swarm secrets"),
         ("/configs", "swarm configs"),
-        ("/system/df", "system df"),
         ("/session", "build sessions"),
         ("/distribution/{*rest}", "distribution inspection"),
         ("/auth", "registry login"),
