@@ -82,6 +82,20 @@ pub enum Command {
     Import(import::ImportArgs),
     /// List images
     Images(images::ImagesArgs),
+    /// Remove one or more images
+    Rmi(rmi::RmiArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(rmi::TagArgs),
+    /// Show the history of an image
+    History(history::HistoryArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(save::SaveArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(save::ExportArgs),
+    /// Create a new image from a container's changes
+    Commit(commit::CommitArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(commit::DiffArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -134,6 +148,12 @@ pub enum ContainerCommand {
     Top(top::TopArgs),
     /// Rename a container
     Rename(rename::RenameArgs),
+    /// Create a new image from a container's changes
+    Commit(commit::CommitArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(commit::DiffArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(save::ExportArgs),
 }
 
 /// `berth image …`.
@@ -148,6 +168,17 @@ pub enum ImageCommand {
     Load(load::LoadArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(import::ImportArgs),
+    /// Remove one or more images
+    #[command(alias = "remove", alias = "rmi")]
+    Rm(rmi::RmiArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(rmi::TagArgs),
+    /// Show the history of an image
+    History(history::HistoryArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(save::SaveArgs),
+    /// Remove unused images
+    Prune(system::ImagePruneArgs),
 }
 
 /// `berth system …`.
@@ -157,6 +188,12 @@ pub enum SystemCommand {
     Info(info::InfoArgs),
     /// Get real time events from the server
     Events(events::EventsArgs),
+    /// Show docker disk usage
+    Df(system::DfArgs),
+    /// Remove unused data
+    Prune(system::SystemPruneArgs),
+    /// Verify the image store (every blob's digest, every layer chain); --repair fixes it
+    Check(system::CheckArgs),
 }
 
 /// The usage line of a command (after `berth <path>`), as docker prints it under errors.
@@ -178,6 +215,14 @@ pub fn usage_tail(path: &str) -> &'static str {
         "rename" => "CONTAINER NEW_NAME",
         "import" => "[OPTIONS] file|URL|- [REPOSITORY[:TAG]]",
         "images" => "[OPTIONS] [REPOSITORY[:TAG]]",
+        "rmi" => "[OPTIONS] IMAGE [IMAGE...]",
+        "tag" => "SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]",
+        "history" => "[OPTIONS] IMAGE",
+        "save" => "[OPTIONS] IMAGE [IMAGE...]",
+        "export" => "[OPTIONS] CONTAINER",
+        "commit" => "[OPTIONS] CONTAINER [REPOSITORY[:TAG]]",
+        "diff" => "CONTAINER",
+        "df" | "check" => "[OPTIONS]",
         _ => "[OPTIONS] COMMAND",
     }
 }

@@ -27,6 +27,7 @@ mod containers;
 pub mod error;
 mod exec;
 pub mod host;
+mod image_cmds;
 mod images;
 pub mod jsonstream;
 pub mod stdcopy;
@@ -44,6 +45,7 @@ use tokio::sync::OnceCell;
 
 pub use berth_types::api;
 pub use containers::{AttachOptions, LogsOptions};
+pub use image_cmds::CommitOptions;
 pub use error::{Error, Result};
 pub use host::{select_host, Host, HostSource, DEFAULT_HOST, HOST_ENV};
 /// The HTTP method type of [`Client::request`] and [`Client::call`].
