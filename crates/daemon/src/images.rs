@@ -64,6 +64,27 @@ impl Daemon {
         Ok(out)
     }
 
+    /// For each image in use, the container that conflict messages name: a running one if
+    /// any (that cannot be forced), else any.
+    fn image_users(&self) -> HashMap<String, berth_image::ImageUser> {
+        let mut m: HashMap<String, berth_image::ImageUser> = HashMap::new();
+        for e in self.containers.all() {
+            let c = e.snapshot();
+            let running = c.state.status.is_running();
+            let slot = m.entry(c.image_id.clone()).or_insert(berth_image::ImageUser {
+                container: c.id.clone(),
+                running,
+            });
+            if running && !slot.running {
+                *slot = berth_image::ImageUser {
+                    container: c.id,
+                    running,
+                };
+            }
+        }
+        m
+    }
+
     /// How many containers use each image.
     pub(crate) fn image_ids_in_use(&self) -> HashMap<String, i64> {
         let mut m = HashMap::new();
@@ -146,12 +167,12 @@ impl Daemon {
         force: bool,
         noprune: bool,
     ) -> Result<Vec<ImageDeleteResponseItem>> {
-        let in_use = self.image_ids_in_use();
+        let users = self.image_users();
         let images = self.images.clone();
         let name = name.to_owned();
         let items = blocking(move || {
             let _ = noprune;
-            match images.remove(&name, force, &|id| in_use.contains_key(id)) {
+            match images.remove(&name, force, &|id| users.get(id).cloned()) {
                 Ok(items) => Ok(items),
                 Err(e) if e.kind() == berth_types::ErrorKind::NotFound => {
                     Err(Error::NoSuchImage(name))

@@ -41,7 +41,7 @@ pub use load::LoadedImage;
 pub use reference::Reference;
 pub use prune::{parse_until, PruneFilters};
 pub use save::SavePlan;
-pub use store::{ImageRecord, ImageStore};
+pub use store::{ImageRecord, ImageStore, ImageUser};
 pub use unpack::chain_id;
 
 #[cfg(test)]

@@ -39,6 +39,14 @@ pub struct ImageRecord {
     pub row: ImageRow,
 }
 
+/// A container that uses an image, as removal's conflict messages name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageUser {
+    /// The container's ID.
+    pub container: String,
+    pub running: bool,
+}
+
 /// How a name resolved: through a tag or digest name (which removal treats differently from an
 /// ID), or through the ID.
 pub(crate) enum Matched {
@@ -288,11 +296,15 @@ impl ImageStore {
         &self,
         name: &str,
         force: bool,
-        in_use: &dyn Fn(&str) -> bool,
+        in_use: &dyn Fn(&str) -> Option<ImageUser>,
     ) -> Result<Vec<api::ImageDeleteResponseItem>> {
         let (rec, matched) = self.resolve_matched(name)?;
         let short = berth_types::id::short_id(&rec.id).to_string();
-        let used = in_use(&rec.id);
+        let user = in_use(&rec.id);
+        let used = user.is_some();
+        let by = user.as_ref().map_or_else(String::new, |u| {
+            berth_types::id::short_id(&u.container).to_string()
+        });
         let mut names: Vec<String> = self.db.tags_for_image(&rec.id)?;
         names.extend(self.db.repo_digests_for_image(&rec.id)?);
         let mut out = Vec::new();
@@ -316,7 +328,7 @@ impl ImageStore {
                 }
                 if used && !force {
                     return Err(Error::Conflict(format!(
-                        "unable to remove repository reference {:?} (must force) - container is using its referenced image {short}",
+                        "unable to remove repository reference {:?} (must force) - container {by} is using its referenced image {short}",
                         familiar(&n)
                     )));
                 }
@@ -326,10 +338,18 @@ impl ImageStore {
                 }
             }
             Matched::Id => {
-                if used && !force {
-                    return Err(Error::Conflict(format!(
-                        "unable to delete {short} (must be forced) - image is being used by a container"
-                    )));
+                match &user {
+                    Some(u) if u.running => {
+                        return Err(Error::Conflict(format!(
+                            "unable to delete {short} (cannot be forced) - image is being used by running container {by}"
+                        )))
+                    }
+                    Some(_) if !force => {
+                        return Err(Error::Conflict(format!(
+                            "unable to delete {short} (must be forced) - image is being used by stopped container {by}"
+                        )))
+                    }
+                    _ => {}
                 }
                 let repos: HashSet<String> = names
                     .iter()
