@@ -49,9 +49,44 @@ impl Daemon {
     ) -> Result<Vec<ImageSummary>> {
         let images = self.images.clone();
         let in_use = self.image_ids_in_use();
-        let list = blocking(move || Ok(images.list()?)).await?;
+        let refs: Vec<(String, String)> = ["since", "before"]
+            .iter()
+            .flat_map(|k| {
+                filters
+                    .get(*k)
+                    .into_iter()
+                    .flatten()
+                    .map(move |v| (k.to_string(), v.clone()))
+            })
+            .collect();
+        let (list, bounds) = blocking(move || {
+            // `since`/`before` name an image; compare creation times with it.
+            let mut bounds = Vec::new();
+            for (k, v) in refs {
+                let created = match images.resolve(&v) {
+                    Ok(r) => r.row.created.unwrap_or_default(),
+                    Err(e) if e.kind() == berth_types::ErrorKind::NotFound => {
+                        return Err(Error::NoSuchImage(v))
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                bounds.push((k, created));
+            }
+            Ok((images.list()?, bounds))
+        })
+        .await?;
+        let bounds: Vec<(String, i64)> = bounds
+            .into_iter()
+            .map(|(k, c)| (k, rfc3339_seconds(&c)))
+            .collect();
         let mut out = Vec::new();
         for mut s in list {
+            if bounds.iter().any(|(k, t)| match k.as_str() {
+                "since" => s.created <= *t,
+                _ => s.created >= *t,
+            }) {
+                continue;
+            }
             if !image_matches(&s, &filters, all)? {
                 continue;
             }
@@ -237,6 +272,7 @@ fn image_matches(s: &ImageSummary, filters: &Filters, _all: bool) -> Result<bool
                     None => s.labels.contains_key(v.as_str()),
                 },
                 "reference" => s.repo_tags.iter().any(|t| reference_matches(t, v)),
+                "since" | "before" => true, // applied by the caller, which can resolve names
                 other => return Err(Error::InvalidArgument(format!("invalid filter '{other}'"))),
             };
             if !ok {
@@ -245,6 +281,11 @@ fn image_matches(s: &ImageSummary, filters: &Filters, _all: bool) -> Result<bool
         }
     }
     Ok(true)
+}
+
+fn rfc3339_seconds(s: &str) -> i64 {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_or(0, |t| t.unix_timestamp())
 }
 
 /// `reference` filters match `repo` or `repo:tag`, with `*` as a wildcard in either part.
