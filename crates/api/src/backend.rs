@@ -104,6 +104,18 @@ pub struct ImportOptions {
     pub platform: Option<String>,
 }
 
+/// A path's stat inside a container, as `X-Docker-Container-Path-Stat` carries it (base64 of
+/// this JSON; `mode` is Go's `os.FileMode`).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ArchiveStat {
+    pub name: String,
+    pub size: i64,
+    pub mode: u32,
+    pub mtime: String,
+    #[serde(rename = "linkTarget")]
+    pub link_target: String,
+}
+
 /// What `POST /commit` asks for.
 #[derive(Debug, Clone, Default)]
 pub struct CommitOptions {
@@ -208,4 +220,10 @@ pub trait Backend: Send + Sync + 'static {
     async fn system_df(&self) -> ApiResult<serde_json::Value>;
     /// Verifies (and with `repair` fixes) the image store; a Berth extension.
     async fn system_check(&self, repair: bool) -> ApiResult<serde_json::Value>;
+    /// `docker cp`: the stat of a path in a container (`X-Docker-Container-Path-Stat`).
+    async fn archive_stat(&self, id: &str, path: &str) -> ApiResult<ArchiveStat>;
+    /// `docker cp` out: the stat and a tar of the path.
+    async fn archive_get(&self, id: &str, path: &str) -> ApiResult<(ArchiveStat, ByteStream)>;
+    /// `docker cp` in: extracts a tar into a directory of the container.
+    async fn archive_put(&self, id: &str, path: &str, body: ByteStream) -> ApiResult<()>;
 }

@@ -96,6 +96,8 @@ pub enum Command {
     Commit(commit::CommitArgs),
     /// Inspect changes to files or directories on a container's filesystem
     Diff(commit::DiffArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(cp::CpArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -154,6 +156,8 @@ pub enum ContainerCommand {
     Diff(commit::DiffArgs),
     /// Export a container's filesystem as a tar archive
     Export(save::ExportArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(cp::CpArgs),
 }
 
 /// `berth image …`.
@@ -222,6 +226,7 @@ pub fn usage_tail(path: &str) -> &'static str {
         "export" => "[OPTIONS] CONTAINER",
         "commit" => "[OPTIONS] CONTAINER [REPOSITORY[:TAG]]",
         "diff" => "CONTAINER",
+        "cp" => "[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-",
         "df" | "check" => "[OPTIONS]",
         _ => "[OPTIONS] COMMAND",
     }

@@ -135,3 +135,72 @@ impl Client {
             .await
     }
 }
+
+/// Decodes `X-Docker-Container-Path-Stat`.
+fn path_stat(resp: &hyper::Response<hyper::body::Incoming>) -> Value {
+    use base64::Engine as _;
+    resp.headers()
+        .get("x-docker-container-path-stat")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(Value::Null)
+}
+
+impl Client {
+    /// `HEAD /containers/{id}/archive`: the path's stat.
+    pub async fn archive_stat(&self, id: &str, path: &str) -> Result<Value> {
+        let q = [("path", path.to_string())];
+        let resp = self
+            .request(
+                Method::HEAD,
+                &format!("/containers/{}/archive", encode_component(id)),
+                &q,
+                RequestBody::Empty,
+            )
+            .await?;
+        Ok(path_stat(&resp))
+    }
+
+    /// `GET /containers/{id}/archive`: the path's stat and its tar.
+    pub async fn archive_get(&self, id: &str, path: &str) -> Result<(Value, ResponseStream)> {
+        let q = [("path", path.to_string())];
+        let resp = self
+            .request(
+                Method::GET,
+                &format!("/containers/{}/archive", encode_component(id)),
+                &q,
+                RequestBody::Empty,
+            )
+            .await?;
+        Ok((path_stat(&resp), ResponseStream::new(resp)))
+    }
+
+    /// `PUT /containers/{id}/archive`: extracts `tar` into directory `path`.
+    pub async fn archive_put(
+        &self,
+        id: &str,
+        path: &str,
+        tar: Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+        copy_uid_gid: bool,
+    ) -> Result<()> {
+        let q = [
+            ("path", path.to_string()),
+            ("noOverwriteDirNonDir", "true".to_string()),
+            ("copyUIDGID", copy_uid_gid.to_string()),
+        ];
+        let resp = self
+            .request(
+                Method::PUT,
+                &format!("/containers/{}/archive", encode_component(id)),
+                &q,
+                RequestBody::Reader {
+                    reader: tar,
+                    content_type: "application/x-tar",
+                },
+            )
+            .await?;
+        crate::transport::collect(resp.into_body()).await?;
+        Ok(())
+    }
+}

@@ -163,4 +163,24 @@ impl Backend for Daemon {
     async fn system_check(&self, repair: bool) -> ApiResult<Value> {
         Ok(Daemon::system_check(self, repair).await?)
     }
+    async fn archive_stat(&self, id: &str, path: &str) -> ApiResult<ArchiveStat> {
+        Ok(stat(Daemon::archive_stat(self, id, path).await?))
+    }
+    async fn archive_get(&self, id: &str, path: &str) -> ApiResult<(ArchiveStat, ByteStream)> {
+        let (s, body) = Daemon::archive_get(self, id, path).await?;
+        Ok((stat(s), body))
+    }
+    async fn archive_put(&self, id: &str, path: &str, body: ByteStream) -> ApiResult<()> {
+        Ok(Daemon::archive_put(self, id, path, body).await?)
+    }
+}
+
+fn stat(s: berth_archive::PathStat) -> ArchiveStat {
+    ArchiveStat {
+        name: s.name,
+        size: s.size,
+        mode: s.mode,
+        mtime: s.mtime,
+        link_target: s.link_target,
+    }
 }

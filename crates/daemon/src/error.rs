@@ -9,6 +9,9 @@ pub enum Error {
     NoSuchExec(String),
     #[error("No such image: {0}")]
     NoSuchImage(String),
+    /// Any other missing object, with its full message (e.g. a path in a container).
+    #[error("{0}")]
+    NotFound(String),
     #[error("{0}")]
     InvalidArgument(String),
     #[error("{0}")]
@@ -52,7 +55,10 @@ impl Error {
 impl Kinded for Error {
     fn kind(&self) -> ErrorKind {
         match self {
-            Error::NoSuchContainer(_) | Error::NoSuchExec(_) | Error::NoSuchImage(_) => {
+            Error::NoSuchContainer(_)
+            | Error::NoSuchExec(_)
+            | Error::NoSuchImage(_)
+            | Error::NotFound(_) => {
                 ErrorKind::NotFound
             }
             Error::InvalidArgument(_) | Error::Config(_) => ErrorKind::InvalidArgument,

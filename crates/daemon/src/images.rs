@@ -14,6 +14,7 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 use crate::error::{Error, Result};
 use crate::Daemon;
 
+mod archive;
 mod commit;
 mod df;
 mod prune;

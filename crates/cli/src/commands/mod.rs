@@ -2,6 +2,7 @@
 
 pub mod attach;
 pub mod commit;
+pub mod cp;
 pub mod create;
 pub mod events;
 pub mod exec;
@@ -93,6 +94,7 @@ pub async fn dispatch(ctx: &Ctx, command: Command) -> Result {
         Command::Diff(a) | Command::Container(ContainerCommand::Diff(a)) => {
             commit::diff(ctx, a).await
         }
+        Command::Cp(a) | Command::Container(ContainerCommand::Cp(a)) => cp::run(ctx, a).await,
         Command::System(SystemCommand::Df(a)) => system::df(ctx, a).await,
         Command::System(SystemCommand::Prune(a)) => system::system_prune(ctx, a).await,
         Command::System(SystemCommand::Check(a)) => system::check(ctx, a).await,
