@@ -157,16 +157,16 @@ fn save_load_commit_diff_export_cp_and_df() {
     let bb = image_id(&d, "busybox");
     ok(
         &d.berth(&[
-            "run", "--name", "w", "busybox", "sh", "-c",
+            "run", "--name", "wk", "busybox", "sh", "-c",
             "mkdir /data && echo hi > /data/f && rm /bin/ls && echo x >> /etc/passwd",
         ]),
         "run",
     );
-    let diff = ok(&d.berth(&["diff", "w"]), "diff");
+    let diff = ok(&d.berth(&["diff", "wk"]), "diff");
     assert_eq!(diff, "C /bin\nD /bin/ls\nA /data\nA /data/f\nC /etc\nC /etc/passwd\n");
 
     let id = ok(
-        &d.berth(&["commit", "-a", "tester", "-m", "a message", "-c", "ENV COMMITTED=1", "w", "work:1"]),
+        &d.berth(&["commit", "-a", "tester", "-m", "a message", "-c", "ENV COMMITTED=1", "wk", "work:1"]),
         "commit",
     )
     .trim()
@@ -181,7 +181,7 @@ fn save_load_commit_diff_export_cp_and_df() {
     // Export: the container's merged root as a tar.
     let tmp = tempfile::tempdir().unwrap();
     let export = tmp.path().join("w.tar");
-    ok(&d.berth(&["export", "-o", export.to_str().unwrap(), "w"]), "export");
+    ok(&d.berth(&["export", "-o", export.to_str().unwrap(), "wk"]), "export");
     let names = tar_names(&export);
     assert!(names.iter().any(|n| n == "data/f"), "{names:?}");
     assert!(!names.iter().any(|n| n == "bin/ls"));
@@ -189,19 +189,19 @@ fn save_load_commit_diff_export_cp_and_df() {
     // cp both ways, and the archive semantics of docker cp.
     let host_dir = tmp.path().join("cpdir");
     std::fs::create_dir(&host_dir).unwrap();
-    ok(&d.berth(&["cp", "w:/data", host_dir.to_str().unwrap()]), "cp out dir");
+    ok(&d.berth(&["cp", "wk:/data", host_dir.to_str().unwrap()]), "cp out dir");
     assert_eq!(std::fs::read(host_dir.join("data/f")).unwrap(), b"hi\n");
     let renamed = tmp.path().join("renamed");
-    ok(&d.berth(&["cp", "w:/data/.", renamed.to_str().unwrap()]), "cp contents");
+    ok(&d.berth(&["cp", "wk:/data/.", renamed.to_str().unwrap()]), "cp contents");
     assert_eq!(std::fs::read(renamed.join("f")).unwrap(), b"hi\n");
     std::fs::write(tmp.path().join("in.txt"), b"from host").unwrap();
-    ok(&d.berth(&["cp", tmp.path().join("in.txt").to_str().unwrap(), "w:/data/"]), "cp in");
-    ok(&d.berth(&["cp", tmp.path().join("in.txt").to_str().unwrap(), "w:/etc/named.txt"]), "cp in rename");
-    let got = ok(&d.berth(&["cp", "w:/etc/named.txt", "-"]), "cp to stdout");
+    ok(&d.berth(&["cp", tmp.path().join("in.txt").to_str().unwrap(), "wk:/data/"]), "cp in");
+    ok(&d.berth(&["cp", tmp.path().join("in.txt").to_str().unwrap(), "wk:/etc/named.txt"]), "cp in rename");
+    let got = ok(&d.berth(&["cp", "wk:/etc/named.txt", "-"]), "cp to stdout");
     assert!(got.contains("from host"), "{got}");
-    let out = d.berth(&["cp", "w:/nope", host_dir.to_str().unwrap()]);
+    let out = d.berth(&["cp", "wk:/nope", host_dir.to_str().unwrap()]);
     assert_eq!(code(&out), 1);
-    assert!(stderr(&out).contains("Could not find the file /nope in container w"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("Could not find the file /nope in container wk"), "{}", stderr(&out));
 
     // A symlink the container plants cannot make cp read or write host files.
     let t = tmp.path().display().to_string();
@@ -274,25 +274,25 @@ fn the_docker_cli_drives_the_image_commands() {
     ok(&d.docker(&["tag", "busybox", "dk:1"]), "docker tag");
     let out = ok(&d.docker(&["history", "--format", "{{.ID}} {{.Comment}}", "dk:1"]), "history");
     assert_eq!(out, format!("{} Imported from -\n", &bb[7..19]));
-    ok(&d.docker(&["run", "--name", "c", "busybox", "sh", "-c", "echo d > /d"]), "run");
-    assert_eq!(ok(&d.docker(&["diff", "c"]), "diff"), "A /d\n");
-    let id = ok(&d.docker(&["commit", "-c", "CMD [\"cat\",\"/d\"]", "c", "dk:2"]), "commit");
+    ok(&d.docker(&["run", "--name", "cc", "busybox", "sh", "-c", "echo d > /d"]), "run");
+    assert_eq!(ok(&d.docker(&["diff", "cc"]), "diff"), "A /d\n");
+    let id = ok(&d.docker(&["commit", "-c", "CMD [\"cat\",\"/d\"]", "cc", "dk:2"]), "commit");
     assert!(id.starts_with("sha256:"), "{id}");
     assert_eq!(ok(&d.docker(&["run", "--rm", "dk:2"]), "run committed"), "d\n");
     let tmp = tempfile::tempdir().unwrap();
-    ok(&d.docker(&["cp", "c:/d", tmp.path().to_str().unwrap()]), "cp out");
+    ok(&d.docker(&["cp", "cc:/d", tmp.path().to_str().unwrap()]), "cp out");
     assert_eq!(std::fs::read(tmp.path().join("d")).unwrap(), b"d\n");
     std::fs::write(tmp.path().join("up"), b"up").unwrap();
-    ok(&d.docker(&["cp", tmp.path().join("up").to_str().unwrap(), "c:/up"]), "cp in");
-    ok(&d.docker(&["cp", "c:/up", tmp.path().join("back").to_str().unwrap()]), "cp back");
+    ok(&d.docker(&["cp", tmp.path().join("up").to_str().unwrap(), "cc:/up"]), "cp in");
+    ok(&d.docker(&["cp", "cc:/up", tmp.path().join("back").to_str().unwrap()]), "cp back");
     assert_eq!(std::fs::read(tmp.path().join("back")).unwrap(), b"up");
     let export = tmp.path().join("c.tar");
-    ok(&d.docker(&["export", "-o", export.to_str().unwrap(), "c"]), "export");
+    ok(&d.docker(&["export", "-o", export.to_str().unwrap(), "cc"]), "export");
     assert!(tar_names(&export).iter().any(|n| n == "up"));
 
     let archive = tmp.path().join("s.tar");
     ok(&d.docker(&["save", "-o", archive.to_str().unwrap(), "dk:1", "dk:2"]), "docker save");
-    ok(&d.docker(&["rm", "c"]), "rm");
+    ok(&d.docker(&["rm", "cc"]), "rm");
     let out = ok(&d.docker(&["rmi", "dk:2"]), "rmi");
     assert!(out.starts_with("Untagged: dk:2\nDeleted: sha256:"), "{out}");
     let out = ok(&d.docker(&["load", "-i", archive.to_str().unwrap()]), "docker load");
