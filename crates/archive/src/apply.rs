@@ -154,6 +154,10 @@ pub(crate) fn apply_layer_at<R: Read>(
     })
 }
 
+fn blank(field: &[u8]) -> bool {
+    field.iter().all(|b| *b == 0 || *b == b' ')
+}
+
 fn malformed(e: io::Error) -> Error {
     Error::Malformed(e.to_string())
 }
@@ -300,11 +304,18 @@ impl Unpacker<'_> {
         let hdr = entry.header();
         let kind = hdr.entry_type();
         let mode = hdr.mode().map_err(malformed)? & 0o7777;
-        let uid = u32::try_from(hdr.uid().map_err(malformed)?)
+        // An all-blank numeric field reads as 0, as Go's archive/tar (Docker's) reads it.
+        let old = hdr.as_old();
+        let num = |v: io::Result<u64>, field: &[u8]| match v {
+            Ok(n) => Ok(n),
+            Err(_) if blank(field) => Ok(0),
+            Err(e) => Err(malformed(e)),
+        };
+        let uid = u32::try_from(num(hdr.uid(), &old.uid)?)
             .map_err(|_| Error::Malformed(format!("uid out of range for {rel:?}")))?;
-        let gid = u32::try_from(hdr.gid().map_err(malformed)?)
+        let gid = u32::try_from(num(hdr.gid(), &old.gid)?)
             .map_err(|_| Error::Malformed(format!("gid out of range for {rel:?}")))?;
-        let mtime = hdr.mtime().map_err(malformed)?.min(i64::MAX as u64) as i64;
+        let mtime = num(hdr.mtime(), &old.mtime)?.min(i64::MAX as u64) as i64;
         let dev = (
             hdr.device_major().ok().flatten(),
             hdr.device_minor().ok().flatten(),
