@@ -462,3 +462,45 @@ fn sigkill_during_load_and_commit_leaves_a_sound_store() {
     ok(&d.berth(&["run", "--rm", "fat:1", "test", "-s", "/fat"]), "run committed");
     assert_store_sound(&d);
 }
+
+/// Serves `body` over HTTP on a loopback port for `n` requests (a redirect first).
+fn serve_once(body: Vec<u8>) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for (i, s) in l.incoming().take(2).enumerate() {
+            let mut s = s.unwrap();
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut line = String::new();
+            while r.read_line(&mut line).unwrap() > 2 {
+                line.clear();
+            }
+            if i == 0 {
+                let _ = s.write_all(b"HTTP/1.1 302 Found\r\nLocation: /rootfs.tar\r\nContent-Length: 0\r\n\r\n");
+            } else {
+                let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+                let _ = s.write_all(&body);
+            }
+        }
+    });
+    format!("http://{addr}/redirect")
+}
+
+#[test]
+fn import_from_a_loopback_url_with_changes() {
+    let d = TestDaemon::start("img-url");
+    let tar = std::fs::read(busybox_rootfs_tar()).unwrap();
+    let url = serve_once(tar);
+    let out = ok(
+        &d.berth(&["import", "-c", "CMD [\"echo\",\"from-url\"]", "-c", "ENV A=1", "-m", "via http", &url, "fromurl:1"]),
+        "import URL",
+    );
+    assert!(out.trim().starts_with("sha256:"), "{out}");
+    assert_eq!(ok(&d.berth(&["run", "--rm", "fromurl:1"]), "run"), "from-url\n");
+    let cfg = ok(&d.berth(&["image", "inspect", "-f", "{{.Comment}} {{.Config.Env}}", "fromurl:1"]), "inspect");
+    assert_eq!(cfg.trim(), "via http [A=1]");
+    let out = d.berth(&["import", "https://127.0.0.1:1/x.tar"]);
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("not implemented") || stderr(&out).contains("TLS"), "{}", stderr(&out));
+}

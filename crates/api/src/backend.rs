@@ -102,6 +102,8 @@ pub struct ImportOptions {
     pub changes: Vec<String>,
     pub message: Option<String>,
     pub platform: Option<String>,
+    /// `fromSrc=<URL>`: the daemon downloads the tar (the request body is then empty).
+    pub url: Option<String>,
 }
 
 /// A path's stat inside a container, as `X-Docker-Container-Path-Stat` carries it (base64 of

@@ -204,3 +204,29 @@ impl Client {
         Ok(())
     }
 }
+
+impl Client {
+    /// `POST /images/create?fromSrc=<url>`: the daemon downloads and imports the tar.
+    pub async fn image_import_url(
+        &self,
+        url: &str,
+        repo: Option<&str>,
+        tag: Option<&str>,
+        changes: &[String],
+        message: Option<&str>,
+    ) -> Result<crate::JsonStream<Value>> {
+        let mut q = vec![("fromSrc", url.to_string())];
+        for (k, v) in [("repo", repo), ("tag", tag), ("message", message)] {
+            if let Some(v) = v {
+                q.push((k, v.to_string()));
+            }
+        }
+        for c in changes {
+            q.push(("changes", c.clone()));
+        }
+        let resp = self
+            .request(Method::POST, "/images/create", &q, RequestBody::Empty)
+            .await?;
+        Ok(crate::JsonStream::new(resp))
+    }
+}

@@ -17,6 +17,7 @@ use crate::Daemon;
 mod archive;
 mod commit;
 mod df;
+mod fetch;
 mod prune;
 mod save;
 
@@ -167,6 +168,10 @@ impl Daemon {
     }
 
     pub async fn import_image(&self, body: ByteStream, opts: ImportOptions) -> Result<ByteStream> {
+        let body = match &opts.url {
+            Some(url) => fetch::fetch(url).await?,
+            None => body,
+        };
         let reference = match (&opts.repo, &opts.tag) {
             (Some(r), Some(t)) => Some(format!("{r}:{t}")),
             (Some(r), None) => Some(r.clone()),

@@ -69,18 +69,23 @@ async fn load(State(b): State<AppState>, Query(q): Q, body: Body) -> Result<Resp
     Ok(stream_response("application/json", stream))
 }
 
-async fn create(State(b): State<AppState>, Query(q): Q, body: Body) -> Result<Response, ApiError> {
+async fn create(
+    State(b): State<AppState>,
+    Query(pairs): Query<Vec<(String, String)>>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let q: HashMap<String, String> = pairs.iter().cloned().collect();
     if let Some(src) = q.get("fromSrc") {
-        if src != "-" {
-            return Err(ApiError::not_implemented("importing from a URL"));
-        }
         let opts = ImportOptions {
+            url: (src != "-").then(|| src.clone()),
             repo: q.get("repo").filter(|s| !s.is_empty()).cloned(),
             tag: q.get("tag").filter(|s| !s.is_empty()).cloned(),
-            changes: q
-                .get("changes")
-                .map(|c| vec![c.clone()])
-                .unwrap_or_default(),
+            // `changes` repeats, once per --change.
+            changes: pairs
+                .iter()
+                .filter(|(k, v)| k == "changes" && !v.is_empty())
+                .map(|(_, v)| v.clone())
+                .collect(),
             message: q.get("message").filter(|s| !s.is_empty()).cloned(),
             platform: q.get("platform").filter(|s| !s.is_empty()).cloned(),
         };
