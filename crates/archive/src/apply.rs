@@ -109,8 +109,7 @@ pub(crate) fn apply_layer_at<R: Read>(
         inner: src,
         n: compressed.clone(),
     };
-    let (compression, reader) =
-        decompress(counted).map_err(|e| Error::Malformed(e.to_string()))?;
+    let (compression, reader) = decompress(counted).map_err(|e| Error::Malformed(e.to_string()))?;
     let mut hashed = HashReader {
         inner: reader,
         hasher: Sha256::new(),
@@ -223,9 +222,10 @@ impl<R: Read> Read for HashReader<R> {
         self.hasher.update(&buf[..n]);
         self.total += n as u64;
         let ratio_exceeded = self.total > RATIO_GRACE
-            && self.compressed.as_ref().is_some_and(|c| {
-                self.total / c.get().max(1) > self.max_ratio
-            });
+            && self
+                .compressed
+                .as_ref()
+                .is_some_and(|c| self.total / c.get().max(1) > self.max_ratio);
         if self.total > self.max_size || ratio_exceeded {
             return Err(io::Error::other(BOMB));
         }

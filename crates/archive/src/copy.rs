@@ -111,7 +111,8 @@ fn path_in_root(root_real: &Path, f: &impl AsRawFd) -> Option<PathBuf> {
 }
 
 fn resolve(root_dir: &Path, path: &str, follow: bool) -> Result<Resolved> {
-    let root = Root::open(root_dir).map_err(pathrs_err("open root", &root_dir.display().to_string()))?;
+    let root =
+        Root::open(root_dir).map_err(pathrs_err("open root", &root_dir.display().to_string()))?;
     let root_real = fs::canonicalize(root_dir).map_err(Error::io("canonicalize", root_dir))?;
     let mut path = path.to_string();
     for _ in 0..40 {
@@ -140,7 +141,8 @@ fn resolve(root_dir: &Path, path: &str, follow: bool) -> Result<Resolved> {
         let parent_path = path_in_root(&root_real, &parent_f).unwrap_or_else(|| "/".into());
         if follow && st.st_mode & libc::S_IFMT == libc::S_IFLNK {
             // Follow the link one hop, resolving its target from inside the container.
-            let target = sys::readlink_at(parent_f.as_fd(), &name).map_err(Error::io("readlink", &path))?;
+            let target =
+                sys::readlink_at(parent_f.as_fd(), &name).map_err(Error::io("readlink", &path))?;
             path = parent_path.join(target).display().to_string();
             continue;
         }
@@ -287,19 +289,20 @@ fn add<W: Write>(
             // The fd is what was opened; take its stat, not the (racy) one before.
             let st = fstat(&d, tar_name)?;
             let mut h = header_of(&st, EntryType::Directory, 0);
-            b.append_data(&mut h, tar_name, std::io::empty()).map_err(wr)?;
-            let mut names: Vec<OsString> =
-                fs::read_dir(format!("/proc/self/fd/{}", d.as_raw_fd()))
-                    .map_err(Error::io("read dir", tar_name))?
-                    .filter_map(|e| e.ok().map(|e| e.file_name()))
-                    .collect();
+            b.append_data(&mut h, tar_name, std::io::empty())
+                .map_err(wr)?;
+            let mut names: Vec<OsString> = fs::read_dir(format!("/proc/self/fd/{}", d.as_raw_fd()))
+                .map_err(Error::io("read dir", tar_name))?
+                .filter_map(|e| e.ok().map(|e| e.file_name()))
+                .collect();
             names.sort();
             for n in names {
                 add(b, d.as_fd(), &n, &tar_name.join(&n), links)?;
             }
         }
         libc::S_IFREG => {
-            let f = sys::open_at(dir, name, libc::O_RDONLY, 0).map_err(Error::io("open", tar_name))?;
+            let f =
+                sys::open_at(dir, name, libc::O_RDONLY, 0).map_err(Error::io("open", tar_name))?;
             let st = fstat(&f, tar_name)?;
             if st.st_mode & libc::S_IFMT != libc::S_IFREG {
                 return Ok(()); // swapped for something else meanwhile
@@ -317,7 +320,8 @@ fn add<W: Write>(
             let mut h = header_of(&st, EntryType::Regular, size);
             // A file that shrinks while read is padded: the header's size is a promise.
             let body = f.take(size).chain(std::io::repeat(0).take(size));
-            b.append_data(&mut h, tar_name, body.take(size)).map_err(wr)?;
+            b.append_data(&mut h, tar_name, body.take(size))
+                .map_err(wr)?;
         }
         libc::S_IFLNK => {
             let target = sys::readlink_at(dir, name).map_err(Error::io("readlink", tar_name))?;
@@ -335,7 +339,8 @@ fn add<W: Write>(
                 h.set_device_major(libc::major(st.st_rdev)).map_err(wr)?;
                 h.set_device_minor(libc::minor(st.st_rdev)).map_err(wr)?;
             }
-            b.append_data(&mut h, tar_name, std::io::empty()).map_err(wr)?;
+            b.append_data(&mut h, tar_name, std::io::empty())
+                .map_err(wr)?;
         }
         _ => {} // sockets have no place in an archive
     }
@@ -366,12 +371,23 @@ pub fn extract_into_root<R: Read>(root: &Path, dir: &str, src: R) -> Result<()> 
     let d = if r.name == "." {
         r.parent.try_clone().map_err(Error::io("dup", dir))?
     } else {
-        sys::open_at(r.parent.as_fd(), &r.name, libc::O_RDONLY | libc::O_DIRECTORY, 0)
-            .map_err(Error::io("open dir", dir))?
+        sys::open_at(
+            r.parent.as_fd(),
+            &r.name,
+            libc::O_RDONLY | libc::O_DIRECTORY,
+            0,
+        )
+        .map_err(Error::io("open dir", dir))?
     };
     let handle = Root::from_fd(std::os::fd::OwnedFd::from(
         d.try_clone().map_err(Error::io("dup", dir))?,
     ));
-    apply_layer_at(src, handle, d, Path::new(dir), &ApplyOptions::new(WhiteoutMode::Keep))?;
+    apply_layer_at(
+        src,
+        handle,
+        d,
+        Path::new(dir),
+        &ApplyOptions::new(WhiteoutMode::Keep),
+    )?;
     Ok(())
 }

@@ -2,12 +2,12 @@
 //! object as (directory fd, single path component), with symlinks never followed, so that nothing
 //! the archive contains can redirect a write outside the directory the caller resolved.
 
-use std::os::unix::ffi::OsStringExt;
 use std::ffi::{CStr, CString, OsStr};
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::OsStringExt;
 
 fn cstr(s: &OsStr) -> io::Result<CString> {
     CString::new(s.as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))

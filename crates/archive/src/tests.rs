@@ -646,8 +646,13 @@ fn containerd_breakout_corpus() {
                 .hardlink("/localetc/localpasswd", "/etc/passwd")
                 .bytes(),
             Expect::Applied(|r| {
-                assert!(!fs::symlink_metadata(r.join("localetc")).unwrap().is_symlink());
-                assert!(same_inode(&r.join("localetc/localpasswd"), &r.join("etc/passwd")));
+                assert!(!fs::symlink_metadata(r.join("localetc"))
+                    .unwrap()
+                    .is_symlink());
+                assert!(same_inode(
+                    &r.join("localetc/localpasswd"),
+                    &r.join("etc/passwd")
+                ));
             }),
         ),
         (
@@ -663,12 +668,30 @@ fn containerd_breakout_corpus() {
                 .bytes(),
             Expect::Applied(|r| {
                 assert_eq!(fs::read(r.join("etc/passwd")).unwrap(), b"inside");
-                assert!(!same_inode(&r.join("localetc/localpasswd"), &r.join("etc/passwd")));
+                assert!(!same_inode(
+                    &r.join("localetc/localpasswd"),
+                    &r.join("etc/passwd")
+                ));
             }),
         ),
-        ("WhiteoutRootParent", etc_passwd, Layer::new().file(".wh...", b"").bytes(), Expect::Refused),
-        ("WhiteoutParent", etc_passwd, Layer::new().file("etc/.wh...", b"").bytes(), Expect::Refused),
-        ("WhiteoutRoot", etc_passwd, Layer::new().file(".wh..", b"").bytes(), Expect::Refused),
+        (
+            "WhiteoutRootParent",
+            etc_passwd,
+            Layer::new().file(".wh...", b"").bytes(),
+            Expect::Refused,
+        ),
+        (
+            "WhiteoutParent",
+            etc_passwd,
+            Layer::new().file("etc/.wh...", b"").bytes(),
+            Expect::Refused,
+        ),
+        (
+            "WhiteoutRoot",
+            etc_passwd,
+            Layer::new().file(".wh..", b"").bytes(),
+            Expect::Refused,
+        ),
         (
             "WhiteoutCurrentDirectory",
             etc_passwd,
@@ -684,8 +707,14 @@ fn containerd_breakout_corpus() {
             Layer::new().file(".wh.localetc", b"").bytes(),
             Expect::Applied(|r| {
                 assert_eq!(fs::read(r.join("etc/passwd")).unwrap(), b"inside");
-                assert!(fs::symlink_metadata(r.join("localetc")).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
-                    || fs::symlink_metadata(r.join("localetc")).unwrap().file_type().is_char_device());
+                assert!(
+                    fs::symlink_metadata(r.join("localetc"))
+                        .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+                        || fs::symlink_metadata(r.join("localetc"))
+                            .unwrap()
+                            .file_type()
+                            .is_char_device()
+                );
             }),
         ),
         (
@@ -766,7 +795,10 @@ fn containerd_breakout_corpus() {
                 .hardlink("localpasswd", "/passwdlink")
                 .bytes(),
             Expect::Applied(|r| {
-                assert_eq!(fs::read_link(r.join("localpasswd")).unwrap(), Path::new("/etc/passwd"));
+                assert_eq!(
+                    fs::read_link(r.join("localpasswd")).unwrap(),
+                    Path::new("/etc/passwd")
+                );
             }),
         ),
         (
@@ -808,7 +840,11 @@ fn containerd_breakout_corpus() {
                 .unwrap()
                 .map(|e| e.unwrap().file_name())
                 .collect();
-            assert_eq!(names.len(), 2, "{name} ({mode:?}): wrote beside the root: {names:?}");
+            assert_eq!(
+                names.len(),
+                2,
+                "{name} ({mode:?}): wrote beside the root: {names:?}"
+            );
             assert_eq!(fs::read(outside.join("passwd")).unwrap(), b"host", "{name}");
             let m = fs::metadata(outside.join("passwd")).unwrap();
             assert_eq!(m.mode() & 0o7777, 0o400, "{name}: host file mode changed");
@@ -841,7 +877,13 @@ fn decompression_bombs_are_capped() {
     // 64 MiB of zeros gzips to ~64 KiB: over a 1000:1 ratio once past the grace, and over a
     // small absolute cap at once.
     let mut l = Layer::new();
-    l.raw("zeros", EntryType::Regular, 0o644, None, &vec![0u8; 8 << 20]);
+    l.raw(
+        "zeros",
+        EntryType::Regular,
+        0o644,
+        None,
+        &vec![0u8; 8 << 20],
+    );
     let plain = l.bytes();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     gz.write_all(&plain).unwrap();
@@ -854,8 +896,16 @@ fn decompression_bombs_are_capped() {
     let err = apply_layer(&plain[..], dir.path(), &opts).unwrap_err();
     assert!(matches!(err, Error::TooLarge { .. }), "{err}");
     // Under the caps it applies.
-    apply_layer(&gz[..], dir.path(), &ApplyOptions::new(WhiteoutMode::Delete)).unwrap();
-    assert_eq!(fs::metadata(dir.path().join("zeros")).unwrap().len(), 8 << 20);
+    apply_layer(
+        &gz[..],
+        dir.path(),
+        &ApplyOptions::new(WhiteoutMode::Delete),
+    )
+    .unwrap();
+    assert_eq!(
+        fs::metadata(dir.path().join("zeros")).unwrap().len(),
+        8 << 20
+    );
 }
 
 #[test]
@@ -904,7 +954,10 @@ fn cp_archives_resolve_inside_the_root() {
         let e = e.unwrap();
         names.push(e.path().unwrap().display().to_string());
     }
-    assert_eq!(names, ["data", "data/a", "data/sub", "data/sub/b", "data/up"]);
+    assert_eq!(
+        names,
+        ["data", "data/a", "data/sub", "data/sub/b", "data/up"]
+    );
 
     // The symlink itself, with where it leads inside the container.
     let st = stat_in_root(&root, "/datalink").unwrap();
@@ -914,7 +967,11 @@ fn cp_archives_resolve_inside_the_root() {
     assert!(tar_from_root(&root, "/abs/.", Vec::new()).is_err());
     // `..` cannot climb out either: /data/up/secret is /secret inside the root.
     let err = tar_from_root(&root, "/data/up/secret", Vec::new()).unwrap_err();
-    assert_eq!(berth_types::Kinded::kind(&err), berth_types::ErrorKind::NotFound, "{err}");
+    assert_eq!(
+        berth_types::Kinded::kind(&err),
+        berth_types::ErrorKind::NotFound,
+        "{err}"
+    );
     // Contents of a directory through a link ending in "/.".
     let (tar, _) = tar_from_root(&root, "/datalink/.", Vec::new()).unwrap();
     let first = tar::Archive::new(&tar[..])
@@ -930,7 +987,10 @@ fn cp_archives_resolve_inside_the_root() {
     assert_eq!(first, ".");
 
     // Extraction lands inside, even through a link that points at the host's /.
-    let up = Layer::new().file("x/.wh.keep", b"literal").file("y", b"Y").bytes();
+    let up = Layer::new()
+        .file("x/.wh.keep", b"literal")
+        .file("y", b"Y")
+        .bytes();
     extract_into_root(&root, "/data/up", &up[..]).unwrap();
     assert_eq!(fs::read(root.join("x/.wh.keep")).unwrap(), b"literal");
     assert_eq!(fs::read(root.join("y")).unwrap(), b"Y");

@@ -65,7 +65,8 @@ impl Client {
         if let Some(f) = filters {
             q.push(("filters", f.to_string()));
         }
-        self.post_json("/images/prune", &q, RequestBody::Empty).await
+        self.post_json("/images/prune", &q, RequestBody::Empty)
+            .await
     }
 
     /// `GET /images/get?names=…`: the archive as a stream.
@@ -105,7 +106,10 @@ impl Client {
     /// `GET /containers/{id}/changes`.
     pub async fn container_changes(&self, id: &str) -> Result<Vec<Value>> {
         let v: Value = self
-            .get_json(&format!("/containers/{}/changes", encode_component(id)), &[])
+            .get_json(
+                &format!("/containers/{}/changes", encode_component(id)),
+                &[],
+            )
             .await?;
         Ok(v.as_array().cloned().unwrap_or_default())
     }

@@ -45,11 +45,11 @@ use tokio::sync::OnceCell;
 
 pub use berth_types::api;
 pub use containers::{AttachOptions, LogsOptions};
-pub use image_cmds::CommitOptions;
 pub use error::{Error, Result};
 pub use host::{select_host, Host, HostSource, DEFAULT_HOST, HOST_ENV};
 /// The HTTP method type of [`Client::request`] and [`Client::call`].
 pub use hyper::Method;
+pub use image_cmds::CommitOptions;
 pub use jsonstream::JsonSplitter;
 pub use stdcopy::{Demuxer, StreamType};
 pub use system::Ping;

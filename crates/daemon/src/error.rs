@@ -58,9 +58,7 @@ impl Kinded for Error {
             Error::NoSuchContainer(_)
             | Error::NoSuchExec(_)
             | Error::NoSuchImage(_)
-            | Error::NotFound(_) => {
-                ErrorKind::NotFound
-            }
+            | Error::NotFound(_) => ErrorKind::NotFound,
             Error::InvalidArgument(_) | Error::Config(_) => ErrorKind::InvalidArgument,
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::NotImplemented(_) => ErrorKind::NotImplemented,

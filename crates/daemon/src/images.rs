@@ -36,7 +36,9 @@ pub(crate) fn json_line(v: Value) -> Bytes {
     Bytes::from(b)
 }
 
-pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Error::Internal(format!("image task: {e}")))?
@@ -108,10 +110,12 @@ impl Daemon {
         for e in self.containers.all() {
             let c = e.snapshot();
             let running = c.state.status.is_running();
-            let slot = m.entry(c.image_id.clone()).or_insert(berth_image::ImageUser {
-                container: c.id.clone(),
-                running,
-            });
+            let slot = m
+                .entry(c.image_id.clone())
+                .or_insert(berth_image::ImageUser {
+                    container: c.id.clone(),
+                    running,
+                });
             if running && !slot.running {
                 *slot = berth_image::ImageUser {
                     container: c.id,

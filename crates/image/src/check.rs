@@ -53,12 +53,15 @@ impl ImageStore {
                 })
                 .is_some_and(|d| d == info.digest);
             if !ok {
-                r.problems
-                    .push(format!("blob {}: content does not match its digest", info.digest));
+                r.problems.push(format!(
+                    "blob {}: content does not match its digest",
+                    info.digest
+                ));
                 corrupt.insert(info.digest.clone());
                 if repair {
                     self.content.delete(&info.digest)?;
-                    r.repaired.push(format!("removed corrupt blob {}", info.digest));
+                    r.repaired
+                        .push(format!("removed corrupt blob {}", info.digest));
                 }
             }
         }
@@ -165,15 +168,14 @@ impl ImageStore {
                 r.problems.push(format!("unfinished unpack {}", s.key));
                 if repair {
                     self.snapshots.remove(&s.key)?;
-                    r.repaired.push(format!("removed unfinished unpack {}", s.key));
+                    r.repaired
+                        .push(format!("removed unfinished unpack {}", s.key));
                 }
             }
         }
         if !orphans.is_empty() {
-            r.problems.push(format!(
-                "{} layer(s) belong to no image",
-                orphans.len()
-            ));
+            r.problems
+                .push(format!("{} layer(s) belong to no image", orphans.len()));
         }
         if repair {
             // Remove leaves first, repeatedly, until nothing more can go.

@@ -81,13 +81,13 @@ impl ImageStore {
         let base_blobs: Vec<Digest> = match base.row.manifest.as_deref() {
             Some(m) => {
                 let m = Digest::parse(m).map_err(|e| Error::InvalidArchive(e.to_string()))?;
-                let man: Manifest =
-                    serde_json::from_slice(&self.content.read_blob(&m, MAX_DOC_SIZE)?).map_err(
-                        |e| Error::InvalidConfig {
-                            id: base.id.clone(),
-                            reason: e.to_string(),
-                        },
-                    )?;
+                let man: Manifest = serde_json::from_slice(
+                    &self.content.read_blob(&m, MAX_DOC_SIZE)?,
+                )
+                .map_err(|e| Error::InvalidConfig {
+                    id: base.id.clone(),
+                    reason: e.to_string(),
+                })?;
                 man.layers
                     .iter()
                     .map(|l| Digest::parse(&l.digest))
@@ -142,7 +142,14 @@ impl ImageStore {
         added.blobs.push(manifest.clone());
         let size = base.row.size.saturating_add(layer.size);
         let names: Vec<String> = tag.iter().filter_map(|t| t.tagged_name()).collect();
-        self.register(&id, &config, Some(&layer.chain), size, Some(&manifest), &names)?;
+        self.register(
+            &id,
+            &config,
+            Some(&layer.chain),
+            size,
+            Some(&manifest),
+            &names,
+        )?;
         Ok(id.to_string())
     }
 }

@@ -188,8 +188,7 @@ fn changes(src: &Source) -> Result<BTreeMap<PathBuf, Change>> {
 }
 
 fn excluded(rel: &Path) -> bool {
-    INIT_FILES.iter().any(|f| rel == Path::new(f))
-        || INIT_TREES.iter().any(|t| rel.starts_with(t))
+    INIT_FILES.iter().any(|f| rel == Path::new(f)) || INIT_TREES.iter().any(|t| rel.starts_with(t))
 }
 
 fn walk(
@@ -218,9 +217,8 @@ fn walk(
             continue; // gone meanwhile
         };
         let ft = meta.file_type();
-        let whiteout = src.format == LayerFormat::OverlayDiff
-            && ft.is_char_device()
-            && meta.rdev() == 0;
+        let whiteout =
+            src.format == LayerFormat::OverlayDiff && ft.is_char_device() && meta.rdev() == 0;
         let lower = if added_parent {
             None
         } else {
@@ -238,9 +236,8 @@ fn walk(
             }
             continue;
         }
-        let opaque = ft.is_dir()
-            && src.format == LayerFormat::OverlayDiff
-            && is_opaque(&src.dir.join(&r));
+        let opaque =
+            ft.is_dir() && src.format == LayerFormat::OverlayDiff && is_opaque(&src.dir.join(&r));
         let kind = match &lower {
             None => Some(ChangeType::_1),
             Some(l) if src.format == LayerFormat::Full && !ft.is_dir() => {

@@ -63,9 +63,7 @@ impl ImageStore {
                     None => labels.contains_key(f),
                 };
                 let pos = filters.get("label").is_none_or(|fs| fs.iter().all(has));
-                let neg = filters
-                    .get("label!")
-                    .is_none_or(|fs| !fs.iter().any(has));
+                let neg = filters.get("label!").is_none_or(|fs| !fs.iter().any(has));
                 if !(pos && neg) {
                     continue;
                 }
@@ -119,7 +117,9 @@ fn parse_go_duration(v: &str) -> Option<i64> {
             .unwrap_or(rest.len());
         let num: f64 = rest[..n].parse().ok()?;
         rest = &rest[n..];
-        let u = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let u = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let mult = match &rest[..u] {
             "h" => 3600.0,
             "m" => 60.0,

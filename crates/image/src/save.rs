@@ -279,8 +279,7 @@ impl ImageStore {
         }
         if written.insert(diff.clone()) {
             tmp.rewind().map_err(io_err)?;
-            append_reader(b, &format!("blobs/sha256/{}", diff.hex()), size, tmp)
-                .map_err(io_err)?;
+            append_reader(b, &format!("blobs/sha256/{}", diff.hex()), size, tmp).map_err(io_err)?;
         }
         Ok(size)
     }

@@ -855,11 +855,18 @@ fn diff_commit_history_save_and_load_round_trip_on_both_backends() {
         assert_eq!(h[1].id, "<missing>");
         let cfg = e.store.config(&id).unwrap();
         assert_eq!(cfg.author.as_deref(), Some("me"));
-        assert!(cfg.config.unwrap().env.unwrap().contains(&"A=b".to_string()));
+        assert!(cfg
+            .config
+            .unwrap()
+            .env
+            .unwrap()
+            .contains(&"A=b".to_string()));
         with_rootfs(&e, &"d".repeat(64), &id, |root| {
             assert_eq!(fs::read(root.join("new/file")).unwrap(), b"added");
             assert!(!root.join("hello.txt").exists());
-            assert!(fs::read_to_string(root.join("etc/passwd")).unwrap().starts_with("root:x:0:0::/"));
+            assert!(fs::read_to_string(root.join("etc/passwd"))
+                .unwrap()
+                .starts_with("root:x:0:0::/"));
             assert!(!root.join("etc/hostname").exists());
         });
 
@@ -901,9 +908,14 @@ fn prune_dangling_then_all_and_check_repairs_a_corrupt_blob() {
     let c1 = config_for(&[&l1[0]], &["one"]);
     let c2 = config_for(&[&l1[0]], &["two"]);
     let (id1, id2) = (Digest::of(&c1).to_string(), Digest::of(&c2).to_string());
-    e.store.load(&docker_save_legacy(&l1, &c1, &["a:1"])[..]).unwrap();
+    e.store
+        .load(&docker_save_legacy(&l1, &c1, &["a:1"])[..])
+        .unwrap();
     // The tag moves: the first image is left dangling.
-    let loaded = e.store.load(&docker_save_legacy(&l1, &c2, &["a:1"])[..]).unwrap();
+    let loaded = e
+        .store
+        .load(&docker_save_legacy(&l1, &c2, &["a:1"])[..])
+        .unwrap();
     assert_eq!(loaded[0].replaced, vec![("a:1".to_string(), id1.clone())]);
     let none = |_: &str| false;
     let r = e.store.prune(true, &Default::default(), &none).unwrap();
@@ -924,7 +936,12 @@ fn prune_dangling_then_all_and_check_repairs_a_corrupt_blob() {
     let r = e.store.prune(false, &f, &none).unwrap();
     assert!(r.images_deleted.is_none());
     let f: PruneFilters = [("until".to_string(), vec!["2000-01-01".to_string()])].into();
-    assert!(e.store.prune(false, &f, &none).unwrap().images_deleted.is_none());
+    assert!(e
+        .store
+        .prune(false, &f, &none)
+        .unwrap()
+        .images_deleted
+        .is_none());
     // In use: kept even with all.
     assert!(e
         .store
@@ -938,9 +955,17 @@ fn prune_dangling_then_all_and_check_repairs_a_corrupt_blob() {
     fs::write(&blob, b"{\"tampered\":true}").unwrap();
     let r = e.store.check(false).unwrap();
     assert!(!r.is_clean());
-    assert!(r.problems.iter().any(|p| p.contains("does not match")), "{r:?}");
+    assert!(
+        r.problems.iter().any(|p| p.contains("does not match")),
+        "{r:?}"
+    );
     let r = e.store.check(true).unwrap();
-    assert!(r.repaired.iter().any(|p| p.contains("removed broken image")), "{r:?}");
+    assert!(
+        r.repaired
+            .iter()
+            .any(|p| p.contains("removed broken image")),
+        "{r:?}"
+    );
     assert!(e.store.check(false).unwrap().is_clean());
     assert_empty(&e, "after repair");
 }

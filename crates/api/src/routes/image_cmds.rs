@@ -37,8 +37,8 @@ fn nonempty(q: &HashMap<String, String>, k: &str) -> Option<String> {
 
 async fn commit(State(b): State<AppState>, Query(pairs): Pairs) -> Result<Response, ApiError> {
     let q: HashMap<String, String> = pairs.iter().cloned().collect();
-    let container = nonempty(&q, "container")
-        .ok_or_else(|| ApiError::bad_request("container is required"))?;
+    let container =
+        nonempty(&q, "container").ok_or_else(|| ApiError::bad_request("container is required"))?;
     let opts = CommitOptions {
         container,
         repo: nonempty(&q, "repo"),
@@ -57,7 +57,10 @@ async fn commit(State(b): State<AppState>, Query(pairs): Pairs) -> Result<Respon
 }
 
 async fn changes(State(b): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    Ok(json_response(StatusCode::OK, &b.container_changes(&id).await?))
+    Ok(json_response(
+        StatusCode::OK,
+        &b.container_changes(&id).await?,
+    ))
 }
 
 async fn export(State(b): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {

@@ -132,7 +132,9 @@ async fn by_name(
                 .await?;
             Ok(json_response(StatusCode::OK, &items))
         }
-        (Method::GET, "history") => Ok(json_response(StatusCode::OK, &b.image_history(name).await?)),
+        (Method::GET, "history") => {
+            Ok(json_response(StatusCode::OK, &b.image_history(name).await?))
+        }
         (Method::POST, "push") => Err(ApiError::not_implemented("image push")),
         (Method::GET, "get") => {
             let stream = b.image_save(vec![name.to_string()]).await?;

@@ -112,7 +112,9 @@ async fn from_container(ctx: &Ctx, a: &CpArgs, ctr: &str, path: &str, dest: &str
         Some(_) if src_dir => return Err(local("cannot copy a directory to a file")),
         _ => {
             if existing.is_none() && dest.ends_with('/') {
-                return Err(local(format!("destination directory {dest} does not exist")));
+                return Err(local(format!(
+                    "destination directory {dest} does not exist"
+                )));
             }
             let parent = dest_path
                 .parent()
@@ -223,7 +225,9 @@ async fn to_container(ctx: &Ctx, a: &CpArgs, src: &str, ctr: &str, dest: &str) -
         Some(_) if meta.is_dir() => return Err(local("cannot copy a directory to a file")),
         _ => {
             if dest_stat.is_none() && dest.ends_with('/') && !meta.is_dir() {
-                return Err(local(format!("destination directory {dest} does not exist")));
+                return Err(local(format!(
+                    "destination directory {dest} does not exist"
+                )));
             }
             let parent = Path::new(dest.trim_end_matches('/'))
                 .parent()
@@ -247,7 +251,10 @@ async fn to_container(ctx: &Ctx, a: &CpArgs, src: &str, ctr: &str, dest: &str) -
         std::io::Write::flush(&mut counted)?;
         Ok(counted.n)
     });
-    let put = ctx.client.archive_put(ctr, &dir, Box::new(r), archive).await;
+    let put = ctx
+        .client
+        .archive_put(ctr, &dir, Box::new(r), archive)
+        .await;
     let written = writer.await.map_err(|e| local(e.to_string()))?;
     put?;
     let written = written.map_err(|e| local(format!("reading {src}: {e}")))?;

@@ -26,8 +26,7 @@ pub struct HistoryArgs {
     pub image: String,
 }
 
-const TABLE: &str =
-    "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
+const TABLE: &str = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
 
 fn headers() -> Value {
     json!({

@@ -73,6 +73,9 @@ mod tests {
     fn tags_split_after_the_registry_port() {
         assert_eq!(split_tag("a/b:c"), ("a/b", Some("c")));
         assert_eq!(split_tag("localhost:5000/b"), ("localhost:5000/b", None));
-        assert_eq!(split_tag("localhost:5000/b:1"), ("localhost:5000/b", Some("1")));
+        assert_eq!(
+            split_tag("localhost:5000/b:1"),
+            ("localhost:5000/b", Some("1"))
+        );
     }
 }

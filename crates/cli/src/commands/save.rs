@@ -76,9 +76,7 @@ async fn write_stream(mut stream: berth_client::ResponseStream, output: Option<&
             while let Some(chunk) = stream.chunk().await? {
                 tmp.write_all(&chunk).map_err(|e| err("writing", e))?;
             }
-            tmp.as_file()
-                .sync_all()
-                .map_err(|e| err("writing", e))?;
+            tmp.as_file().sync_all().map_err(|e| err("writing", e))?;
             tmp.persist(p)
                 .map_err(|e| err(&format!("failed to save to {path}"), e.error))?;
         }

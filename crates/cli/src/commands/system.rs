@@ -72,7 +72,11 @@ fn i(v: &Value, k: &str) -> i64 {
 
 fn pct(part: i64, total: i64) -> String {
     if total > 0 {
-        format!("{} ({}%)", size::human_size(part as f64), part * 100 / total)
+        format!(
+            "{} ({}%)",
+            size::human_size(part as f64),
+            part * 100 / total
+        )
     } else {
         size::human_size(part as f64)
     }
@@ -84,7 +88,9 @@ pub async fn df(ctx: &Ctx, a: DfArgs) -> Result {
     let containers = du["Containers"].as_array().cloned().unwrap_or_default();
     let volumes = du["Volumes"].as_array().cloned().unwrap_or_default();
     let layers = i(&du, "LayersSize");
-    let active_images = images.iter().filter(|i| i["Containers"].as_i64().unwrap_or(0) > 0);
+    let active_images = images
+        .iter()
+        .filter(|i| i["Containers"].as_i64().unwrap_or(0) > 0);
     let used: i64 = active_images
         .clone()
         .filter(|im| i(im, "Size") >= 0 && i(im, "SharedSize") >= 0)
@@ -111,9 +117,27 @@ pub async fn df(ctx: &Ctx, a: DfArgs) -> Result {
         .map(|v| v["UsageData"]["Size"].as_i64().unwrap_or(0).max(0))
         .sum();
     let rows = vec![
-        row("Images", images.len(), active_images.count(), size::human_size(layers as f64), pct(layers - used, layers)),
-        row("Containers", containers.len(), containers.iter().filter(running).count(), size::human_size(c_size as f64), pct(c_reclaim, c_size)),
-        row("Local Volumes", volumes.len(), v_active, size::human_size(v_size as f64), pct(v_reclaim, v_size)),
+        row(
+            "Images",
+            images.len(),
+            active_images.count(),
+            size::human_size(layers as f64),
+            pct(layers - used, layers),
+        ),
+        row(
+            "Containers",
+            containers.len(),
+            containers.iter().filter(running).count(),
+            size::human_size(c_size as f64),
+            pct(c_reclaim, c_size),
+        ),
+        row(
+            "Local Volumes",
+            volumes.len(),
+            v_active,
+            size::human_size(v_size as f64),
+            pct(v_reclaim, v_size),
+        ),
         row("Build Cache", 0, 0, "0B".into(), "0B".into()),
     ];
     if a.verbose && a.format.is_none() {
@@ -127,7 +151,10 @@ pub async fn df(ctx: &Ctx, a: DfArgs) -> Result {
         "Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE",
         "Reclaimable": "RECLAIMABLE",
     });
-    out!("{}", format::render_rows(&fmt, &headers, &rows).map_err(CliError::local)?);
+    out!(
+        "{}",
+        format::render_rows(&fmt, &headers, &rows).map_err(CliError::local)?
+    );
     Ok(0)
 }
 

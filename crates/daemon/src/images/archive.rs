@@ -66,11 +66,11 @@ impl Daemon {
         let c = entry.snapshot();
         Ok(RootJob {
             mounted: self.state_dir(&c.id).join("rootfs"),
-            scratch: self
-                .config
-                .exec_root
-                .join("cp")
-                .join(format!("{}-{}", c.id, rand::random::<u32>())),
+            scratch: self.config.exec_root.join("cp").join(format!(
+                "{}-{}",
+                c.id,
+                rand::random::<u32>()
+            )),
             images: self.images.clone(),
             running: c.state.status.is_running(),
             id: c.id,
@@ -138,7 +138,9 @@ impl Daemon {
     pub async fn archive_put(&self, key: &str, path: &str, body: ByteStream) -> Result<()> {
         let c = self.containers.lookup(key)?.snapshot();
         if c.host_config.readonly_rootfs.unwrap_or(false) {
-            return Err(Error::Conflict("container rootfs is marked read-only".into()));
+            return Err(Error::Conflict(
+                "container rootfs is marked read-only".into(),
+            ));
         }
         let path = path.to_string();
         let chunks = body.map(Ok::<Bytes, std::io::Error>);

@@ -86,11 +86,7 @@ impl Daemon {
                 Ok(())
             }));
         }
-        let target = self
-            .config
-            .exec_root
-            .join("export")
-            .join(hex_suffix(&c.id));
+        let target = self.config.exec_root.join("export").join(hex_suffix(&c.id));
         std::fs::create_dir_all(&target).map_err(Error::io("creating the export mount point"))?;
         let images = self.images.clone();
         self.container_event(&c, "export", &[]);

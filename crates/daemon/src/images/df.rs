@@ -14,9 +14,14 @@ impl Daemon {
     pub async fn system_df(&self) -> Result<Value> {
         let in_use = self.image_ids_in_use();
         let images = self.images.clone();
-        let (list, layers_size, shared) =
-            blocking(move || Ok((images.list()?, images.layers_size()?, images.shared_sizes()?)))
-                .await?;
+        let (list, layers_size, shared) = blocking(move || {
+            Ok((
+                images.list()?,
+                images.layers_size()?,
+                images.shared_sizes()?,
+            ))
+        })
+        .await?;
         let images_json: Vec<Value> = list
             .into_iter()
             .map(|mut s| {

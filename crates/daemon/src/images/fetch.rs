@@ -101,6 +101,9 @@ mod tests {
         );
         assert_eq!(split_url("http://h").unwrap(), ("h".into(), "/".into()));
         assert!(split_url("ftp://h/x").is_err());
-        assert!(matches!(split_url("https://h/x"), Err(Error::NotImplemented(_))));
+        assert!(matches!(
+            split_url("https://h/x"),
+            Err(Error::NotImplemented(_))
+        ));
     }
 }

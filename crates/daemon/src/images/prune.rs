@@ -13,10 +13,9 @@ impl Daemon {
     pub async fn prune_images(&self, filters: Filters) -> Result<ImagePruneResponse> {
         let in_use = self.image_ids_in_use();
         let images = self.images.clone();
-        let resp = blocking(move || {
-            Ok(images.prune(true, &filters, &|id| in_use.contains_key(id))?)
-        })
-        .await?;
+        let resp =
+            blocking(move || Ok(images.prune(true, &filters, &|id| in_use.contains_key(id))?))
+                .await?;
         for item in resp.images_deleted.iter().flatten() {
             if let Some(d) = &item.deleted {
                 self.events
