@@ -227,5 +227,11 @@ pub trait Backend: Send + Sync + 'static {
     /// `docker cp` out: the stat and a tar of the path.
     async fn archive_get(&self, id: &str, path: &str) -> ApiResult<(ArchiveStat, ByteStream)>;
     /// `docker cp` in: extracts a tar into a directory of the container.
-    async fn archive_put(&self, id: &str, path: &str, body: ByteStream) -> ApiResult<()>;
+    async fn archive_put(
+        &self,
+        id: &str,
+        path: &str,
+        no_overwrite_dir_non_dir: bool,
+        body: ByteStream,
+    ) -> ApiResult<()>;
 }

@@ -39,6 +39,9 @@ pub struct ApplyOptions {
     pub allow_devices: bool,
     /// Apply the archive's uid/gid. Needs privilege.
     pub preserve_owner: bool,
+    /// Refuse to replace a directory with a non-directory or the reverse (docker cp's
+    /// `noOverwriteDirNonDir`); layers replace freely.
+    pub no_overwrite_dir_non_dir: bool,
     /// Refuse a layer whose uncompressed stream exceeds this many bytes.
     pub max_size: u64,
     /// Refuse a compressed layer that expands more than this many times, once past
@@ -56,6 +59,7 @@ impl ApplyOptions {
             whiteouts,
             allow_devices: true,
             preserve_owner: true,
+            no_overwrite_dir_non_dir: false,
             max_size: 64 << 30,
             max_ratio: 1000,
         }
@@ -327,6 +331,9 @@ impl Unpacker<'_> {
         let mut keep_dir = false;
         if let Some(st) = &existing {
             keep_dir = sys::is_dir(st) && kind.is_dir();
+            if self.opts.no_overwrite_dir_non_dir && sys::is_dir(st) != kind.is_dir() {
+                return Err(Error::OverwriteDirNonDir(rel.display().to_string()));
+            }
             if !keep_dir {
                 self.remove(&dir, &rel, sys::is_dir(st))?;
             }

@@ -362,7 +362,12 @@ fn fstat(f: &File, p: &Path) -> Result<libc::stat> {
 /// directory `dir` inside the container root `root`. The directory is resolved in the root;
 /// the archive's entries are then confined to it, `.wh.` names are ordinary files, owners and
 /// modes are kept.
-pub fn extract_into_root<R: Read>(root: &Path, dir: &str, src: R) -> Result<()> {
+pub fn extract_into_root<R: Read>(
+    root: &Path,
+    dir: &str,
+    src: R,
+    no_overwrite_dir_non_dir: bool,
+) -> Result<()> {
     let r = resolve(root, dir, true)?;
     let st = stat_of(&r)?;
     if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
@@ -382,12 +387,8 @@ pub fn extract_into_root<R: Read>(root: &Path, dir: &str, src: R) -> Result<()> 
     let handle = Root::from_fd(std::os::fd::OwnedFd::from(
         d.try_clone().map_err(Error::io("dup", dir))?,
     ));
-    apply_layer_at(
-        src,
-        handle,
-        d,
-        Path::new(dir),
-        &ApplyOptions::new(WhiteoutMode::Keep),
-    )?;
+    let mut opts = ApplyOptions::new(WhiteoutMode::Keep);
+    opts.no_overwrite_dir_non_dir = no_overwrite_dir_non_dir;
+    apply_layer_at(src, handle, d, Path::new(dir), &opts)?;
     Ok(())
 }

@@ -20,6 +20,9 @@ pub enum Error {
         target: String,
         reason: String,
     },
+    /// A copy would replace a directory with a non-directory or the reverse.
+    #[error("cannot overwrite directory with non-directory (or the reverse): {0}")]
+    OverwriteDirNonDir(String),
     /// A copy's destination exists but is not a directory.
     #[error("extraction point is not a directory: {0}")]
     NotADirectory(String),

@@ -991,10 +991,17 @@ fn cp_archives_resolve_inside_the_root() {
         .file("x/.wh.keep", b"literal")
         .file("y", b"Y")
         .bytes();
-    extract_into_root(&root, "/data/up", &up[..]).unwrap();
+    extract_into_root(&root, "/data/up", &up[..], true).unwrap();
     assert_eq!(fs::read(root.join("x/.wh.keep")).unwrap(), b"literal");
     assert_eq!(fs::read(root.join("y")).unwrap(), b"Y");
     assert!(!parent.path().join("y").exists());
-    let err = extract_into_root(&root, "/data/a", &up[..]).unwrap_err();
+    let err = extract_into_root(&root, "/data/a", &up[..], true).unwrap_err();
     assert!(matches!(err, Error::NotADirectory(_)), "{err}");
+    // noOverwriteDirNonDir: a file may not replace the directory /data/sub.
+    let clash = Layer::new().file("sub", b"file").bytes();
+    let err = extract_into_root(&root, "/data", &clash[..], true).unwrap_err();
+    assert!(matches!(err, Error::OverwriteDirNonDir(_)), "{err}");
+    assert!(root.join("data/sub/b").exists());
+    extract_into_root(&root, "/data", &clash[..], false).unwrap();
+    assert_eq!(fs::read(root.join("data/sub")).unwrap(), b"file");
 }

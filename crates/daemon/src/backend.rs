@@ -170,8 +170,14 @@ impl Backend for Daemon {
         let (s, body) = Daemon::archive_get(self, id, path).await?;
         Ok((stat(s), body))
     }
-    async fn archive_put(&self, id: &str, path: &str, body: ByteStream) -> ApiResult<()> {
-        Ok(Daemon::archive_put(self, id, path, body).await?)
+    async fn archive_put(
+        &self,
+        id: &str,
+        path: &str,
+        no_overwrite_dir_non_dir: bool,
+        body: ByteStream,
+    ) -> ApiResult<()> {
+        Ok(Daemon::archive_put(self, id, path, no_overwrite_dir_non_dir, body).await?)
     }
 }
 

@@ -132,6 +132,7 @@ async fn archive_put(
         .take_while(|r| std::future::ready(r.is_ok()))
         .filter_map(|r| async { r.ok() })
         .boxed();
-    b.archive_put(&id, &path, stream).await?;
+    b.archive_put(&id, &path, flag(&q, "noOverwriteDirNonDir"), stream)
+        .await?;
     Ok(StatusCode::OK.into_response())
 }

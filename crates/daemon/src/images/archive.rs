@@ -135,7 +135,13 @@ impl Daemon {
     }
 
     /// `PUT /containers/{id}/archive?path=`: extracts the tar `body` into directory `path`.
-    pub async fn archive_put(&self, key: &str, path: &str, body: ByteStream) -> Result<()> {
+    pub async fn archive_put(
+        &self,
+        key: &str,
+        path: &str,
+        no_overwrite_dir_non_dir: bool,
+        body: ByteStream,
+    ) -> Result<()> {
         let c = self.containers.lookup(key)?.snapshot();
         if c.host_config.readonly_rootfs.unwrap_or(false) {
             return Err(Error::Conflict(
@@ -146,7 +152,7 @@ impl Daemon {
         let chunks = body.map(Ok::<Bytes, std::io::Error>);
         let reader = SyncIoBridge::new(StreamReader::new(chunks));
         self.with_root(key, move |root, id| {
-            berth_archive::extract_into_root(root, &path, reader)
+            berth_archive::extract_into_root(root, &path, reader, no_overwrite_dir_non_dir)
                 .map_err(|e| archive_err(e, &path, id))
         })
         .await?;
