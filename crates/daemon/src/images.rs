@@ -83,8 +83,17 @@ impl Daemon {
             .into_iter()
             .map(|(k, c)| (k, rfc3339_seconds(&c)))
             .collect();
+        // Untagged parents of other images are intermediate images, shown only with `all`.
+        let parents: std::collections::HashSet<String> = list
+            .iter()
+            .map(|s| s.parent_id.clone())
+            .filter(|p| !p.is_empty())
+            .collect();
         let mut out = Vec::new();
         for mut s in list {
+            if !all && s.repo_tags.is_empty() && parents.contains(&s.id) {
+                continue;
+            }
             if bounds.iter().any(|(k, t)| match k.as_str() {
                 "since" => s.created <= *t,
                 _ => s.created >= *t,
@@ -216,8 +225,7 @@ impl Daemon {
         let images = self.images.clone();
         let name = name.to_owned();
         let items = blocking(move || {
-            let _ = noprune;
-            match images.remove(&name, force, &|id| users.get(id).cloned()) {
+            match images.remove_with(&name, force, noprune, &|id| users.get(id).cloned()) {
                 Ok(items) => Ok(items),
                 Err(e) if e.kind() == berth_types::ErrorKind::NotFound => {
                     Err(Error::NoSuchImage(name))
@@ -261,9 +269,8 @@ impl Daemon {
     }
 }
 
-/// Docker's image list filters: `dangling`, `label`, `reference`, `before`, `since`. Without
-/// `all`, images with no tag that are parents of others are hidden (Docker's intermediate
-/// images); Berth has none of those yet, so `all` changes nothing.
+/// Docker's image list filters: `dangling`, `label`, `reference`, `before`, `since` (the last
+/// two applied by the caller). Intermediate images are hidden by the caller unless `all`.
 fn image_matches(s: &ImageSummary, filters: &Filters, _all: bool) -> Result<bool> {
     for (key, values) in filters {
         for v in values {

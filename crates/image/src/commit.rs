@@ -149,6 +149,7 @@ impl ImageStore {
             size,
             Some(&manifest),
             &names,
+            &base.id,
         )?;
         Ok(id.to_string())
     }

@@ -116,6 +116,7 @@ impl ImageStore {
             layer.size,
             Some(&manifest),
             &names,
+            "",
         )?;
         Ok(id.to_string())
     }

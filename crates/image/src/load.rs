@@ -190,6 +190,7 @@ impl ImageStore {
                 size,
                 Some(&manifest),
                 &names,
+                "",
             )?;
             loaded.push(LoadedImage {
                 id: p.id.to_string(),

@@ -37,47 +37,60 @@ impl ImageStore {
         }
         let mut deleted: Vec<ImageDeleteResponseItem> = Vec::new();
         let mut reclaimed = 0i64;
-        for row in self.db.list_images()? {
-            if in_use(&row.id) {
-                continue;
-            }
-            let rec = self.record(row)?;
-            if dangling_only && !rec.repo_tags.is_empty() {
-                continue;
-            }
-            if let Some(until) = until {
-                let created = rec.row.created.as_deref().map_or(0, unix_seconds);
-                if created >= until {
+        // A parent can only go once its children have: repeat until a pass removes nothing.
+        let mut progress = true;
+        while progress {
+            progress = false;
+            for row in self.db.list_images()? {
+                if in_use(&row.id) {
                     continue;
                 }
-            }
-            if filters.contains_key("label") || filters.contains_key("label!") {
-                let labels = self
-                    .config(&rec.id)
-                    .ok()
-                    .and_then(|c| c.config)
-                    .and_then(|c| c.labels)
-                    .unwrap_or_default();
-                let has = |f: &String| match f.split_once('=') {
-                    Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
-                    None => labels.contains_key(f),
-                };
-                let pos = filters.get("label").is_none_or(|fs| fs.iter().all(has));
-                let neg = filters.get("label!").is_none_or(|fs| !fs.iter().any(has));
-                if !(pos && neg) {
+                let rec = self.record(row)?;
+                if dangling_only && !rec.repo_tags.is_empty() {
                     continue;
                 }
+                // Intermediate images go with their children, never before them.
+                if self.has_children(&rec.id)? {
+                    continue;
+                }
+                if let Some(until) = until {
+                    let created = rec.row.created.as_deref().map_or(0, unix_seconds);
+                    if created >= until {
+                        continue;
+                    }
+                }
+                if filters.contains_key("label") || filters.contains_key("label!") {
+                    let labels = self
+                        .config(&rec.id)
+                        .ok()
+                        .and_then(|c| c.config)
+                        .and_then(|c| c.labels)
+                        .unwrap_or_default();
+                    let has = |f: &String| match f.split_once('=') {
+                        Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
+                        None => labels.contains_key(f),
+                    };
+                    let pos = filters.get("label").is_none_or(|fs| fs.iter().all(has));
+                    let neg = filters.get("label!").is_none_or(|fs| !fs.iter().any(has));
+                    if !(pos && neg) {
+                        continue;
+                    }
+                }
+                for t in self.db.tags_for_image(&rec.id)? {
+                    self.db.delete_tag(&t)?;
+                    deleted.push(ImageDeleteResponseItem {
+                        untagged: Some(crate::reference::familiar(&t)),
+                        deleted: None,
+                    });
+                }
+                let (items, bytes) = self.delete_image(&rec)?;
+                deleted.extend(items);
+                reclaimed += bytes;
+                let (items, bytes) = self.prune_parents(&rec.row.parent, in_use)?;
+                deleted.extend(items);
+                reclaimed += bytes;
+                progress = true;
             }
-            for t in self.db.tags_for_image(&rec.id)? {
-                self.db.delete_tag(&t)?;
-                deleted.push(ImageDeleteResponseItem {
-                    untagged: Some(crate::reference::familiar(&t)),
-                    deleted: None,
-                });
-            }
-            let (items, bytes) = self.delete_image(&rec)?;
-            deleted.extend(items);
-            reclaimed += bytes;
         }
         Ok(ImagePruneResponse {
             images_deleted: (!deleted.is_empty()).then_some(deleted),

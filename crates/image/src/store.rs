@@ -298,6 +298,18 @@ impl ImageStore {
         force: bool,
         in_use: &dyn Fn(&str) -> Option<ImageUser>,
     ) -> Result<Vec<api::ImageDeleteResponseItem>> {
+        self.remove_with(name, force, false, in_use)
+    }
+
+    /// [`ImageStore::remove`], and unless `noprune`, the untagged parents (left by `commit`)
+    /// that nothing else needs any more, as Docker's `rmi` does.
+    pub fn remove_with(
+        &self,
+        name: &str,
+        force: bool,
+        noprune: bool,
+        in_use: &dyn Fn(&str) -> Option<ImageUser>,
+    ) -> Result<Vec<api::ImageDeleteResponseItem>> {
         let (rec, matched) = self.resolve_matched(name)?;
         let short = berth_types::id::short_id(&rec.id).to_string();
         let user = in_use(&rec.id);
@@ -338,6 +350,11 @@ impl ImageStore {
                 }
             }
             Matched::Id => {
+                if self.has_children(&rec.id)? {
+                    return Err(Error::Conflict(format!(
+                        "unable to delete {short} (cannot be forced) - image has dependent child images"
+                    )));
+                }
                 match &user {
                     Some(u) if u.running => {
                         return Err(Error::Conflict(format!(
@@ -368,8 +385,48 @@ impl ImageStore {
                 }
             }
         }
+        // A parent of committed images stays, untagged, as Docker keeps an intermediate image.
+        if self.has_children(&rec.id)? {
+            return Ok(out);
+        }
         out.extend(self.delete_image(&rec)?.0);
+        if !noprune {
+            out.extend(
+                self.prune_parents(&rec.row.parent, &|id| in_use(id).is_some())?
+                    .0,
+            );
+        }
         Ok(out)
+    }
+
+    /// Deletes `parent` and its ancestors while each is untagged, unused and childless.
+    pub(crate) fn prune_parents(
+        &self,
+        parent: &str,
+        in_use: &dyn Fn(&str) -> bool,
+    ) -> Result<(Vec<api::ImageDeleteResponseItem>, i64)> {
+        let mut out = Vec::new();
+        let mut reclaimed = 0;
+        let mut next = parent.to_string();
+        while !next.is_empty() {
+            let Some(row) = self.db.get_image(&next)? else {
+                break;
+            };
+            let rec = self.record(row)?;
+            if !rec.repo_tags.is_empty() || in_use(&rec.id) || self.has_children(&rec.id)? {
+                break;
+            }
+            let (items, bytes) = self.delete_image(&rec)?;
+            out.extend(items);
+            reclaimed += bytes;
+            next = rec.row.parent.clone();
+        }
+        Ok((out, reclaimed))
+    }
+
+    /// Whether images were committed on top of `id`.
+    pub(crate) fn has_children(&self, id: &str) -> Result<bool> {
+        Ok(self.db.list_images()?.iter().any(|r| r.parent == id))
     }
 
     /// Deletes the image row, then the layers and blobs nothing else needs. Returns what was
@@ -518,13 +575,14 @@ impl ImageStore {
         size: i64,
         manifest: Option<&Digest>,
         tags: &[String],
+        parent: &str,
     ) -> Result<Vec<(String, String)>> {
         let now = now();
         self.db.put_image(&ImageRow {
             id: id.to_string(),
             created: config.created.clone(),
             added: now.clone(),
-            parent: String::new(),
+            parent: parent.to_string(),
             size,
             chain_id: top_chain.map(str::to_string),
             manifest: manifest.map(|m| m.to_string()),

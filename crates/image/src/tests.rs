@@ -969,3 +969,55 @@ fn prune_dangling_then_all_and_check_repairs_a_corrupt_blob() {
     assert!(e.store.check(false).unwrap().is_clean());
     assert_empty(&e, "after repair");
 }
+
+#[test]
+fn committed_images_keep_their_parent_as_docker_keeps_intermediates() {
+    let e = env(Backend::Native);
+    let l = vec![base_layer()];
+    let c = config_for(&[&l[0]], &["sh"]);
+    let base = Digest::of(&c).to_string();
+    e.store
+        .load(&docker_save_legacy(&l, &c, &["p:1"])[..])
+        .unwrap();
+    let ctr = "e".repeat(64);
+    change_container(&e, &ctr, &base, |root| {
+        fs::write(root.join("x"), b"x").unwrap()
+    });
+    let child = e
+        .store
+        .commit_container(
+            &ctr,
+            &base,
+            CommitOptions {
+                reference: Some("child:1".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    e.store.remove_container_rootfs(&ctr).unwrap();
+    let none = |_: &str| None;
+    // Removing the parent's last tag keeps it as an intermediate image.
+    let out = e.store.remove("p:1", false, &none).unwrap();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].untagged.as_deref(), Some("p:1"));
+    assert!(e.store.resolve(&base).is_ok());
+    // By ID it cannot go while the child exists, not even forced.
+    let err = e.store.remove(&base, true, &none).unwrap_err();
+    assert!(
+        err.to_string().contains("image has dependent child images"),
+        "{err}"
+    );
+    // Prune leaves it; removing the child takes the untagged parent along.
+    let r = e
+        .store
+        .prune(true, &Default::default(), &|_: &str| false)
+        .unwrap();
+    assert!(r.images_deleted.is_none(), "{r:?}");
+    let out = e.store.remove("child:1", false, &none).unwrap();
+    let deleted: Vec<&str> = out.iter().filter_map(|i| i.deleted.as_deref()).collect();
+    assert!(
+        deleted.contains(&child.as_str()) && deleted.contains(&base.as_str()),
+        "{out:?}"
+    );
+    assert_empty(&e, "after removing the child");
+}
