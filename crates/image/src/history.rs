@@ -9,8 +9,8 @@ use crate::ImageStore;
 
 impl ImageStore {
     /// The history of the image `name` resolves to. Steps that made a layer carry that layer's
-    /// unpacked size; the newest step carries the image ID and tags, older ones `<missing>`
-    /// (Berth, like Docker since the content store, keeps no intermediate images).
+    /// unpacked size; the newest step carries the image ID and tags, the last step of each
+    /// local parent image (see `commit`) that image's ID and tags, the others `<missing>`.
     pub fn history(&self, name: &str) -> Result<Vec<ImageHistoryResponseItem>> {
         let rec = self.resolve(name)?;
         let config = self.config(&rec.id)?;
@@ -36,6 +36,23 @@ impl ImageStore {
                 size,
                 comment: h.comment.clone().unwrap_or_default(),
             });
+        }
+        // Ancestors present locally (commit records them) name the step they ended on, as
+        // Docker's history shows a local parent's ID instead of `<missing>`.
+        let mut parent = rec.row.parent.clone();
+        let mut hops = 0;
+        while !parent.is_empty() && hops < 128 {
+            hops += 1;
+            let Some(row) = self.db.get_image(&parent)? else {
+                break;
+            };
+            let p = self.record(row)?;
+            let n = self.config(&p.id).map_or(0, |c| c.history.len());
+            if let Some(step) = n.checked_sub(1).and_then(|i| out.get_mut(i)) {
+                step.id = p.id.clone();
+                step.tags = p.repo_tags.clone();
+            }
+            parent = p.row.parent.clone();
         }
         out.reverse();
         if let Some(top) = out.first_mut() {

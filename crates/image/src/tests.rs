@@ -995,6 +995,12 @@ fn committed_images_keep_their_parent_as_docker_keeps_intermediates() {
         )
         .unwrap();
     e.store.remove_container_rootfs(&ctr).unwrap();
+    let h = e.store.history("child:1").unwrap();
+    assert_eq!(
+        (h[0].id.as_str(), h[1].id.as_str()),
+        (child.as_str(), base.as_str())
+    );
+    assert_eq!(h[1].tags, vec!["p:1".to_string()]);
     let none = |_: &str| None;
     // Removing the parent's last tag keeps it as an intermediate image.
     let out = e.store.remove("p:1", false, &none).unwrap();
