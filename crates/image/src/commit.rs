@@ -142,15 +142,15 @@ impl ImageStore {
         added.blobs.push(manifest.clone());
         let size = base.row.size.saturating_add(layer.size);
         let names: Vec<String> = tag.iter().filter_map(|t| t.tagged_name()).collect();
-        self.register(
-            &id,
-            &config,
-            Some(&layer.chain),
+        self.register(crate::store::Registration {
+            id: &id,
+            config: &config,
+            top_chain: Some(&layer.chain),
             size,
-            Some(&manifest),
-            &names,
-            &base.id,
-        )?;
+            manifest: Some(&manifest),
+            tags: &names,
+            parent: &base.id,
+        })?;
         Ok(id.to_string())
     }
 }

@@ -567,16 +567,16 @@ impl ImageStore {
 
     /// Records a new image (or finds it recorded) and sets `tags` (normalised names) on it.
     /// Returns the tags that moved, with the image each named before.
-    pub(crate) fn register(
-        &self,
-        id: &Digest,
-        config: &ImageConfig,
-        top_chain: Option<&str>,
-        size: i64,
-        manifest: Option<&Digest>,
-        tags: &[String],
-        parent: &str,
-    ) -> Result<Vec<(String, String)>> {
+    pub(crate) fn register(&self, r: Registration<'_>) -> Result<Vec<(String, String)>> {
+        let Registration {
+            id,
+            config,
+            top_chain,
+            size,
+            manifest,
+            tags,
+            parent,
+        } = r;
         let now = now();
         self.db.put_image(&ImageRow {
             id: id.to_string(),
@@ -596,6 +596,19 @@ impl ImageStore {
         }
         Ok(moved)
     }
+}
+
+/// What [`ImageStore::register`] records.
+pub(crate) struct Registration<'a> {
+    pub id: &'a Digest,
+    pub config: &'a ImageConfig,
+    pub top_chain: Option<&'a str>,
+    pub size: i64,
+    pub manifest: Option<&'a Digest>,
+    /// Normalised names to point at the image.
+    pub tags: &'a [String],
+    /// The image this one was committed from, or empty.
+    pub parent: &'a str,
 }
 
 pub(crate) fn now() -> String {
