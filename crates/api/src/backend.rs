@@ -234,4 +234,25 @@ pub trait Backend: Send + Sync + 'static {
         no_overwrite_dir_non_dir: bool,
         body: ByteStream,
     ) -> ApiResult<()>;
+    // --- volumes (JSON values: Docker prints `null` for empty labels and options) ---
+    async fn volume_list(&self, filters: Filters) -> ApiResult<serde_json::Value>;
+    async fn volume_create(&self, req: api::VolumeCreateRequest) -> ApiResult<serde_json::Value>;
+    async fn volume_inspect(&self, name: &str) -> ApiResult<serde_json::Value>;
+    /// `force` ignores a missing volume; one in use is refused (409) either way.
+    async fn volume_remove(&self, name: &str, force: bool) -> ApiResult<()>;
+    async fn volume_prune(&self, filters: Filters) -> ApiResult<serde_json::Value>;
+    /// Every volume with its `UsageData` (`Size`, `RefCount`), for `/system/df`.
+    async fn volume_disk_usage(&self) -> ApiResult<Vec<serde_json::Value>>;
+    // --- networks (Docker's JSON shapes, built by the engine) ---
+    async fn network_list(&self, filters: Filters) -> ApiResult<Vec<serde_json::Value>>;
+    async fn network_inspect(&self, id: &str) -> ApiResult<serde_json::Value>;
+    async fn network_create(&self, req: api::NetworkCreateRequest) -> ApiResult<serde_json::Value>;
+    async fn network_remove(&self, id: &str) -> ApiResult<()>;
+    async fn network_prune(&self, filters: Filters) -> ApiResult<serde_json::Value>;
+    async fn network_connect(&self, id: &str, req: api::NetworkConnectRequest) -> ApiResult<()>;
+    async fn network_disconnect(
+        &self,
+        id: &str,
+        req: api::NetworkDisconnectRequest,
+    ) -> ApiResult<()>;
 }

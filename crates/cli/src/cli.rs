@@ -107,6 +107,14 @@ pub enum Command {
     /// Manage the engine
     #[command(subcommand)]
     System(SystemCommand),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
+    /// List port mappings or a specific mapping for the container
+    Port(port::PortArgs),
 }
 
 /// `berth container …`.
@@ -158,6 +166,8 @@ pub enum ContainerCommand {
     Export(save::ExportArgs),
     /// Copy files/folders between a container and the local filesystem
     Cp(cp::CpArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(port::PortArgs),
 }
 
 /// `berth image …`.
@@ -204,6 +214,8 @@ pub enum SystemCommand {
 pub fn usage_tail(path: &str) -> &'static str {
     let leaf = path.rsplit(' ').next().unwrap_or(path);
     match leaf {
+        "inspect" | "rm" | "remove" if path.starts_with("volume") => "[OPTIONS] VOLUME [VOLUME...]",
+        "create" if path.starts_with("volume") => "[OPTIONS] [VOLUME]",
         "run" | "create" => "[OPTIONS] IMAGE [COMMAND] [ARG...]",
         "start" | "stop" | "restart" | "kill" | "rm" | "remove" => {
             "[OPTIONS] CONTAINER [CONTAINER...]"
@@ -217,6 +229,9 @@ pub fn usage_tail(path: &str) -> &'static str {
         "inspect" => "[OPTIONS] NAME|ID [NAME|ID...]",
         "top" => "CONTAINER [ps OPTIONS]",
         "rename" => "CONTAINER NEW_NAME",
+        "port" => "CONTAINER [PRIVATE_PORT[/PROTO]]",
+        "connect" => "[OPTIONS] NETWORK CONTAINER",
+        "disconnect" => "[OPTIONS] NETWORK CONTAINER",
         "import" => "[OPTIONS] file|URL|- [REPOSITORY[:TAG]]",
         "images" => "[OPTIONS] [REPOSITORY[:TAG]]",
         "rmi" => "[OPTIONS] IMAGE [IMAGE...]",
@@ -250,7 +265,7 @@ pub fn command_path(args: &[String]) -> String {
             break;
         }
         words.push(a);
-        if !matches!(a, "container" | "image" | "system") || words.len() == 2 {
+        if !matches!(a, "container" | "image" | "system" | "network") || words.len() == 2 {
             break;
         }
         i += 1;

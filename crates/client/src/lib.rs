@@ -30,9 +30,11 @@ pub mod host;
 mod image_cmds;
 mod images;
 pub mod jsonstream;
+mod networks;
 pub mod stdcopy;
 mod system;
 pub mod transport;
+mod volumes;
 
 use std::marker::PhantomData;
 

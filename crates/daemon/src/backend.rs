@@ -179,6 +179,52 @@ impl Backend for Daemon {
     ) -> ApiResult<()> {
         Ok(Daemon::archive_put(self, id, path, no_overwrite_dir_non_dir, body).await?)
     }
+    async fn volume_list(&self, filters: Filters) -> ApiResult<Value> {
+        Ok(Daemon::volume_list(self, filters).await?)
+    }
+    async fn volume_create(&self, req: api::VolumeCreateRequest) -> ApiResult<Value> {
+        Ok(Daemon::volume_create(self, req).await?)
+    }
+    async fn volume_inspect(&self, name: &str) -> ApiResult<Value> {
+        Ok(Daemon::volume_inspect(self, name).await?)
+    }
+    async fn volume_remove(&self, name: &str, force: bool) -> ApiResult<()> {
+        Ok(Daemon::volume_remove(self, name, force).await?)
+    }
+    async fn volume_prune(&self, filters: Filters) -> ApiResult<Value> {
+        Ok(Daemon::volume_prune(self, filters).await?)
+    }
+    async fn volume_disk_usage(&self) -> ApiResult<Vec<Value>> {
+        Ok(self.volumes_disk_usage().await?)
+    }
+    async fn network_list(&self, filters: Filters) -> ApiResult<Vec<Value>> {
+        Ok(Daemon::network_list(self, filters).await?)
+    }
+    async fn network_inspect(&self, id: &str) -> ApiResult<Value> {
+        Ok(Daemon::network_inspect(self, id).await?)
+    }
+    async fn network_create(&self, req: api::NetworkCreateRequest) -> ApiResult<Value> {
+        Ok(Daemon::network_create(self, req).await?)
+    }
+    async fn network_remove(&self, id: &str) -> ApiResult<()> {
+        Ok(Daemon::network_remove(self, id).await?)
+    }
+    async fn network_prune(&self, filters: Filters) -> ApiResult<Value> {
+        Ok(Daemon::network_prune(self, filters).await?)
+    }
+    async fn network_connect(&self, id: &str, req: api::NetworkConnectRequest) -> ApiResult<()> {
+        Ok(Daemon::network_connect(self, id, &req.container, req.endpoint_config).await?)
+    }
+    async fn network_disconnect(
+        &self,
+        id: &str,
+        req: api::NetworkDisconnectRequest,
+    ) -> ApiResult<()> {
+        Ok(
+            Daemon::network_disconnect(self, id, &req.container, req.force.unwrap_or(false))
+                .await?,
+        )
+    }
 }
 
 fn stat(s: berth_archive::PathStat) -> ArchiveStat {

@@ -37,6 +37,12 @@ pub enum Error {
     Snapshot(#[from] berth_snapshot::Error),
     #[error(transparent)]
     Runtime(#[from] berth_runtime::RuntimeError),
+    #[error(transparent)]
+    Volume(#[from] berth_volume::Error),
+    #[error(transparent)]
+    Network(#[from] berth_network::Error),
+    #[error("network {0} not found")]
+    NoSuchNetwork(String),
     #[error("{0}")]
     Shim(String),
     #[error("{0}")]
@@ -58,7 +64,8 @@ impl Kinded for Error {
             Error::NoSuchContainer(_)
             | Error::NoSuchExec(_)
             | Error::NoSuchImage(_)
-            | Error::NotFound(_) => ErrorKind::NotFound,
+            | Error::NotFound(_)
+            | Error::NoSuchNetwork(_) => ErrorKind::NotFound,
             Error::InvalidArgument(_) | Error::Config(_) => ErrorKind::InvalidArgument,
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::NotImplemented(_) => ErrorKind::NotImplemented,
@@ -69,6 +76,8 @@ impl Kinded for Error {
             Error::Image(e) => e.kind(),
             Error::Snapshot(e) => e.kind(),
             Error::Runtime(e) => e.kind(),
+            Error::Volume(e) => e.kind(),
+            Error::Network(e) => e.kind(),
         }
     }
 }

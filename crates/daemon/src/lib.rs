@@ -17,8 +17,10 @@ pub mod container;
 pub mod error;
 pub mod events;
 mod images;
+pub mod network;
 mod rootfs;
 mod system;
+mod volumes;
 
 use std::sync::{Arc, Weak};
 
@@ -32,6 +34,8 @@ pub struct Daemon {
     pub db: berth_metadata::Db,
     pub images: Arc<berth_image::ImageStore>,
     pub containers: container::Registry,
+    pub volumes: Arc<berth_volume::VolumeStore>,
+    pub networks: network::Networks,
     pub(crate) execs: ExecTable,
     pub events: events::EventBus,
     /// For tasks that outlive a request (monitors).
@@ -55,17 +59,24 @@ impl Daemon {
             db.clone(),
             snapshots,
         )?);
+        let volumes = Arc::new(berth_volume::VolumeStore::open(
+            config.data_root.join("volumes"),
+        )?);
+        let networks = network::Networks::open(&config, &db)?;
         let daemon = Arc::new_cyclic(|me| Daemon {
             config,
             db,
             images,
             containers: container::Registry::default(),
+            volumes,
+            networks,
             execs: ExecTable::default(),
             events: events::EventBus::default(),
             me: me.clone(),
             started: time::OffsetDateTime::now_utc(),
         });
         container::restore_all(&daemon).await?;
+        daemon.network_reconcile().await;
         Ok(daemon)
     }
 }

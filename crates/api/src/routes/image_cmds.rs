@@ -1,5 +1,5 @@
-//! The image command set's routes outside `/images/`: `/commit`, a container's `/changes` and
-//! `/export`, `/system/df` and Berth's `/system/check`.
+//! The image command set's routes outside `/images/`: `/commit`, a container's `/changes`,
+//! `/export` and `/archive` (docker cp), and Berth's `/system/check`.
 
 use std::collections::HashMap;
 
@@ -24,7 +24,6 @@ pub fn routes() -> Router<AppState> {
             "/containers/{id}/archive",
             get(archive_get).head(archive_head).put(archive_put),
         )
-        .route("/system/df", get(df))
         .route("/system/check", post(check))
 }
 
@@ -66,10 +65,6 @@ async fn changes(State(b): State<AppState>, Path(id): Path<String>) -> Result<Re
 async fn export(State(b): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let stream = b.container_export(&id).await?;
     Ok(stream_response("application/x-tar", stream))
-}
-
-async fn df(State(b): State<AppState>) -> Result<Response, ApiError> {
-    Ok(json_response(StatusCode::OK, &b.system_df().await?))
 }
 
 async fn check(

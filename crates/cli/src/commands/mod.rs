@@ -14,7 +14,9 @@ pub mod inspect;
 pub mod kill;
 pub mod load;
 pub mod logs;
+pub mod network;
 pub mod pause;
+pub mod port;
 pub mod prune;
 pub mod ps;
 pub mod rename;
@@ -27,6 +29,7 @@ pub mod stop;
 pub mod system;
 pub mod top;
 pub mod version;
+pub mod volume;
 pub mod wait;
 
 use std::future::Future;
@@ -98,6 +101,9 @@ pub async fn dispatch(ctx: &Ctx, command: Command) -> Result {
         Command::System(SystemCommand::Df(a)) => system::df(ctx, a).await,
         Command::System(SystemCommand::Prune(a)) => system::system_prune(ctx, a).await,
         Command::System(SystemCommand::Check(a)) => system::check(ctx, a).await,
+        Command::Volume(c) => volume::run(ctx, c).await,
+        Command::Network(c) => network::dispatch(ctx, c).await,
+        Command::Port(a) | Command::Container(ContainerCommand::Port(a)) => port::run(ctx, a).await,
     }
 }
 

@@ -18,6 +18,7 @@ mod inspect;
 mod list;
 mod logs;
 mod monitor;
+pub(crate) mod mounts;
 mod names;
 mod remove;
 mod rename;
@@ -111,6 +112,12 @@ pub struct Container {
     pub driver: String,
     /// The runtime chosen at create time (`berth`, `runc`, …).
     pub runtime: String,
+    /// Volumes, binds and tmpfs mounts, resolved at create (see [`mounts`]).
+    #[serde(default)]
+    pub mount_points: Vec<berth_volume::MountPoint>,
+    /// The networks it belongs to and, while running, what it holds on them.
+    #[serde(default)]
+    pub networking: crate::network::ContainerNetworking,
 }
 
 impl Container {

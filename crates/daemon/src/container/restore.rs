@@ -41,6 +41,7 @@ pub async fn restore_all(daemon: &Arc<Daemon>) -> Result<()> {
             Status::Running | Status::Paused | Status::Restarting => {
                 if shim_alive(&state_dir) {
                     tracing::info!("re-adopting running container {}", c.short_id());
+                    daemon.reacquire_volumes(&c);
                     daemon.spawn_monitor(entry);
                 } else {
                     let exit = read_exit_file(&state_dir);
@@ -62,6 +63,8 @@ pub async fn restore_all(daemon: &Arc<Daemon>) -> Result<()> {
         }
     }
     remove_orphans(daemon, &known).await;
+    // Volumes mounted for containers that stopped while the daemon was away.
+    daemon.volumes.unmount_unused();
     Ok(())
 }
 
