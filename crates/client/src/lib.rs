@@ -27,6 +27,7 @@ mod containers;
 pub mod error;
 mod exec;
 pub mod host;
+mod image_cmds;
 mod images;
 pub mod jsonstream;
 mod networks;
@@ -50,6 +51,7 @@ pub use error::{Error, Result};
 pub use host::{select_host, Host, HostSource, DEFAULT_HOST, HOST_ENV};
 /// The HTTP method type of [`Client::request`] and [`Client::call`].
 pub use hyper::Method;
+pub use image_cmds::CommitOptions;
 pub use jsonstream::JsonSplitter;
 pub use stdcopy::{Demuxer, StreamType};
 pub use system::Ping;

@@ -9,6 +9,9 @@ pub enum Error {
     NoSuchExec(String),
     #[error("No such image: {0}")]
     NoSuchImage(String),
+    /// Any other missing object, with its full message (e.g. a path in a container).
+    #[error("{0}")]
+    NotFound(String),
     #[error("{0}")]
     InvalidArgument(String),
     #[error("{0}")]
@@ -61,6 +64,7 @@ impl Kinded for Error {
             Error::NoSuchContainer(_)
             | Error::NoSuchExec(_)
             | Error::NoSuchImage(_)
+            | Error::NotFound(_)
             | Error::NoSuchNetwork(_) => ErrorKind::NotFound,
             Error::InvalidArgument(_) | Error::Config(_) => ErrorKind::InvalidArgument,
             Error::Conflict(_) => ErrorKind::Conflict,

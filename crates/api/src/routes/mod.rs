@@ -4,6 +4,7 @@
 mod containers;
 mod df;
 mod exec;
+mod image_cmds;
 mod images;
 mod networks;
 mod system;
@@ -37,6 +38,7 @@ fn routes() -> Router<AppState> {
         .merge(containers::routes())
         .merge(exec::routes())
         .merge(images::routes())
+        .merge(image_cmds::routes())
         .merge(volumes::routes())
         .merge(df::routes())
         .merge(networks::routes())
