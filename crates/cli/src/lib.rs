@@ -55,6 +55,8 @@ pub mod container_config;
 pub mod credentials;
 pub mod error;
 pub mod format;
+pub mod health_flags;
+pub mod mount_flag;
 pub mod progress;
 pub mod terminal;
 

@@ -9,6 +9,9 @@ pub enum Error {
     NoSuchExec(String),
     #[error("No such image: {0}")]
     NoSuchImage(String),
+    /// Any other missing object, with its full message (e.g. a path in a container).
+    #[error("{0}")]
+    NotFound(String),
     #[error("{0}")]
     InvalidArgument(String),
     #[error("{0}")]
@@ -36,6 +39,12 @@ pub enum Error {
     Snapshot(#[from] berth_snapshot::Error),
     #[error(transparent)]
     Runtime(#[from] berth_runtime::RuntimeError),
+    #[error(transparent)]
+    Volume(#[from] berth_volume::Error),
+    #[error(transparent)]
+    Network(#[from] berth_network::Error),
+    #[error("network {0} not found")]
+    NoSuchNetwork(String),
     #[error("{0}")]
     Shim(String),
     #[error("{0}")]
@@ -54,9 +63,11 @@ impl Error {
 impl Kinded for Error {
     fn kind(&self) -> ErrorKind {
         match self {
-            Error::NoSuchContainer(_) | Error::NoSuchExec(_) | Error::NoSuchImage(_) => {
-                ErrorKind::NotFound
-            }
+            Error::NoSuchContainer(_)
+            | Error::NoSuchExec(_)
+            | Error::NoSuchImage(_)
+            | Error::NotFound(_)
+            | Error::NoSuchNetwork(_) => ErrorKind::NotFound,
             Error::InvalidArgument(_) | Error::Config(_) => ErrorKind::InvalidArgument,
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::NotImplemented(_) => ErrorKind::NotImplemented,
@@ -68,6 +79,8 @@ impl Kinded for Error {
             Error::Distribution(e) => e.kind(),
             Error::Snapshot(e) => e.kind(),
             Error::Runtime(e) => e.kind(),
+            Error::Volume(e) => e.kind(),
+            Error::Network(e) => e.kind(),
         }
     }
 }

@@ -167,14 +167,17 @@ impl Ingest {
         };
         let tags: Vec<String> = reference.tagged_name().into_iter().collect();
         let unchanged = before.as_deref() == Some(id.as_str());
-        if unchanged {
-            // Keep the tag's time: nothing moved.
-            self.store
-                .register(id, config, top_chain, size, Some(manifest), &[])?;
-        } else {
-            self.store
-                .register(id, config, top_chain, size, Some(manifest), &tags)?;
-        }
+        // An unchanged tag keeps its time: nothing moved.
+        let set: &[String] = if unchanged { &[] } else { &tags };
+        self.store.register(crate::store::Registration {
+            id,
+            config,
+            top_chain,
+            size,
+            manifest: Some(manifest),
+            tags: set,
+            parent: "",
+        })?;
         self.store.db.add_repo_digest(
             &format!("{}@{}", reference.repository(), repo_digest),
             id.as_str(),
