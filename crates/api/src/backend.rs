@@ -131,6 +131,17 @@ pub struct CommitOptions {
     pub pause: bool,
 }
 
+/// `POST /images/create?fromImage=`.
+#[derive(Debug, Clone, Default)]
+pub struct PullOptions {
+    pub from_image: String,
+    /// A tag or a digest; `None` pulls every tag.
+    pub tag: Option<String>,
+    pub platform: Option<String>,
+    /// The `X-Registry-Auth` header.
+    pub auth: Option<String>,
+}
+
 /// The engine behind the API.
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
@@ -274,4 +285,40 @@ pub trait Backend: Send + Sync + 'static {
         id: &str,
         req: api::NetworkDisconnectRequest,
     ) -> ApiResult<()>;
+    // --- distribution (defaults answer 501 until an engine implements them) ---
+    /// Pulls an image; the stream carries Docker's JSON progress messages.
+    async fn image_pull(&self, _opts: PullOptions) -> ApiResult<ByteStream> {
+        Err(ApiError::not_implemented("pulling images from a registry"))
+    }
+    /// Pushes `name` (`tag`: one tag; `None`: every tag); JSON progress messages.
+    async fn image_push(
+        &self,
+        _name: &str,
+        _tag: Option<String>,
+        _auth: Option<String>,
+    ) -> ApiResult<ByteStream> {
+        Err(ApiError::not_implemented("image push"))
+    }
+    /// `POST /auth`: checks credentials against a registry.
+    async fn registry_login(&self, _body: serde_json::Value) -> ApiResult<serde_json::Value> {
+        Err(ApiError::not_implemented("registry login"))
+    }
+    /// `GET /distribution/{name}/json`.
+    async fn distribution_inspect(
+        &self,
+        _name: &str,
+        _auth: Option<String>,
+    ) -> ApiResult<serde_json::Value> {
+        Err(ApiError::not_implemented("distribution inspection"))
+    }
+    /// `GET /images/search`.
+    async fn image_search(
+        &self,
+        _term: &str,
+        _limit: Option<usize>,
+        _filters: Filters,
+        _auth: Option<String>,
+    ) -> ApiResult<serde_json::Value> {
+        Err(ApiError::not_implemented("image search"))
+    }
 }

@@ -102,6 +102,19 @@ pub enum Command {
     Diff(commit::DiffArgs),
     /// Copy files/folders between a container and the local filesystem
     Cp(cp::CpArgs),
+    /// Download an image from a registry
+    Pull(pull::PullArgs),
+    /// Upload an image to a registry
+    Push(push::PushArgs),
+    /// Log in to a registry
+    Login(login::LoginArgs),
+    /// Log out from a registry
+    Logout(login::LogoutArgs),
+    /// Search registries for images
+    Search(search::SearchArgs),
+    /// Manage Docker image manifests and manifest lists
+    #[command(subcommand)]
+    Manifest(manifest::ManifestCommand),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -201,6 +214,10 @@ pub enum ImageCommand {
     Save(save::SaveArgs),
     /// Remove unused images
     Prune(system::ImagePruneArgs),
+    /// Download an image from a registry
+    Pull(pull::PullArgs),
+    /// Upload an image to a registry
+    Push(push::PushArgs),
 }
 
 /// `berth system …`.

@@ -240,6 +240,32 @@ impl Backend for Daemon {
                 .await?,
         )
     }
+    async fn image_pull(&self, opts: PullOptions) -> ApiResult<ByteStream> {
+        Ok(self.pull_image(opts).await?)
+    }
+    async fn image_push(
+        &self,
+        name: &str,
+        tag: Option<String>,
+        auth: Option<String>,
+    ) -> ApiResult<ByteStream> {
+        Ok(self.push_image(name, tag, auth).await?)
+    }
+    async fn distribution_inspect(&self, name: &str, auth: Option<String>) -> ApiResult<Value> {
+        Ok(self.inspect_distribution(name, auth).await?)
+    }
+    async fn image_search(
+        &self,
+        term: &str,
+        limit: Option<usize>,
+        filters: Filters,
+        auth: Option<String>,
+    ) -> ApiResult<Value> {
+        Ok(self.search_images(term, limit, filters, auth).await?)
+    }
+    async fn registry_login(&self, body: Value) -> ApiResult<Value> {
+        Ok(Daemon::registry_login(self, body).await?)
+    }
 }
 
 fn stat(s: berth_archive::PathStat) -> ArchiveStat {
