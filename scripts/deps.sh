@@ -9,10 +9,16 @@ command -v pkg-config >/dev/null || need+=(pkg-config)
 python3 -c 'import docker' 2>/dev/null || need+=(python3-docker)
 command -v ps >/dev/null || need+=(procps)
 command -v gcc >/dev/null || need+=(build-essential)
+command -v curl >/dev/null || need+=(curl)  # the limits tests read the streaming stats API
 # The registry's tests use real clients and a reference peer.
 command -v skopeo >/dev/null || need+=(skopeo)
 command -v docker-registry >/dev/null || need+=(docker-registry)
 if ! command -v docker >/dev/null; then need+=(docker-cli); fi
+# Networking: nftables for NAT and published ports, iproute2/curl/iperf3 for tests and bench.
+command -v nft >/dev/null || need+=(nftables)
+command -v ip >/dev/null || need+=(iproute2)
+command -v curl >/dev/null || need+=(curl)
+command -v iperf3 >/dev/null || need+=(iperf3)
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

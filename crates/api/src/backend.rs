@@ -151,6 +151,25 @@ pub trait Backend: Send + Sync + 'static {
     async fn container_remove(&self, id: &str, force: bool, volumes: bool) -> ApiResult<()>;
     async fn container_prune(&self, filters: Filters) -> ApiResult<api::ContainerPruneResponse>;
     async fn container_attach(&self, id: &str, opts: AttachOptions) -> ApiResult<AttachedStream>;
+    /// `GET /containers/{id}/stats`: one JSON document per line, in Docker's shape; a single one
+    /// when `stream` is false (after a second, so that `precpu_stats` is filled, unless
+    /// `one_shot`).
+    async fn container_stats(
+        &self,
+        _id: &str,
+        _stream: bool,
+        _one_shot: bool,
+    ) -> ApiResult<ByteStream> {
+        Err(ApiError::not_implemented("container stats"))
+    }
+    /// `POST /containers/{id}/update`: new resource limits (and restart policy).
+    async fn container_update(
+        &self,
+        _id: &str,
+        _body: api::ContainerUpdateBody,
+    ) -> ApiResult<api::ContainerUpdateResponse> {
+        Err(ApiError::not_implemented("container update"))
+    }
 
     // --- exec ---
     async fn exec_create(&self, id: &str, config: api::ExecConfig) -> ApiResult<api::IdResponse>;
@@ -182,4 +201,26 @@ pub trait Backend: Send + Sync + 'static {
         noprune: bool,
     ) -> ApiResult<Vec<api::ImageDeleteResponseItem>>;
     async fn image_tag(&self, name: &str, repo: &str, tag: Option<&str>) -> ApiResult<()>;
+
+    // --- volumes (JSON values: Docker prints `null` for empty labels and options) ---
+    async fn volume_list(&self, filters: Filters) -> ApiResult<serde_json::Value>;
+    async fn volume_create(&self, req: api::VolumeCreateRequest) -> ApiResult<serde_json::Value>;
+    async fn volume_inspect(&self, name: &str) -> ApiResult<serde_json::Value>;
+    /// `force` ignores a missing volume; one in use is refused (409) either way.
+    async fn volume_remove(&self, name: &str, force: bool) -> ApiResult<()>;
+    async fn volume_prune(&self, filters: Filters) -> ApiResult<serde_json::Value>;
+    /// Every volume with its `UsageData` (`Size`, `RefCount`), for `/system/df`.
+    async fn volume_disk_usage(&self) -> ApiResult<Vec<serde_json::Value>>;
+    // --- networks (Docker's JSON shapes, built by the engine) ---
+    async fn network_list(&self, filters: Filters) -> ApiResult<Vec<serde_json::Value>>;
+    async fn network_inspect(&self, id: &str) -> ApiResult<serde_json::Value>;
+    async fn network_create(&self, req: api::NetworkCreateRequest) -> ApiResult<serde_json::Value>;
+    async fn network_remove(&self, id: &str) -> ApiResult<()>;
+    async fn network_prune(&self, filters: Filters) -> ApiResult<serde_json::Value>;
+    async fn network_connect(&self, id: &str, req: api::NetworkConnectRequest) -> ApiResult<()>;
+    async fn network_disconnect(
+        &self,
+        id: &str,
+        req: api::NetworkDisconnectRequest,
+    ) -> ApiResult<()>;
 }

@@ -68,6 +68,10 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Display the running processes of a container
     Top(top::TopArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(stats::StatsArgs),
+    /// Update configuration of one or more containers
+    Update(update::UpdateArgs),
     /// Rename a container
     Rename(rename::RenameArgs),
     /// Get real time events from the server
@@ -91,6 +95,14 @@ pub enum Command {
     /// Manage the engine
     #[command(subcommand)]
     System(SystemCommand),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
+    /// List port mappings or a specific mapping for the container
+    Port(port::PortArgs),
 }
 
 /// `berth container …`.
@@ -132,8 +144,14 @@ pub enum ContainerCommand {
     Inspect(inspect::ContainerInspectArgs),
     /// Display the running processes of a container
     Top(top::TopArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(stats::StatsArgs),
+    /// Update configuration of one or more containers
+    Update(update::UpdateArgs),
     /// Rename a container
     Rename(rename::RenameArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(port::PortArgs),
 }
 
 /// `berth image …`.
@@ -163,6 +181,8 @@ pub enum SystemCommand {
 pub fn usage_tail(path: &str) -> &'static str {
     let leaf = path.rsplit(' ').next().unwrap_or(path);
     match leaf {
+        "inspect" | "rm" | "remove" if path.starts_with("volume") => "[OPTIONS] VOLUME [VOLUME...]",
+        "create" if path.starts_with("volume") => "[OPTIONS] [VOLUME]",
         "run" | "create" => "[OPTIONS] IMAGE [COMMAND] [ARG...]",
         "start" | "stop" | "restart" | "kill" | "rm" | "remove" => {
             "[OPTIONS] CONTAINER [CONTAINER...]"
@@ -176,6 +196,9 @@ pub fn usage_tail(path: &str) -> &'static str {
         "inspect" => "[OPTIONS] NAME|ID [NAME|ID...]",
         "top" => "CONTAINER [ps OPTIONS]",
         "rename" => "CONTAINER NEW_NAME",
+        "port" => "CONTAINER [PRIVATE_PORT[/PROTO]]",
+        "connect" => "[OPTIONS] NETWORK CONTAINER",
+        "disconnect" => "[OPTIONS] NETWORK CONTAINER",
         "import" => "[OPTIONS] file|URL|- [REPOSITORY[:TAG]]",
         "images" => "[OPTIONS] [REPOSITORY[:TAG]]",
         _ => "[OPTIONS] COMMAND",
@@ -200,7 +223,7 @@ pub fn command_path(args: &[String]) -> String {
             break;
         }
         words.push(a);
-        if !matches!(a, "container" | "image" | "system") || words.len() == 2 {
+        if !matches!(a, "container" | "image" | "system" | "network") || words.len() == 2 {
             break;
         }
         i += 1;

@@ -55,6 +55,7 @@ pub mod container_config;
 pub mod error;
 pub mod format;
 pub mod health_flags;
+pub mod mount_flag;
 pub mod terminal;
 
 use std::ffi::OsString;

@@ -29,9 +29,11 @@ mod exec;
 pub mod host;
 mod images;
 pub mod jsonstream;
+mod networks;
 pub mod stdcopy;
 mod system;
 pub mod transport;
+mod volumes;
 
 use std::marker::PhantomData;
 

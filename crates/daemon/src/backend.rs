@@ -43,6 +43,21 @@ impl Backend for Daemon {
     ) -> ApiResult<api::ContainerTopResponse> {
         Ok(self.top_container(id, ps_args).await?)
     }
+    async fn container_stats(
+        &self,
+        id: &str,
+        stream: bool,
+        one_shot: bool,
+    ) -> ApiResult<ByteStream> {
+        Ok(Daemon::container_stats(self, id, stream, one_shot).await?)
+    }
+    async fn container_update(
+        &self,
+        id: &str,
+        body: api::ContainerUpdateBody,
+    ) -> ApiResult<api::ContainerUpdateResponse> {
+        Ok(self.update_container(id, body).await?)
+    }
     async fn container_logs(&self, id: &str, opts: LogsOptions) -> ApiResult<(bool, ByteStream)> {
         Ok(Daemon::container_logs(self, id, opts).await?)
     }
@@ -137,5 +152,52 @@ impl Backend for Daemon {
     }
     async fn image_tag(&self, name: &str, repo: &str, tag: Option<&str>) -> ApiResult<()> {
         Ok(self.tag_image(name, repo, tag).await?)
+    }
+
+    async fn volume_list(&self, filters: Filters) -> ApiResult<Value> {
+        Ok(Daemon::volume_list(self, filters).await?)
+    }
+    async fn volume_create(&self, req: api::VolumeCreateRequest) -> ApiResult<Value> {
+        Ok(Daemon::volume_create(self, req).await?)
+    }
+    async fn volume_inspect(&self, name: &str) -> ApiResult<Value> {
+        Ok(Daemon::volume_inspect(self, name).await?)
+    }
+    async fn volume_remove(&self, name: &str, force: bool) -> ApiResult<()> {
+        Ok(Daemon::volume_remove(self, name, force).await?)
+    }
+    async fn volume_prune(&self, filters: Filters) -> ApiResult<Value> {
+        Ok(Daemon::volume_prune(self, filters).await?)
+    }
+    async fn volume_disk_usage(&self) -> ApiResult<Vec<Value>> {
+        Ok(self.volumes_disk_usage().await?)
+    }
+    async fn network_list(&self, filters: Filters) -> ApiResult<Vec<Value>> {
+        Ok(Daemon::network_list(self, filters).await?)
+    }
+    async fn network_inspect(&self, id: &str) -> ApiResult<Value> {
+        Ok(Daemon::network_inspect(self, id).await?)
+    }
+    async fn network_create(&self, req: api::NetworkCreateRequest) -> ApiResult<Value> {
+        Ok(Daemon::network_create(self, req).await?)
+    }
+    async fn network_remove(&self, id: &str) -> ApiResult<()> {
+        Ok(Daemon::network_remove(self, id).await?)
+    }
+    async fn network_prune(&self, filters: Filters) -> ApiResult<Value> {
+        Ok(Daemon::network_prune(self, filters).await?)
+    }
+    async fn network_connect(&self, id: &str, req: api::NetworkConnectRequest) -> ApiResult<()> {
+        Ok(Daemon::network_connect(self, id, &req.container, req.endpoint_config).await?)
+    }
+    async fn network_disconnect(
+        &self,
+        id: &str,
+        req: api::NetworkDisconnectRequest,
+    ) -> ApiResult<()> {
+        Ok(
+            Daemon::network_disconnect(self, id, &req.container, req.force.unwrap_or(false))
+                .await?,
+        )
     }
 }

@@ -17,9 +17,12 @@ pub mod config;
 pub mod container;
 pub mod error;
 pub mod events;
+mod exe_guard;
 mod images;
+pub mod network;
 mod rootfs;
 mod system;
+mod volumes;
 
 use std::sync::{Arc, Weak};
 
@@ -33,11 +36,15 @@ pub struct Daemon {
     pub db: berth_metadata::Db,
     pub images: Arc<berth_image::ImageStore>,
     pub containers: container::Registry,
+    pub volumes: Arc<berth_volume::VolumeStore>,
+    pub networks: network::Networks,
     pub(crate) execs: ExecTable,
     pub events: events::EventBus,
     /// For tasks that outlive a request (monitors).
     pub(crate) me: Weak<Daemon>,
     pub(crate) started: time::OffsetDateTime,
+    /// The read-only view of the berth binary that shims run from (CVE-2019-5736).
+    pub(crate) shim_exe: exe_guard::ShimExe,
 }
 
 impl Daemon {
@@ -56,17 +63,26 @@ impl Daemon {
             db.clone(),
             snapshots,
         )?);
+        let volumes = Arc::new(berth_volume::VolumeStore::open(
+            config.data_root.join("volumes"),
+        )?);
+        let networks = network::Networks::open(&config, &db)?;
+        let shim_exe = exe_guard::protect(&config.berth_exe, &config.data_root)?;
         let daemon = Arc::new_cyclic(|me| Daemon {
             config,
             db,
             images,
             containers: container::Registry::default(),
+            volumes,
+            networks,
             execs: ExecTable::default(),
             events: events::EventBus::default(),
             me: me.clone(),
             started: time::OffsetDateTime::now_utc(),
+            shim_exe,
         });
         container::restore_all(&daemon).await?;
+        daemon.network_reconcile().await;
         Ok(daemon)
     }
 }
@@ -131,6 +147,7 @@ pub async fn run(config: DaemonConfig) -> Result<()> {
     for path in &sockets {
         let _ = std::fs::remove_file(path);
     }
+    daemon.shim_exe.release();
     if let Some(p) = pidfile {
         let _ = std::fs::remove_file(p);
     }

@@ -11,16 +11,21 @@ pub mod inspect;
 pub mod kill;
 pub mod load;
 pub mod logs;
+pub mod network;
 pub mod pause;
+pub mod port;
 pub mod prune;
 pub mod ps;
 pub mod rename;
 pub mod rm;
 pub mod run;
 pub mod start;
+pub mod stats;
 pub mod stop;
 pub mod top;
+pub mod update;
 pub mod version;
+pub mod volume;
 pub mod wait;
 
 use std::future::Future;
@@ -62,6 +67,12 @@ pub async fn dispatch(ctx: &Ctx, command: Command) -> Result {
         Command::Inspect(a) => inspect::run(ctx, a).await,
         Command::Container(ContainerCommand::Inspect(a)) => inspect::run_container(ctx, a).await,
         Command::Top(a) | Command::Container(ContainerCommand::Top(a)) => top::run(ctx, a).await,
+        Command::Stats(a) | Command::Container(ContainerCommand::Stats(a)) => {
+            stats::run(ctx, a).await
+        }
+        Command::Update(a) | Command::Container(ContainerCommand::Update(a)) => {
+            update::run(ctx, a).await
+        }
         Command::Rename(a) | Command::Container(ContainerCommand::Rename(a)) => {
             rename::run(ctx, a).await
         }
@@ -72,6 +83,9 @@ pub async fn dispatch(ctx: &Ctx, command: Command) -> Result {
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => import::run(ctx, a).await,
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::run(ctx, a).await,
         Command::Image(ImageCommand::Inspect(a)) => inspect::run_image(ctx, a).await,
+        Command::Volume(c) => volume::run(ctx, c).await,
+        Command::Network(c) => network::dispatch(ctx, c).await,
+        Command::Port(a) | Command::Container(ContainerCommand::Port(a)) => port::run(ctx, a).await,
     }
 }
 

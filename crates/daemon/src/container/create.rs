@@ -66,6 +66,7 @@ impl Daemon {
             .map_err(|e| Error::Internal(format!("image lookup task: {e}")))??;
 
         let id = generate_id();
+        let networking_config = body.networking_config.clone();
         let (config, host_config) = merge_config(
             &id,
             body,
@@ -87,6 +88,15 @@ impl Daemon {
             )));
         }
         validate_log_opts(&host_config)?;
+        let mount_points = self.resolve_mounts(&config, &host_config)?;
+        let networking = self.plan_networking(&host_config, networking_config.as_ref())?;
+        if let Some(remap) = &self.config.userns_remap {
+            if host_config.userns_mode.as_deref() != Some("host") {
+                return Err(Error::NotImplemented(format!(
+                    "userns-remap ({remap}) is not implemented in Berth yet: start the daemon without it, or run the container with --userns=host"
+                )));
+            }
+        }
 
         let container = Container {
             id: id.clone(),
@@ -104,18 +114,39 @@ impl Daemon {
             restart_count: 0,
             driver: self.images.snapshotter().driver_name().to_owned(),
             runtime,
+            mount_points,
+            networking,
             health: None,
             manually_stopped: false,
             restart_backoff_ms: 0,
         };
 
         let dir = self.container_dir(&id);
-        std::fs::create_dir_all(&dir).map_err(Error::io(format!("creating {}", dir.display())))?;
         let images = self.images.clone();
         let (cid, iid) = (id.clone(), image_id.clone());
-        tokio::task::spawn_blocking(move || images.rootfs_for_container(&cid, &iid).map(|_| ()))
+        let prepared = match std::fs::create_dir_all(&dir) {
+            Ok(()) => tokio::task::spawn_blocking(move || {
+                images.rootfs_for_container(&cid, &iid).map(|_| ())
+            })
             .await
-            .map_err(|e| Error::Internal(format!("snapshot task: {e}")))??;
+            .map_err(|e| Error::Internal(format!("snapshot task: {e}")))
+            .and_then(|r| r.map_err(Error::from)),
+            Err(e) => Err(Error::io(format!("creating {}", dir.display()))(e)),
+        };
+        let mut container = container;
+        let prepared = match prepared {
+            Ok(()) => {
+                self.copy_up_at_create(&id, &mut container.mount_points)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = prepared {
+            self.discard_half_created(&id).await;
+            // The anonymous volumes made for it go too (the container was never recorded).
+            self.remove_anonymous_volumes(&container);
+            return Err(e);
+        }
 
         let row = berth_metadata::ContainerRow {
             id: id.clone(),
@@ -126,6 +157,7 @@ impl Daemon {
         };
         if let Err(e) = self.db.insert_container(&row) {
             self.discard_half_created(&id).await;
+            self.remove_anonymous_volumes(&container);
             return Err(match e {
                 berth_metadata::Error::NameInUse(n) => {
                     name_conflict(&n, &self.containers.name_owner(&n).unwrap_or_default())
@@ -324,7 +356,16 @@ fn merge_config(
         healthcheck: super::health::merge(body.healthcheck.clone(), image.healthcheck.clone()),
         args_escaped: None,
         image: body.image.clone(),
-        volumes: body.volumes.clone().or(image.volumes.clone()),
+        // The image's VOLUMEs and the request's anonymous volumes together, as Docker does.
+        volumes: {
+            let mut v: Vec<String> = image.volumes.clone().unwrap_or_default();
+            for x in body.volumes.iter().flatten() {
+                if !v.contains(x) {
+                    v.push(x.clone());
+                }
+            }
+            (!v.is_empty()).then_some(v)
+        },
         working_dir: Some(
             body.working_dir
                 .clone()
@@ -360,16 +401,6 @@ fn merge_config(
     {
         host_config.network_mode = Some("bridge".into());
     }
-    match host_config.network_mode.as_deref() {
-        Some("bridge" | "host" | "none") => {}
-        Some(m) if m.starts_with("container:") => {}
-        Some(m) => {
-            return Err(Error::NotImplemented(format!(
-                "network {m:?}: user-defined networks are not implemented in Berth yet"
-            )))
-        }
-        None => {}
-    }
     let lc = host_config
         .log_config
         .get_or_insert_with(HostConfigLogConfig::default);
@@ -398,6 +429,7 @@ fn merge_config(
             ));
         }
     }
+    super::limits::check_and_default(&mut host_config)?;
     if host_config.auto_remove == Some(true)
         && host_config
             .restart_policy
@@ -408,45 +440,6 @@ fn merge_config(
         return Err(Error::InvalidArgument(
             "can't create 'AutoRemove' container with restart policy".into(),
         ));
-    }
-    for unsupported in [
-        (
-            host_config.binds.as_ref().is_some_and(|b| !b.is_empty()),
-            "volumes and bind mounts (-v)",
-        ),
-        (
-            host_config.mounts.as_ref().is_some_and(|m| !m.is_empty()),
-            "mounts (--mount)",
-        ),
-        (
-            host_config
-                .port_bindings
-                .as_ref()
-                .is_some_and(|p| !p.is_empty()),
-            "published ports (-p)",
-        ),
-        (
-            host_config.publish_all_ports == Some(true),
-            "publishing all ports (-P)",
-        ),
-        (
-            host_config
-                .volumes_from
-                .as_ref()
-                .is_some_and(|v| !v.is_empty()),
-            "--volumes-from",
-        ),
-        (
-            host_config.tmpfs.as_ref().is_some_and(|v| !v.is_empty()),
-            "tmpfs mounts (--tmpfs)",
-        ),
-    ] {
-        if unsupported.0 {
-            return Err(Error::NotImplemented(format!(
-                "{} are not implemented in Berth yet",
-                unsupported.1
-            )));
-        }
     }
     Ok((config, host_config))
 }

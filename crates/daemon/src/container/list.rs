@@ -192,7 +192,7 @@ impl Daemon {
             image_id: Some(c.image_id.clone()),
             command: Some(command),
             created: Some(created),
-            ports: Some(Vec::new()),
+            ports: Some(crate::network::port_summaries(c)),
             size_rw,
             size_root_fs: size_root,
             labels: c.config.labels.clone(),
@@ -202,7 +202,7 @@ impl Daemon {
                 network_mode: c.host_config.network_mode.clone(),
                 ..Default::default()
             }),
-            mounts: Some(Vec::new()),
+            mounts: serde_json::from_value(super::inspect::mounts_json(c)).ok(),
             ..Default::default()
         }
     }

@@ -16,9 +16,11 @@ pub(crate) mod exec;
 pub(crate) mod files;
 mod health;
 mod inspect;
+pub(crate) mod limits;
 mod list;
 mod logs;
 mod monitor;
+pub(crate) mod mounts;
 mod names;
 mod remove;
 mod rename;
@@ -27,9 +29,11 @@ mod restore;
 mod shutdown;
 mod signal;
 mod start;
+mod stats;
 mod status;
 mod stop;
 mod top;
+mod update;
 mod wait;
 
 pub use exec::ExecRecord;
@@ -114,6 +118,12 @@ pub struct Container {
     pub driver: String,
     /// The runtime chosen at create time (`berth`, `runc`, …).
     pub runtime: String,
+    /// Volumes, binds and tmpfs mounts, resolved at create (see [`mounts`]).
+    #[serde(default)]
+    pub mount_points: Vec<berth_volume::MountPoint>,
+    /// The networks it belongs to and, while running, what it holds on them.
+    #[serde(default)]
+    pub networking: crate::network::ContainerNetworking,
     /// The healthcheck's state, once a container with a healthcheck has started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<health::HealthState>,

@@ -50,6 +50,7 @@ pub async fn restore_all(daemon: &Arc<Daemon>) -> Result<()> {
             Status::Running | Status::Paused => {
                 if shim_alive(&state_dir) {
                     tracing::info!("re-adopting running container {}", c.short_id());
+                    daemon.reacquire_volumes(&c);
                     daemon.spawn_monitor(entry.clone());
                     daemon.start_health_monitor(&entry, false);
                 } else {
@@ -73,6 +74,8 @@ pub async fn restore_all(daemon: &Arc<Daemon>) -> Result<()> {
         }
     }
     remove_orphans(daemon, &known).await;
+    // Volumes mounted for containers that stopped while the daemon was away.
+    daemon.volumes.unmount_unused();
     Ok(())
 }
 
