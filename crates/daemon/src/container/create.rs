@@ -416,18 +416,7 @@ fn merge_config(
         host_config.runtime = Some(default_runtime.to_owned());
     }
     if let Some(rp) = &host_config.restart_policy {
-        let max = rp.maximum_retry_count.unwrap_or(0);
-        if max < 0 {
-            return Err(Error::InvalidArgument(
-                "invalid restart policy: maximum retry count cannot be negative".into(),
-            ));
-        }
-        if max != 0 && rp.name != Some(RestartPolicyNameEnum::ON_FAILURE) {
-            return Err(Error::InvalidArgument(
-                "invalid restart policy: maximum retry count can only be used with 'on-failure'"
-                    .into(),
-            ));
-        }
+        super::restart::validate_policy(rp)?;
     }
     super::limits::check_and_default(&mut host_config)?;
     if host_config.auto_remove == Some(true)
