@@ -151,11 +151,14 @@ impl Daemon {
             }
             ticket
         };
+        let mut restored = self.restored.subscribe();
         tokio::spawn(async move {
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 _ = wake.notified() => {}
             }
+            // Not before start-up recovery is over (see `Daemon::restored`).
+            let _ = restored.wait_for(|done| *done).await;
             let _op = entry.op.lock().await;
             {
                 let mut sup = lock(&entry);
