@@ -332,6 +332,13 @@ impl VolumeStore {
         if hostmount::is_mountpoint(&data) {
             local::unmount(&data)?;
         }
+        // Never delete through a mount: with the driver's bind option `_data` may be the host's
+        // own directory.
+        if hostmount::has_mounts_under(&dir) {
+            return Err(Error::Conflict(format!(
+                "remove {name}: the volume's directory still has something mounted on it"
+            )));
+        }
         let tomb = self
             .root
             .join(format!(".removing-{name}-{}", &random_name()[..8]));
