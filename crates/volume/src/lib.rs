@@ -25,6 +25,12 @@
 //! re-adopts; a volume that is still mounted is recognised and not mounted twice, and
 //! [`VolumeStore::unmount_unused`] then unmounts those nobody uses any more.
 //!
+//! # Drivers
+//!
+//! What a driver does for a volume is the [`Driver`] trait: check options at create, mount on
+//! first use, unmount after the last. Berth has one, [`LocalDriver`]; a request for another
+//! driver answers 501 (`NotImplemented`).
+//!
 //! # Mounting into containers
 //!
 //! [`mountspec`] turns the Engine API's `Binds`, `Mounts` and `Tmpfs` into [`MountPoint`]s;
@@ -60,6 +66,48 @@ const DATA_DIR: &str = "_data";
 /// Options of the local driver.
 const LOCAL_OPTIONS: &[&str] = &["type", "device", "o"];
 
+/// A volume driver: what happens to a volume's `_data` besides being a directory.
+pub trait Driver: Send + Sync {
+    /// The name volumes record (`local`).
+    fn name(&self) -> &'static str;
+    /// Checks a create request's options, so bad ones fail at create and not at first use.
+    fn validate(&self, volume: &str, options: &BTreeMap<String, String>) -> Result<()>;
+    /// Whether [`Driver::mount`] has anything to do for this volume.
+    fn needs_mount(&self, volume: &Volume) -> bool;
+    /// Makes `data` hold the volume's content (first user).
+    fn mount(&self, volume: &Volume, data: &Path) -> Result<()>;
+    /// Undoes [`Driver::mount`] (last user gone, or removal).
+    fn unmount(&self, data: &Path) -> Result<()>;
+}
+
+/// Docker's `local` driver: a plain directory, or what its `type`/`device`/`o` options mount.
+pub struct LocalDriver;
+
+impl Driver for LocalDriver {
+    fn name(&self) -> &'static str {
+        LOCAL_DRIVER
+    }
+    fn validate(&self, volume: &str, options: &BTreeMap<String, String>) -> Result<()> {
+        for k in options.keys() {
+            if !LOCAL_OPTIONS.contains(&k.as_str()) {
+                return Err(Error::Invalid(format!(
+                    "create {volume}: invalid option key: {k:?}"
+                )));
+            }
+        }
+        local::validate_options(volume, options)
+    }
+    fn needs_mount(&self, volume: &Volume) -> bool {
+        volume.options.contains_key("type") || volume.options.contains_key("device")
+    }
+    fn mount(&self, volume: &Volume, data: &Path) -> Result<()> {
+        local::mount(volume, data)
+    }
+    fn unmount(&self, data: &Path) -> Result<()> {
+        local::unmount(data)
+    }
+}
+
 /// A volume's record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Volume {
@@ -76,9 +124,9 @@ impl Volume {
         self.labels.contains_key(ANONYMOUS_LABEL)
     }
 
-    /// Whether the local driver mounts something on `_data` for this volume.
+    /// Whether its driver mounts something on `_data` for this volume.
     pub fn needs_mount(&self) -> bool {
-        self.options.contains_key("type") || self.options.contains_key("device")
+        LocalDriver.needs_mount(self)
     }
 }
 
@@ -96,6 +144,7 @@ pub struct CreateRequest {
 /// The local volume store; see the crate documentation for its lifecycle.
 pub struct VolumeStore {
     root: PathBuf,
+    driver: Box<dyn Driver>,
     /// Serialises create, remove, acquire and release; maps each volume to the running users
     /// that acquired it.
     active: Mutex<HashMap<String, HashSet<String>>>,
@@ -145,6 +194,7 @@ impl VolumeStore {
             .map_err(Error::io(format!("creating {}", root.display())))?;
         let store = VolumeStore {
             root,
+            driver: Box::new(LocalDriver),
             active: Mutex::new(HashMap::new()),
         };
         store.clean_leftovers();
@@ -201,7 +251,7 @@ impl VolumeStore {
         if let Some(n) = &name {
             validate_name(n)?;
         }
-        if driver != LOCAL_DRIVER {
+        if driver != self.driver.name() {
             return Err(Error::NotImplemented(format!(
                 "create {}: volume driver {driver:?} is not available: Berth has only the local driver",
                 name.as_deref().unwrap_or("")
@@ -215,14 +265,7 @@ impl VolumeStore {
                 random_name()
             }
         };
-        for k in req.options.keys() {
-            if !LOCAL_OPTIONS.contains(&k.as_str()) {
-                return Err(Error::Invalid(format!(
-                    "create {name}: invalid option key: {k:?}"
-                )));
-            }
-        }
-        local::validate_options(&name, &req.options)?;
+        self.driver.validate(&name, &req.options)?;
         let _g = self.lock();
         if let Ok(v) = self.read_record(&name) {
             return Ok((v, false));
@@ -330,7 +373,7 @@ impl VolumeStore {
         let dir = self.dir(name);
         let data = dir.join(DATA_DIR);
         if hostmount::is_mountpoint(&data) {
-            local::unmount(&data)?;
+            self.driver.unmount(&data)?;
         }
         // Never delete through a mount: with the driver's bind option `_data` may be the host's
         // own directory.
@@ -357,7 +400,7 @@ impl VolumeStore {
         let data = self.data_path(name);
         let users = guard.entry(name.to_owned()).or_default();
         if vol.needs_mount() && users.is_empty() && !hostmount::is_mountpoint(&data) {
-            local::mount(&vol, &data)?;
+            self.driver.mount(&vol, &data)?;
         }
         users.insert(user.to_owned());
         Ok(data)
@@ -385,7 +428,7 @@ impl VolumeStore {
         };
         let data = self.data_path(name);
         if vol.needs_mount() && hostmount::is_mountpoint(&data) {
-            if let Err(e) = local::unmount(&data) {
+            if let Err(e) = self.driver.unmount(&data) {
                 tracing::warn!("unmounting volume {name}: {e}");
             }
         }
