@@ -12,10 +12,11 @@
 //! # Lifecycle
 //!
 //! `create` (explicit, or implicitly by a container that names a missing volume, or anonymous:
-//! a 64-hex name and the label [`ANONYMOUS_LABEL`]) → `acquire` by each container that starts
-//! with it → `release` when that container stops → … → `remove` (refused while any container,
-//! running or not, refers to it: the caller passes those references, since containers are the
-//! daemon's) or `prune`.
+//! a 64-hex name and the label [`ANONYMOUS_LABEL`]) → referenced by each container that names
+//! it ([`VolumeStore::create_referenced`] at container create, [`VolumeStore::reference`] when
+//! the daemon loads its containers) → `acquire` by each container that starts with it →
+//! `release` when that container stops → … → `unreference` when the container is removed →
+//! `remove` (refused while any reference or holder is left) or `prune`.
 //!
 //! The store counts the users of each volume that are running ([`VolumeStore::acquire`] /
 //! [`VolumeStore::release`]). A volume created with the local driver's `type`/`device`/`o`
@@ -145,9 +146,19 @@ pub struct CreateRequest {
 pub struct VolumeStore {
     root: PathBuf,
     driver: Box<dyn Driver>,
-    /// Serialises create, remove, acquire and release; maps each volume to the running users
-    /// that acquired it.
-    active: Mutex<HashMap<String, HashSet<String>>>,
+    /// Serialises create, remove, reference, acquire and release.
+    state: Mutex<State>,
+}
+
+/// Who uses each volume, by volume name.
+#[derive(Default)]
+struct State {
+    /// Containers (any state) whose configuration names the volume: it cannot be removed
+    /// while any is left. Rebuilt from the containers' records at daemon start.
+    refs: HashMap<String, HashSet<String>>,
+    /// Running containers that acquired it: the first mounts driver options, the last
+    /// unmounts them.
+    active: HashMap<String, HashSet<String>>,
 }
 
 /// Checks a volume name against Docker's rule for local volumes: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
@@ -195,7 +206,7 @@ impl VolumeStore {
         let store = VolumeStore {
             root,
             driver: Box::new(LocalDriver),
-            active: Mutex::new(HashMap::new()),
+            state: Mutex::new(State::default()),
         };
         store.clean_leftovers();
         Ok(store)
@@ -236,13 +247,64 @@ impl VolumeStore {
         self.dir(name).join(DATA_DIR)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, HashSet<String>>> {
-        self.active.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Creates a volume, or returns the existing one of that name (as Docker does, when the
     /// driver matches). The boolean says whether it was created now.
     pub fn create(&self, req: CreateRequest) -> Result<(Volume, bool)> {
+        self.create_inner(req, None)
+    }
+
+    /// [`VolumeStore::create`], and records `user` (a container ID) as referring to the
+    /// volume in the same step, so no removal can come in between.
+    pub fn create_referenced(&self, req: CreateRequest, user: &str) -> Result<(Volume, bool)> {
+        self.create_inner(req, Some(user))
+    }
+
+    /// Records that `user` refers to volume `name` (a container loaded at daemon start).
+    pub fn reference(&self, name: &str, user: &str) -> Result<()> {
+        let mut guard = self.lock();
+        self.read_record(name)?;
+        guard
+            .refs
+            .entry(name.to_owned())
+            .or_default()
+            .insert(user.to_owned());
+        Ok(())
+    }
+
+    /// Forgets every reference of `user` (a removed container, or one whose create failed).
+    pub fn unreference(&self, user: &str) {
+        let mut guard = self.lock();
+        guard.refs.retain(|_, users| {
+            users.remove(user);
+            !users.is_empty()
+        });
+    }
+
+    /// The containers that refer to or hold volume `name`, sorted.
+    pub fn users(&self, name: &str) -> Vec<String> {
+        let guard = self.lock();
+        Self::users_locked(&guard, name)
+    }
+
+    fn users_locked(state: &State, name: &str) -> Vec<String> {
+        let mut all: Vec<String> = state
+            .refs
+            .get(name)
+            .into_iter()
+            .chain(state.active.get(name))
+            .flatten()
+            .cloned()
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+
+    fn create_inner(&self, req: CreateRequest, user: Option<&str>) -> Result<(Volume, bool)> {
         let driver = req
             .driver
             .filter(|d| !d.is_empty())
@@ -266,8 +328,18 @@ impl VolumeStore {
             }
         };
         self.driver.validate(&name, &req.options)?;
-        let _g = self.lock();
+        let mut guard = self.lock();
+        let mut add_ref = |name: &str| {
+            if let Some(u) = user {
+                guard
+                    .refs
+                    .entry(name.to_owned())
+                    .or_default()
+                    .insert(u.to_owned());
+            }
+        };
         if let Ok(v) = self.read_record(&name) {
+            add_ref(&name);
             return Ok((v, false));
         }
         let vol = Volume {
@@ -306,6 +378,7 @@ impl VolumeStore {
                 .map_err(Error::io(format!("renaming {} into place", tmp.display())))?;
         }
         sync_dir(&self.root);
+        add_ref(&name);
         Ok((vol, true))
     }
 
@@ -350,21 +423,13 @@ impl VolumeStore {
         Ok(out)
     }
 
-    /// Removes a volume. `users` are the containers that refer to it (the daemon knows them);
-    /// any user, or a running one holding it, makes this a conflict with Docker's text.
-    pub fn remove(&self, name: &str, users: &[String]) -> Result<()> {
+    /// Removes a volume; one that any container refers to or holds is a conflict, with
+    /// Docker's text.
+    pub fn remove(&self, name: &str) -> Result<()> {
         let guard = self.lock();
         self.read_record(name)?;
-        let mut all: Vec<String> = users.to_vec();
-        if let Some(active) = guard.get(name) {
-            for u in active {
-                if !all.contains(u) {
-                    all.push(u.clone());
-                }
-            }
-        }
+        let all = Self::users_locked(&guard, name);
         if !all.is_empty() {
-            all.sort();
             return Err(Error::InUse {
                 name: name.to_owned(),
                 users: all,
@@ -398,7 +463,7 @@ impl VolumeStore {
         let mut guard = self.lock();
         let vol = self.read_record(name)?;
         let data = self.data_path(name);
-        let users = guard.entry(name.to_owned()).or_default();
+        let users = guard.active.entry(name.to_owned()).or_default();
         if vol.needs_mount() && users.is_empty() && !hostmount::is_mountpoint(&data) {
             self.driver.mount(&vol, &data)?;
         }
@@ -411,13 +476,13 @@ impl VolumeStore {
     pub fn release(&self, user: &str) {
         let mut guard = self.lock();
         let mut emptied = Vec::new();
-        for (name, users) in guard.iter_mut() {
+        for (name, users) in guard.active.iter_mut() {
             if users.remove(user) && users.is_empty() {
                 emptied.push(name.clone());
             }
         }
         for name in emptied {
-            guard.remove(&name);
+            guard.active.remove(&name);
             self.unmount_if_mounted(&name);
         }
     }
@@ -447,7 +512,7 @@ impl VolumeStore {
         };
         let guard = self.lock();
         for n in names {
-            if guard.get(&n).is_none_or(|u| u.is_empty()) {
+            if guard.active.get(&n).is_none_or(|u| u.is_empty()) {
                 self.unmount_if_mounted(&n);
             }
         }
@@ -455,7 +520,7 @@ impl VolumeStore {
 
     /// How many running users hold the volume.
     pub fn active_users(&self, name: &str) -> usize {
-        self.lock().get(name).map_or(0, |u| u.len())
+        self.lock().active.get(name).map_or(0, |u| u.len())
     }
 
     /// Bytes used by the volume's data (regular file sizes, not following symlinks, not

@@ -87,7 +87,7 @@ impl Daemon {
             )));
         }
         validate_log_opts(&host_config)?;
-        let mount_points = self.resolve_mounts(&config, &host_config)?;
+        let mount_points = self.resolve_mounts(&id, &config, &host_config)?;
 
         let container = Container {
             id: id.clone(),

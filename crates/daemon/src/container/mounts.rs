@@ -35,6 +35,7 @@ impl Daemon {
     /// anonymous volumes made here are removed again.
     pub(crate) fn resolve_mounts(
         &self,
+        id: &str,
         config: &ContainerConfig,
         hc: &HostConfig,
     ) -> Result<Vec<MountPoint>> {
@@ -104,12 +105,15 @@ impl Daemon {
         let result = (|| -> Result<()> {
             for mp in out.iter_mut().filter(|m| m.kind == MountKind::Volume) {
                 let name = (!mp.name.is_empty()).then(|| mp.name.clone());
-                let (vol, created) = self.volumes.create(CreateRequest {
-                    name: name.clone(),
-                    driver: Some(mp.driver.clone()),
-                    labels: mp.volume_labels.clone(),
-                    options: mp.volume_options.clone(),
-                })?;
+                let (vol, created) = self.volumes.create_referenced(
+                    CreateRequest {
+                        name: name.clone(),
+                        driver: Some(mp.driver.clone()),
+                        labels: mp.volume_labels.clone(),
+                        options: mp.volume_options.clone(),
+                    },
+                    id,
+                )?;
                 if created {
                     if name.is_none() {
                         created_anonymous.push(vol.name.clone());
@@ -127,8 +131,9 @@ impl Daemon {
             Ok(())
         })();
         if let Err(e) = result {
+            self.volumes.unreference(id);
             for n in created_anonymous {
-                let _ = self.volumes.remove(&n, &[]);
+                let _ = self.volumes.remove(&n);
             }
             return Err(e);
         }
@@ -215,24 +220,26 @@ impl Daemon {
 
     /// The IDs of the containers (any state) that refer to volume `name`.
     pub(crate) fn volume_users(&self, name: &str) -> Vec<String> {
-        let mut users: Vec<String> = self
-            .containers
-            .all()
-            .iter()
-            .map(|e| e.snapshot())
-            .filter(|c| {
-                c.mount_points
-                    .iter()
-                    .any(|m| m.kind == MountKind::Volume && m.name == name)
-            })
-            .map(|c| c.id)
-            .collect();
-        users.sort();
-        users
+        self.volumes.users(name)
     }
 
-    /// Removes the anonymous volumes of a removed container that no other container uses.
+    /// Records the volume references of a container loaded at start-up.
+    pub(crate) fn reference_volumes(&self, c: &Container) {
+        for mp in c
+            .mount_points
+            .iter()
+            .filter(|m| m.kind == MountKind::Volume)
+        {
+            if let Err(e) = self.volumes.reference(&mp.name, &c.id) {
+                tracing::warn!("container {}: volume {}: {e}", c.id, mp.name);
+            }
+        }
+    }
+
+    /// Drops the references of a removed (or never recorded) container and removes its
+    /// anonymous volumes that no other container uses.
     pub(crate) fn remove_anonymous_volumes(&self, c: &Container) {
+        self.volumes.unreference(&c.id);
         for mp in c
             .mount_points
             .iter()
@@ -244,8 +251,7 @@ impl Daemon {
             if !vol.is_anonymous() {
                 continue;
             }
-            let users = self.volume_users(&mp.name);
-            match self.volumes.remove(&mp.name, &users) {
+            match self.volumes.remove(&mp.name) {
                 Ok(()) => self.volume_event(&mp.name, "destroy", &[]),
                 Err(e) => tracing::info!("keeping volume {}: {e}", mp.name),
             }
