@@ -1072,8 +1072,22 @@ fn mounts_stay_in_place_across_a_daemon_sigkill() {
     assert!(eventually(Duration::from_secs(10), || {
         stdout(&d.berth(&["exec", "r1", "cat", "/t/a", "/n/b"])) == "a\nb\n"
     }));
+    ok(
+        &d.berth(&[
+            "create", "--name", "stopped1", "-v", "ref1:/r", "busybox", "true",
+        ]),
+        "create stopped1",
+        &d,
+    );
     d.kill9();
     d.spawn();
+    // References are rebuilt from the containers' records: still refused.
+    let out = d.docker(&["volume", "rm", "ref1"]);
+    assert!(
+        stderr(&out).contains("remove ref1: volume is in use"),
+        "{}",
+        stderr(&out)
+    );
     let out = d.berth(&["exec", "r1", "cat", "/t/a", "/n/b"]);
     assert_eq!(ok(&out, "exec after restart", &d), "a\nb\n");
     // The restarted daemon knows the volume is in use and mounted.
