@@ -203,6 +203,11 @@ impl VolumeStore {
         let root = root.into();
         std::fs::create_dir_all(&root)
             .map_err(Error::io(format!("creating {}", root.display())))?;
+        // As Docker's: others may traverse to a path they know (a bind of a volume path) but
+        // not list the volumes.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o701))
+            .map_err(Error::io(format!("chmod {}", root.display())))?;
         let store = VolumeStore {
             root,
             driver: Box::new(LocalDriver),
