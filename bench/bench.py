@@ -5,7 +5,9 @@ on a daemon of its own (private roots under /run/bb and /tmp), never the host's 
 """
 
 import os
+import re
 import shutil
+import socket
 import signal
 import statistics
 import subprocess
@@ -57,8 +59,11 @@ class Berth:
         os.makedirs(self.exec_root, exist_ok=True)
         self.host = f"unix://{self.exec_root}/api.sock"
         self.log = open(os.path.join(self.tmp, "daemon.log"), "w")
+        # A bridge and subnets of its own, never the host's defaults.
+        self.net_args = ["--bridge", f"bb{os.getpid():x}", "--default-address-pool", "base=10.224.0.0/11,size=24"]
         self.proc = subprocess.Popen(
-            [BERTH, "daemon", "--data-root", os.path.join(self.tmp, "data"), "--exec-root", self.exec_root, "-H", self.host],
+            [BERTH, "daemon", "--data-root", os.path.join(self.tmp, "data"), "--exec-root", self.exec_root, "-H", self.host,
+             *self.net_args],
             stdout=self.log, stderr=self.log)
         for _ in range(200):
             if os.path.exists(self.exec_root + "/api.sock"):
@@ -75,8 +80,12 @@ class Berth:
         ids = sh(self.cli("ps", "-aq"), check=False).stdout.split()
         for i in ids:
             sh(self.cli("rm", "-f", i.decode()), check=False)
+        for n in sh(self.cli("network", "ls", "-q", "--filter", "type=custom"), check=False).stdout.split():
+            sh(self.cli("network", "rm", n.decode()), check=False)
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait()
+        sh([BERTH, "daemon", "--data-root", os.path.join(self.tmp, "data"), "--exec-root", self.exec_root,
+            *self.net_args, "--network-cleanup"], check=False)
         shutil.rmtree(self.exec_root, ignore_errors=True)
         subprocess.run(["umount", "-R", self.tmp], stderr=subprocess.DEVNULL)
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -240,8 +249,153 @@ def scenario_shim_private(b, docker):
     return measure_shims(b, docker, private_mb)
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=10.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"port {port} never answered")
+
+
+_IPERF_TAR = None
+
+
+def iperf_tar():
+    """busybox plus the host's iperf3 (Debian's, with the libraries it links) as a rootfs tar:
+    the same server and client in Berth's and Docker's containers."""
+    global _IPERF_TAR
+    if _IPERF_TAR:
+        return _IPERF_TAR
+    iperf = shutil.which("iperf3")
+    if not iperf:
+        sys.exit("iperf3 is needed for the network scenarios (apt-get install iperf3; scripts/deps.sh)")
+    d = tempfile.mkdtemp()
+    with tarfile.open(busybox_tar()) as t:
+        t.extractall(d)
+    files = [iperf]
+    for line in sh(["ldd", iperf]).stdout.decode().splitlines():
+        m = re.search(r"(/\S+)", line)
+        if m:
+            files.append(m.group(1))
+    for f in files:
+        dst = os.path.join(d, f.lstrip("/"))
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        shutil.copy(os.path.realpath(f), dst)
+    _IPERF_TAR = d + ".tar"
+    with tarfile.open(_IPERF_TAR, "w") as t:
+        t.add(d, arcname=".")
+    shutil.rmtree(d)
+    return _IPERF_TAR
+
+
+IPERF_IMAGE = "berth-bench-iperf3:1"
+
+
+def load_iperf(cmd):
+    sh(cmd("import", iperf_tar(), IPERF_IMAGE))
+
+
+def iperf_mbps(argv):
+    """Runs an iperf3 client (JSON output) until a run completes; MB/s received. The first
+    tries may meet a server that is not up yet (docker-proxy accepts before it is)."""
+    import json
+    last = None
+    for _ in range(10):
+        r = sh(argv, check=False)
+        try:
+            return json.loads(r.stdout)["end"]["sum_received"]["bits_per_second"] / 8 / 1e6
+        except (ValueError, KeyError) as e:
+            last = (e, r.stdout[-300:], r.stderr[-300:])
+            time.sleep(0.5)
+    raise RuntimeError(f"iperf3 never completed: {last}")
+
+
+def scenario_run_rm_none(b, docker):
+    berth = [timed(b.cli("run", "--rm", "--network", "none", "busybox", "true")) for _ in range(RUNS)]
+    ref = [timed(anchor("run", "--rm", "--network", "none", "busybox", "true")) for _ in range(RUNS)] if docker else []
+    return "ms", berth, ref
+
+
+def published(cmd, name, port, argv, image="busybox"):
+    sh(cmd("rm", "-f", name), check=False)
+    sh(cmd("run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:{argv[0]}", image, *argv[1:]))
+    wait_port(port)
+
+
+def scenario_published_tcp_mbps(b, docker):
+    """iperf3 throughput from the host's loopback into a container through a published port
+    (Docker: its userland docker-proxy; Berth: kernel DNAT)."""
+    samples = max(3, RUNS // 4)
+
+    def measure(cmd, name):
+        load_iperf(cmd)
+        port = free_port()
+        published(cmd, name, port, ["5201", "iperf3", "-s"], image=IPERF_IMAGE)
+        out = [iperf_mbps(["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", "2", "-J"])
+               for _ in range(samples)]
+        sh(cmd("rm", "-f", name))
+        return out
+
+    return "MB/s", measure(b.cli, "bench-iperf"), (measure(anchor, "bench-iperf") if docker else [])
+
+
+def scenario_published_http_ms(b, docker):
+    """Latency of one HTTP request (connect, GET, response) through a published port."""
+    import urllib.request
+
+    def measure(cmd, name):
+        port = free_port()
+        published(cmd, name, port, ["80", "httpd", "-f", "-p", "80", "-h", "/etc"])
+        url = f"http://127.0.0.1:{port}/passwd"
+        for _ in range(3):
+            urllib.request.urlopen(url, timeout=5).read()
+        out = []
+        for _ in range(RUNS * 5):
+            t = time.perf_counter()
+            urllib.request.urlopen(url, timeout=5).read()
+            out.append((time.perf_counter() - t) * 1000.0)
+        sh(cmd("rm", "-f", name))
+        return out
+
+    return "ms", measure(b.cli, "bench-http"), (measure(anchor, "bench-http") if docker else [])
+
+
+def scenario_c2c_tcp_mbps(b, docker):
+    """iperf3 throughput between two containers on a user-defined network, by name."""
+    samples = max(3, RUNS // 4)
+
+    def measure(cmd):
+        load_iperf(cmd)
+        sh(cmd("rm", "-f", "bench-srv"), check=False)
+        sh(cmd("network", "rm", "bench-net"), check=False)
+        sh(cmd("network", "create", "bench-net"))
+        sh(cmd("run", "-d", "--name", "bench-srv", "--network", "bench-net", IPERF_IMAGE, "iperf3", "-s"))
+        time.sleep(0.5)
+        out = [iperf_mbps(cmd("run", "--rm", "--network", "bench-net", IPERF_IMAGE,
+                              "iperf3", "-c", "bench-srv", "-t", "2", "-J"))
+               for _ in range(samples)]
+        sh(cmd("rm", "-f", "bench-srv"))
+        sh(cmd("network", "rm", "bench-net"), check=False)
+        return out
+
+    return "MB/s", measure(b.cli), (measure(anchor) if docker else [])
+
+
 SCENARIOS = {
     "run_rm_true": scenario_run_rm_true,
+    "run_rm_none": scenario_run_rm_none,
+    "published_tcp_mbps": scenario_published_tcp_mbps,
+    "published_http_ms": scenario_published_http_ms,
+    "c2c_tcp_mbps": scenario_c2c_tcp_mbps,
     "docker_cli_run_rm_true": scenario_docker_cli_run_rm_true,
     "exec_true": scenario_exec_true,
     "ps_a_100": scenario_ps_a_100,

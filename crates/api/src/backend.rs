@@ -192,4 +192,16 @@ pub trait Backend: Send + Sync + 'static {
     async fn volume_prune(&self, filters: Filters) -> ApiResult<serde_json::Value>;
     /// Every volume with its `UsageData` (`Size`, `RefCount`), for `/system/df`.
     async fn volume_disk_usage(&self) -> ApiResult<Vec<serde_json::Value>>;
+    // --- networks (Docker's JSON shapes, built by the engine) ---
+    async fn network_list(&self, filters: Filters) -> ApiResult<Vec<serde_json::Value>>;
+    async fn network_inspect(&self, id: &str) -> ApiResult<serde_json::Value>;
+    async fn network_create(&self, req: api::NetworkCreateRequest) -> ApiResult<serde_json::Value>;
+    async fn network_remove(&self, id: &str) -> ApiResult<()>;
+    async fn network_prune(&self, filters: Filters) -> ApiResult<serde_json::Value>;
+    async fn network_connect(&self, id: &str, req: api::NetworkConnectRequest) -> ApiResult<()>;
+    async fn network_disconnect(
+        &self,
+        id: &str,
+        req: api::NetworkDisconnectRequest,
+    ) -> ApiResult<()>;
 }

@@ -94,6 +94,11 @@ pub enum Command {
     /// Manage volumes
     #[command(subcommand)]
     Volume(volume::VolumeCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
+    /// List port mappings or a specific mapping for the container
+    Port(port::PortArgs),
 }
 
 /// `berth container …`.
@@ -137,6 +142,8 @@ pub enum ContainerCommand {
     Top(top::TopArgs),
     /// Rename a container
     Rename(rename::RenameArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(port::PortArgs),
 }
 
 /// `berth image …`.
@@ -181,6 +188,9 @@ pub fn usage_tail(path: &str) -> &'static str {
         "inspect" => "[OPTIONS] NAME|ID [NAME|ID...]",
         "top" => "CONTAINER [ps OPTIONS]",
         "rename" => "CONTAINER NEW_NAME",
+        "port" => "CONTAINER [PRIVATE_PORT[/PROTO]]",
+        "connect" => "[OPTIONS] NETWORK CONTAINER",
+        "disconnect" => "[OPTIONS] NETWORK CONTAINER",
         "import" => "[OPTIONS] file|URL|- [REPOSITORY[:TAG]]",
         "images" => "[OPTIONS] [REPOSITORY[:TAG]]",
         _ => "[OPTIONS] COMMAND",
@@ -205,7 +215,7 @@ pub fn command_path(args: &[String]) -> String {
             break;
         }
         words.push(a);
-        if !matches!(a, "container" | "image" | "system") || words.len() == 2 {
+        if !matches!(a, "container" | "image" | "system" | "network") || words.len() == 2 {
             break;
         }
         i += 1;

@@ -81,6 +81,15 @@ pub struct CreateOptions {
     /// Connect a container to a network
     #[arg(long = "network", alias = "net", value_name = "network")]
     pub network: Option<String>,
+    /// Add network-scoped alias for the container
+    #[arg(long = "network-alias", alias = "net-alias", value_name = "list")]
+    pub network_alias: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long = "ip", value_name = "string")]
+    pub ip: Option<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
+    #[arg(long = "mac-address", value_name = "string")]
+    pub mac_address: Option<String>,
     /// Give extended privileges to this container
     #[arg(long)]
     pub privileged: bool,
@@ -710,7 +719,33 @@ pub fn to_create_body(
         exposed_ports: (!exposed.is_empty()).then_some(exposed),
         volumes: (!anonymous.is_empty()).then_some(anonymous),
         host_config: Some(host_config),
+        networking_config: networking_config(o),
         ..Default::default()
+    })
+}
+
+/// `--network-alias`, `--ip`, `--mac-address` go in the endpoint of the `--network` network,
+/// as the docker CLI sends them.
+fn networking_config(o: &CreateOptions) -> Option<berth_types::api::NetworkingConfig> {
+    if o.network_alias.is_empty() && o.ip.is_none() && o.mac_address.is_none() {
+        return None;
+    }
+    let net = o
+        .network
+        .clone()
+        .filter(|n| !n.is_empty() && n != "default")
+        .unwrap_or_else(|| "bridge".into());
+    let ep = berth_types::api::EndpointSettings {
+        aliases: (!o.network_alias.is_empty()).then(|| o.network_alias.clone()),
+        ipam_config: o.ip.clone().map(|ip| berth_types::api::EndpointIpamConfig {
+            ipv4_address: Some(ip),
+            ..Default::default()
+        }),
+        mac_address: o.mac_address.clone(),
+        ..Default::default()
+    };
+    Some(berth_types::api::NetworkingConfig {
+        endpoints_config: Some(std::collections::HashMap::from([(net, ep)])),
     })
 }
 

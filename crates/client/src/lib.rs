@@ -29,6 +29,7 @@ mod exec;
 pub mod host;
 mod images;
 pub mod jsonstream;
+mod networks;
 pub mod stdcopy;
 mod system;
 pub mod transport;

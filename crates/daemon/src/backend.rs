@@ -157,4 +157,32 @@ impl Backend for Daemon {
     async fn volume_disk_usage(&self) -> ApiResult<Vec<Value>> {
         Ok(self.volumes_disk_usage().await?)
     }
+    async fn network_list(&self, filters: Filters) -> ApiResult<Vec<Value>> {
+        Ok(Daemon::network_list(self, filters).await?)
+    }
+    async fn network_inspect(&self, id: &str) -> ApiResult<Value> {
+        Ok(Daemon::network_inspect(self, id).await?)
+    }
+    async fn network_create(&self, req: api::NetworkCreateRequest) -> ApiResult<Value> {
+        Ok(Daemon::network_create(self, req).await?)
+    }
+    async fn network_remove(&self, id: &str) -> ApiResult<()> {
+        Ok(Daemon::network_remove(self, id).await?)
+    }
+    async fn network_prune(&self, filters: Filters) -> ApiResult<Value> {
+        Ok(Daemon::network_prune(self, filters).await?)
+    }
+    async fn network_connect(&self, id: &str, req: api::NetworkConnectRequest) -> ApiResult<()> {
+        Ok(Daemon::network_connect(self, id, &req.container, req.endpoint_config).await?)
+    }
+    async fn network_disconnect(
+        &self,
+        id: &str,
+        req: api::NetworkDisconnectRequest,
+    ) -> ApiResult<()> {
+        Ok(
+            Daemon::network_disconnect(self, id, &req.container, req.force.unwrap_or(false))
+                .await?,
+        )
+    }
 }

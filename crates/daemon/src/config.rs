@@ -42,6 +42,29 @@ pub struct DaemonConfig {
     pub berth_exe: PathBuf,
     /// Keys read from daemon.json that Berth accepts but does not act on yet.
     pub ignored_keys: Vec<String>,
+    /// Networking: default bridge, its subnet, address pools.
+    pub network: NetworkConfig,
+}
+
+/// The default bridge's name (`None` = no default bridge, dockerd's `--bridge none`).
+pub const DEFAULT_BRIDGE: &str = "berth0";
+
+/// dockerd's networking flags and keys.
+#[derive(Debug, Clone)]
+pub struct NetworkConfig {
+    pub bridge: Option<String>,
+    /// `--bip`: the gateway address and prefix; `None` = pick a free subnet from the pools.
+    pub bip: Option<berth_network::Subnet>,
+    /// `--fixed-cidr`: allocate default-bridge addresses from this range only.
+    pub fixed_cidr: Option<berth_network::Subnet>,
+    pub pools: Vec<berth_network::Pool>,
+    pub mtu: u32,
+}
+
+#[derive(Debug, Deserialize)]
+struct PoolJson {
+    base: String,
+    size: u8,
 }
 
 /// daemon.json, with dockerd's key names.
@@ -65,6 +88,13 @@ struct DaemonJson {
     log_opts: Option<BTreeMap<String, String>>,
     #[serde(rename = "live-restore")]
     live_restore: Option<bool>,
+    bridge: Option<String>,
+    bip: Option<String>,
+    #[serde(rename = "fixed-cidr")]
+    fixed_cidr: Option<String>,
+    #[serde(rename = "default-address-pools")]
+    default_address_pools: Option<Vec<PoolJson>>,
+    mtu: Option<u32>,
     // Known to dockerd; acted on by later milestones of Berth.
     #[serde(flatten)]
     other: BTreeMap<String, serde_json::Value>,
@@ -75,9 +105,7 @@ const OTHER_DOCKERD_KEYS: &[&str] = &[
     "allow-nondistributable-artifacts",
     "api-cors-header",
     "authorization-plugins",
-    "bip",
     "bip6",
-    "bridge",
     "builder",
     "cgroup-parent",
     "containerd",
@@ -87,7 +115,6 @@ const OTHER_DOCKERD_KEYS: &[&str] = &[
     "cpu-rt-runtime",
     "cri-containerd",
     "data-root",
-    "default-address-pools",
     "default-cgroupns-mode",
     "default-gateway",
     "default-gateway-v6",
@@ -101,7 +128,6 @@ const OTHER_DOCKERD_KEYS: &[&str] = &[
     "exec-opts",
     "experimental",
     "features",
-    "fixed-cidr",
     "fixed-cidr-v6",
     "group",
     "host-gateway-ip",
@@ -119,7 +145,6 @@ const OTHER_DOCKERD_KEYS: &[&str] = &[
     "max-concurrent-downloads",
     "max-concurrent-uploads",
     "max-download-attempts",
-    "mtu",
     "no-new-privileges",
     "node-generic-resources",
     "oom-score-adjust",
@@ -154,6 +179,11 @@ pub struct Flags {
     pub pidfile: Option<PathBuf>,
     pub log_level: Option<String>,
     pub default_runtime: Option<String>,
+    pub bridge: Option<String>,
+    pub bip: Option<String>,
+    pub fixed_cidr: Option<String>,
+    pub default_address_pools: Vec<String>,
+    pub mtu: Option<u32>,
 }
 
 impl DaemonConfig {
@@ -171,6 +201,7 @@ impl DaemonConfig {
                 }
             }
         };
+        let network = network_config(&flags, &json)?;
         let mut runtimes = json.runtimes.unwrap_or_default();
         if runtimes.contains_key(BUILTIN_RUNTIME) {
             return Err(Error::Config(format!(
@@ -269,6 +300,7 @@ impl DaemonConfig {
             log_opts,
             berth_exe,
             ignored_keys,
+            network,
         })
     }
 
@@ -283,6 +315,62 @@ impl DaemonConfig {
             })
             .collect()
     }
+}
+
+fn network_config(flags: &Flags, json: &DaemonJson) -> Result<NetworkConfig> {
+    let net_err = |e: berth_network::Error| Error::Config(e.to_string());
+    let bridge = match flags.bridge.clone().or(json.bridge.clone()) {
+        Some(b) if b == "none" => None,
+        Some(b) if b.is_empty() || b.len() > 15 || b.contains('/') || b.contains(' ') => {
+            return Err(Error::Config(format!("invalid bridge name {b:?}")))
+        }
+        Some(b) => Some(b),
+        None => Some(DEFAULT_BRIDGE.to_owned()),
+    };
+    let bip = flags
+        .bip
+        .clone()
+        .or(json.bip.clone())
+        .map(|s| s.parse::<berth_network::Subnet>())
+        .transpose()
+        .map_err(net_err)?;
+    let fixed_cidr = flags
+        .fixed_cidr
+        .clone()
+        .or(json.fixed_cidr.clone())
+        .map(|s| s.parse::<berth_network::Subnet>().map(|s| s.network()))
+        .transpose()
+        .map_err(net_err)?;
+    if let (Some(b), Some(f)) = (bip, fixed_cidr) {
+        if !f.within(&b.network()) {
+            return Err(Error::Config(format!(
+                "fixed-cidr {f} is not within the bridge's subnet {}",
+                b.network()
+            )));
+        }
+    }
+    let pools = if !flags.default_address_pools.is_empty() {
+        flags
+            .default_address_pools
+            .iter()
+            .map(|p| berth_network::Pool::parse(p))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(net_err)?
+    } else if let Some(list) = &json.default_address_pools {
+        list.iter()
+            .map(|p| berth_network::Pool::parse(&format!("base={},size={}", p.base, p.size)))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(net_err)?
+    } else {
+        berth_network::subnet::default_pools()
+    };
+    Ok(NetworkConfig {
+        bridge,
+        bip,
+        fixed_cidr,
+        pools,
+        mtu: flags.mtu.or(json.mtu).unwrap_or(1500),
+    })
 }
 
 fn read_daemon_json(path: &Path) -> Result<DaemonJson> {
@@ -360,6 +448,24 @@ mod tests {
         let c = DaemonConfig::load(flags, "/bin/true".into()).unwrap();
         assert_eq!(c.data_root, PathBuf::from("/b"));
         assert!(c.unix_sockets().is_err());
+    }
+
+    #[test]
+    fn network_keys_are_read() {
+        let c = load_json(
+            r#"{"bip":"10.77.0.1/24","default-address-pools":[{"base":"10.80.0.0/16","size":24}]}"#,
+        )
+        .unwrap();
+        assert_eq!(c.network.bip.unwrap().to_string(), "10.77.0.1/24");
+        assert_eq!(c.network.pools[0].size, 24);
+        assert_eq!(c.network.bridge.as_deref(), Some(DEFAULT_BRIDGE));
+        assert!(load_json(r#"{"bip":"nonsense"}"#).is_err());
+        assert!(load_json(r#"{"bip":"10.1.0.1/24","fixed-cidr":"10.2.0.0/25"}"#).is_err());
+        assert!(load_json(r#"{"bridge":"none"}"#)
+            .unwrap()
+            .network
+            .bridge
+            .is_none());
     }
 
     #[test]

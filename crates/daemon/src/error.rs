@@ -36,6 +36,10 @@ pub enum Error {
     Runtime(#[from] berth_runtime::RuntimeError),
     #[error(transparent)]
     Volume(#[from] berth_volume::Error),
+    #[error(transparent)]
+    Network(#[from] berth_network::Error),
+    #[error("network {0} not found")]
+    NoSuchNetwork(String),
     #[error("{0}")]
     Shim(String),
     #[error("{0}")]
@@ -54,9 +58,10 @@ impl Error {
 impl Kinded for Error {
     fn kind(&self) -> ErrorKind {
         match self {
-            Error::NoSuchContainer(_) | Error::NoSuchExec(_) | Error::NoSuchImage(_) => {
-                ErrorKind::NotFound
-            }
+            Error::NoSuchContainer(_)
+            | Error::NoSuchExec(_)
+            | Error::NoSuchImage(_)
+            | Error::NoSuchNetwork(_) => ErrorKind::NotFound,
             Error::InvalidArgument(_) | Error::Config(_) => ErrorKind::InvalidArgument,
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::NotImplemented(_) => ErrorKind::NotImplemented,
@@ -68,6 +73,7 @@ impl Kinded for Error {
             Error::Snapshot(e) => e.kind(),
             Error::Runtime(e) => e.kind(),
             Error::Volume(e) => e.kind(),
+            Error::Network(e) => e.kind(),
         }
     }
 }

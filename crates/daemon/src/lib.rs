@@ -17,6 +17,7 @@ pub mod container;
 pub mod error;
 pub mod events;
 mod images;
+pub mod network;
 mod rootfs;
 mod system;
 mod volumes;
@@ -34,6 +35,7 @@ pub struct Daemon {
     pub images: Arc<berth_image::ImageStore>,
     pub containers: container::Registry,
     pub volumes: Arc<berth_volume::VolumeStore>,
+    pub networks: network::Networks,
     pub(crate) execs: ExecTable,
     pub events: events::EventBus,
     /// For tasks that outlive a request (monitors).
@@ -60,18 +62,21 @@ impl Daemon {
         let volumes = Arc::new(berth_volume::VolumeStore::open(
             config.data_root.join("volumes"),
         )?);
+        let networks = network::Networks::open(&config, &db)?;
         let daemon = Arc::new_cyclic(|me| Daemon {
             config,
             db,
             images,
             containers: container::Registry::default(),
             volumes,
+            networks,
             execs: ExecTable::default(),
             events: events::EventBus::default(),
             me: me.clone(),
             started: time::OffsetDateTime::now_utc(),
         });
         container::restore_all(&daemon).await?;
+        daemon.network_reconcile().await;
         Ok(daemon)
     }
 }

@@ -5,6 +5,7 @@ mod containers;
 mod df;
 mod exec;
 mod images;
+mod networks;
 mod system;
 mod volumes;
 
@@ -38,31 +39,20 @@ fn routes() -> Router<AppState> {
         .merge(images::routes())
         .merge(volumes::routes())
         .merge(df::routes())
+        .merge(networks::routes())
         .merge(not_implemented_routes())
         .fallback(|| async { ApiError::not_found("page not found") })
 }
 
 /// Resources of later milestones: a clear 501 rather than a 404 that looks like a typo.
 fn not_implemented_routes() -> Router<AppState> {
-    // Berth has no networks yet, so looking one up by name finds nothing — the truthful
-    // answer, and the one `docker inspect` needs to try the next object type.
-    let mut r = Router::new()
-        .route(
-            "/networks/{name}",
-            axum::routing::get(|Path(name): Path<String>| async move {
-                ApiError::not_found(format!("network {name} not found"))
-            })
-            .fallback(|| async { ApiError::not_implemented("networks") }),
-        )
-        .route(
-            "/plugins/{name}/json",
-            axum::routing::get(|Path(name): Path<String>| async move {
-                ApiError::not_found(format!("plugin \"{name}\" not found"))
-            }),
-        );
+    let mut r = Router::new().route(
+        "/plugins/{name}/json",
+        axum::routing::get(|Path(name): Path<String>| async move {
+            ApiError::not_found(format!("plugin \"{name}\" not found"))
+        }),
+    );
     for (path, what) in [
-        ("/networks", "networks"),
-        ("/networks/{name}/{*rest}", "networks"),
         ("/build", "image build"),
         ("/build/{*rest}", "the builder"),
         ("/swarm", "swarm mode"),

@@ -49,6 +49,7 @@ enum Kind {
     Container,
     Image,
     Volume,
+    Network,
 }
 
 pub async fn run(ctx: &Ctx, a: InspectArgs) -> Result {
@@ -57,6 +58,7 @@ pub async fn run(ctx: &Ctx, a: InspectArgs) -> Result {
         Some("container") => Kind::Container,
         Some("image") => Kind::Image,
         Some("volume") => Kind::Volume,
+        Some("network") => Kind::Network,
         Some(other) => {
             return Err(CliError::local(format!(
                 "\"{other}\" is not a valid value for --type"
@@ -78,6 +80,11 @@ pub async fn run_volume(ctx: &Ctx, names: &[String], format: Option<&str>) -> Re
     inspect(ctx, Kind::Volume, names, format, false).await
 }
 
+/// `network inspect`.
+pub async fn run_network(ctx: &Ctx, names: &[String], format: Option<&str>) -> Result {
+    inspect(ctx, Kind::Network, names, format, false).await
+}
+
 /// Fetches one object; the error is the line docker prints for it.
 async fn fetch(
     ctx: &Ctx,
@@ -89,12 +96,16 @@ async fn fetch(
         Kind::Container => ctx.client.container_inspect_raw(name, size).await,
         Kind::Image => ctx.client.image_inspect_raw(name).await,
         Kind::Volume => ctx.client.volume_inspect_raw(name).await,
+        Kind::Network => ctx.client.network_inspect_raw(name).await,
         Kind::Any => match ctx.client.container_inspect_raw(name, size).await {
             Err(e) if e.is_not_found() => match ctx.client.image_inspect_raw(name).await {
-                Err(e) if e.is_not_found() => match ctx.client.volume_inspect_raw(name).await {
-                    Err(e) if e.is_not_found() => {
-                        return Err(format!("Error: No such object: {name}"))
-                    }
+                Err(e) if e.is_not_found() => match ctx.client.network_inspect_raw(name).await {
+                    Err(e) if e.is_not_found() => match ctx.client.volume_inspect_raw(name).await {
+                        Err(e) if e.is_not_found() => {
+                            return Err(format!("Error: No such object: {name}"))
+                        }
+                        r => r,
+                    },
                     r => r,
                 },
                 r => r,

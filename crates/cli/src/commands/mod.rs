@@ -11,7 +11,9 @@ pub mod inspect;
 pub mod kill;
 pub mod load;
 pub mod logs;
+pub mod network;
 pub mod pause;
+pub mod port;
 pub mod prune;
 pub mod ps;
 pub mod rename;
@@ -74,6 +76,8 @@ pub async fn dispatch(ctx: &Ctx, command: Command) -> Result {
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::run(ctx, a).await,
         Command::Image(ImageCommand::Inspect(a)) => inspect::run_image(ctx, a).await,
         Command::Volume(c) => volume::run(ctx, c).await,
+        Command::Network(c) => network::dispatch(ctx, c).await,
+        Command::Port(a) | Command::Container(ContainerCommand::Port(a)) => port::run(ctx, a).await,
     }
 }
 

@@ -66,6 +66,7 @@ impl Daemon {
             .map_err(|e| Error::Internal(format!("image lookup task: {e}")))??;
 
         let id = generate_id();
+        let networking_config = body.networking_config.clone();
         let (config, host_config) = merge_config(
             &id,
             body,
@@ -87,6 +88,8 @@ impl Daemon {
             )));
         }
         validate_log_opts(&host_config)?;
+        let networking = self.plan_networking(&host_config, networking_config.as_ref())?;
+        // Last of the checks: it creates volumes (undone if the create fails later).
         let mount_points = self.resolve_mounts(&id, &config, &host_config)?;
 
         let container = Container {
@@ -106,6 +109,7 @@ impl Daemon {
             driver: self.images.snapshotter().driver_name().to_owned(),
             runtime,
             mount_points,
+            networking,
         };
 
         let dir = self.container_dir(&id);
@@ -387,16 +391,6 @@ fn merge_config(
     {
         host_config.network_mode = Some("bridge".into());
     }
-    match host_config.network_mode.as_deref() {
-        Some("bridge" | "host" | "none") => {}
-        Some(m) if m.starts_with("container:") => {}
-        Some(m) => {
-            return Err(Error::NotImplemented(format!(
-                "network {m:?}: user-defined networks are not implemented in Berth yet"
-            )))
-        }
-        None => {}
-    }
     let lc = host_config
         .log_config
         .get_or_insert_with(HostConfigLogConfig::default);
@@ -431,26 +425,6 @@ fn merge_config(
         return Err(Error::InvalidArgument(
             "can't create 'AutoRemove' container with restart policy".into(),
         ));
-    }
-    for unsupported in [
-        (
-            host_config
-                .port_bindings
-                .as_ref()
-                .is_some_and(|p| !p.is_empty()),
-            "published ports (-p)",
-        ),
-        (
-            host_config.publish_all_ports == Some(true),
-            "publishing all ports (-P)",
-        ),
-    ] {
-        if unsupported.0 {
-            return Err(Error::NotImplemented(format!(
-                "{} are not implemented in Berth yet",
-                unsupported.1
-            )));
-        }
     }
     Ok((config, host_config))
 }

@@ -94,28 +94,7 @@ impl Daemon {
             },
             "Mounts": mounts_json(c),
             "Config": c.config,
-            "NetworkSettings": {
-                "Bridge": "",
-                "SandboxID": "",
-                "SandboxKey": if s.pid > 0 { json!(format!("/proc/{}/ns/net", s.pid)) } else { json!("") },
-                "HairpinMode": false,
-                "LinkLocalIPv6Address": "",
-                "LinkLocalIPv6PrefixLen": 0,
-                "Ports": {},
-                "SecondaryIPAddresses": Value::Null,
-                "SecondaryIPv6Addresses": Value::Null,
-                "EndpointID": "",
-                "Gateway": "",
-                "GlobalIPv6Address": "",
-                "GlobalIPv6PrefixLen": 0,
-                "IPAddress": "",
-                "IPPrefixLen": 0,
-                "IPv6Gateway": "",
-                "MacAddress": "",
-                // Until the networking milestone a "bridge" container has a namespace with
-                // only loopback: it is attached to no network, and says so.
-                "Networks": {},
-            },
+            "NetworkSettings": self.network_settings(c),
         })
     }
 }

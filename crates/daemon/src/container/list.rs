@@ -176,7 +176,7 @@ impl Daemon {
             image_id: Some(c.image_id.clone()),
             command: Some(command),
             created: Some(created),
-            ports: Some(Vec::new()),
+            ports: Some(crate::network::port_summaries(c)),
             size_rw,
             size_root_fs: size_root,
             labels: c.config.labels.clone(),

@@ -115,6 +115,9 @@ pub struct Container {
     /// Volumes, binds and tmpfs mounts, resolved at create (see [`mounts`]).
     #[serde(default)]
     pub mount_points: Vec<berth_volume::MountPoint>,
+    /// The networks it belongs to and, while running, what it holds on them.
+    #[serde(default)]
+    pub networking: crate::network::ContainerNetworking,
 }
 
 impl Container {
