@@ -194,6 +194,50 @@ fn named_volume_data_survives_rm_and_is_seen_by_the_next_container() {
         "keep",
     ]);
     assert_eq!(ok(&out, "docker volume inspect", &d), "keep local\n");
+
+    // Disk usage: sizes and references, through the API and `docker system df -v`; ps shows
+    // and filters by mounts.
+    ok(
+        &d.berth(&[
+            "create",
+            "--name",
+            "user1",
+            "-v",
+            "keep:/data",
+            "busybox",
+            "true",
+        ]),
+        "create user1",
+        &d,
+    );
+    let out = d.docker(&["ps", "-a", "--format", "{{.Names}} {{.Mounts}}"]);
+    assert_eq!(ok(&out, "ps mounts", &d), "user1 keep\n");
+    let out = d.docker(&["ps", "-a", "-q", "--filter", "volume=keep"]);
+    assert_eq!(ok(&out, "ps --filter volume", &d).lines().count(), 1);
+    let out = d.docker(&["ps", "-a", "-q", "--filter", "volume=other"]);
+    assert_eq!(ok(&out, "ps --filter volume", &d), "");
+    let (status, _, body) = d.api("GET", "/v1.51/system/df", None);
+    assert_eq!(status, 200, "{body}");
+    let df: Value = serde_json::from_str(&body).unwrap();
+    let keep = df["Volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["Name"] == "keep")
+        .unwrap();
+    assert_eq!(
+        keep["UsageData"],
+        serde_json::json!({"Size": 10, "RefCount": 1})
+    );
+    let out = d.docker(&[
+        "system",
+        "df",
+        "-v",
+        "--format",
+        "{{range .Volumes}}{{.Name}} {{.Links}} {{.Size}};{{end}}",
+    ]);
+    let text = ok(&out, "docker system df -v", &d);
+    assert!(text.contains("keep 1 10B;"), "{text}");
 }
 
 #[test]

@@ -119,6 +119,14 @@ impl Daemon {
                     any
                 }
                 "before" | "since" => true,
+                // Docker matches a volume's name, a mount's destination or a bind's source.
+                "volume" => values.iter().any(|v| {
+                    c.mount_points.iter().any(|m| {
+                        m.name == *v
+                            || m.destination == *v
+                            || (m.kind == berth_volume::MountKind::Bind && m.source == *v)
+                    })
+                }),
                 // Filters of later milestones (health, network, volume, publish, expose) match
                 // nothing yet rather than everything.
                 _ => false,

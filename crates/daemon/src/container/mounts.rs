@@ -258,6 +258,24 @@ impl Daemon {
         }
     }
 
+    /// Releases what container `id` acquired at start (unmounting driver options after the
+    /// last user), with Docker's `volume unmount` events.
+    pub(crate) fn release_volumes(&self, id: &str) {
+        if let Ok(entry) = self.containers.lookup(id) {
+            let c = entry.snapshot();
+            for mp in c
+                .mount_points
+                .iter()
+                .filter(|m| m.kind == MountKind::Volume)
+            {
+                if self.volumes.users(&mp.name).contains(&c.id) {
+                    self.volume_event(&mp.name, "unmount", &[("container", c.id.clone())]);
+                }
+            }
+        }
+        self.volumes.release(id);
+    }
+
     /// Re-registers the volumes of a container re-adopted after a daemon restart.
     pub(crate) fn reacquire_volumes(&self, c: &Container) {
         for mp in c
