@@ -504,6 +504,45 @@ fn volumes_from_read_only_binds_and_single_files(runtime: &str) {
         "{}",
         stderr(&out)
     );
+    // Inspect shows inherited mounts as Docker does: no mode, RW from the `:ro`/`:rw`.
+    ok(
+        &d.docker(&[
+            "create",
+            "--name",
+            "heir",
+            "--volumes-from",
+            "owner:ro",
+            "--mount",
+            "source=vm,target=/vm",
+            "busybox",
+            "true",
+        ]),
+        "create heir",
+        &d,
+    );
+    let mounts = inspect_json(&d, "heir", "{{json .Mounts}}");
+    let modes: Vec<(String, String, bool)> = mounts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["Destination"].as_str().unwrap().to_owned(),
+                m["Mode"].as_str().unwrap().to_owned(),
+                m["RW"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    let expect = |d: &str, m: &str, rw: bool| (d.to_owned(), m.to_owned(), rw);
+    assert_eq!(
+        modes,
+        vec![
+            expect("/anon", "", false),
+            expect("/hostdir", "", false),
+            expect("/named", "", false),
+            expect("/vm", "z", true)
+        ]
+    );
     // ro bind refuses writes; a single file can be bind-mounted.
     let out = d.berth(&[
         "run",

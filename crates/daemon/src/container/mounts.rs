@@ -73,8 +73,9 @@ impl Daemon {
                 let mut m = mp.clone();
                 if let Some(rw) = rw {
                     m.rw = rw;
-                    m.mode = if rw { "rw" } else { "ro" }.into();
                 }
+                // Docker shows no mode for inherited mounts.
+                m.mode.clear();
                 m.copy_data = false;
                 m.chown = None;
                 by_dest.insert(m.destination.clone(), m);
