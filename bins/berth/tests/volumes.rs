@@ -920,7 +920,7 @@ fn every_refusal_has_dockers_text() {
     assert_eq!(stderr(&out).trim(), "Error response from daemon: create x: volume name is too short, names should be at least two alphanumeric characters");
     let out = d.berth(&["volume", "create", "-o", "bogus=1", "vo"]);
     assert!(
-        stderr(&out).contains("invalid option key: \"bogus\""),
+        stderr(&out).contains("invalid option: \"bogus\""),
         "{}",
         stderr(&out)
     );

@@ -92,7 +92,7 @@ impl Driver for LocalDriver {
         for k in options.keys() {
             if !LOCAL_OPTIONS.contains(&k.as_str()) {
                 return Err(Error::Invalid(format!(
-                    "create {volume}: invalid option key: {k:?}"
+                    "create {volume}: invalid option: {k:?}"
                 )));
             }
         }

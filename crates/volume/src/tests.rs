@@ -87,7 +87,7 @@ fn names_are_checked_like_docker() {
         .unwrap_err();
     assert_eq!(
         bad_opt.to_string(),
-        "create vv: invalid option key: \"foo\""
+        "create vv: invalid option: \"foo\""
     );
     let other_driver = s
         .create(CreateRequest {
