@@ -657,6 +657,23 @@ fn tmpfs_is_empty_on_each_start_and_honours_size_and_mode(runtime: &str) {
     assert_eq!(ok(&out, "tmpfs volume run", &d), "1024\n");
     let out = d.berth(&["run", "--rm", "-v", "tv:/x", "busybox", "ls", "-A", "/x"]);
     assert_eq!(ok(&out, "tmpfs volume empty again", &d), "");
+    // The same volume made on the fly by `--mount … volume-opt=`, with its options recorded.
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--mount",
+        "source=mv,target=/m,volume-opt=type=tmpfs,volume-opt=device=tmpfs,volume-opt=o=size=2m",
+        "busybox",
+        "sh",
+        "-c",
+        "df -k /m | tail -1 | awk '{print $2}'",
+    ]);
+    assert_eq!(ok(&out, "volume-opt", &d), "2048\n");
+    let opts = inspect_json(&d, "mv", "{{json .Options}}");
+    assert_eq!(
+        opts,
+        serde_json::json!({"device": "tmpfs", "o": "size=2m", "type": "tmpfs"})
+    );
     // The local driver's bind option: the volume is a host directory.
     let host = host_dir("drvbind");
     let dev = format!("device={}", host.path().display());

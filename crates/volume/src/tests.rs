@@ -85,10 +85,7 @@ fn names_are_checked_like_docker() {
             ..Default::default()
         })
         .unwrap_err();
-    assert_eq!(
-        bad_opt.to_string(),
-        "create vv: invalid option: \"foo\""
-    );
+    assert_eq!(bad_opt.to_string(), "create vv: invalid option: \"foo\"");
     let other_driver = s
         .create(CreateRequest {
             name: Some("vv".into()),
