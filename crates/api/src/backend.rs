@@ -151,6 +151,25 @@ pub trait Backend: Send + Sync + 'static {
     async fn container_remove(&self, id: &str, force: bool, volumes: bool) -> ApiResult<()>;
     async fn container_prune(&self, filters: Filters) -> ApiResult<api::ContainerPruneResponse>;
     async fn container_attach(&self, id: &str, opts: AttachOptions) -> ApiResult<AttachedStream>;
+    /// `GET /containers/{id}/stats`: one JSON document per line, in Docker's shape; a single one
+    /// when `stream` is false (after a second, so that `precpu_stats` is filled, unless
+    /// `one_shot`).
+    async fn container_stats(
+        &self,
+        _id: &str,
+        _stream: bool,
+        _one_shot: bool,
+    ) -> ApiResult<ByteStream> {
+        Err(ApiError::not_implemented("container stats"))
+    }
+    /// `POST /containers/{id}/update`: new resource limits (and restart policy).
+    async fn container_update(
+        &self,
+        _id: &str,
+        _body: api::ContainerUpdateBody,
+    ) -> ApiResult<api::ContainerUpdateResponse> {
+        Err(ApiError::not_implemented("container update"))
+    }
 
     // --- exec ---
     async fn exec_create(&self, id: &str, config: api::ExecConfig) -> ApiResult<api::IdResponse>;

@@ -68,6 +68,10 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Display the running processes of a container
     Top(top::TopArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(stats::StatsArgs),
+    /// Update configuration of one or more containers
+    Update(update::UpdateArgs),
     /// Rename a container
     Rename(rename::RenameArgs),
     /// Get real time events from the server
@@ -140,6 +144,10 @@ pub enum ContainerCommand {
     Inspect(inspect::ContainerInspectArgs),
     /// Display the running processes of a container
     Top(top::TopArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(stats::StatsArgs),
+    /// Update configuration of one or more containers
+    Update(update::UpdateArgs),
     /// Rename a container
     Rename(rename::RenameArgs),
     /// List port mappings or a specific mapping for the container

@@ -54,6 +54,7 @@ pub mod commands;
 pub mod container_config;
 pub mod error;
 pub mod format;
+pub mod health_flags;
 pub mod mount_flag;
 pub mod terminal;
 

@@ -43,6 +43,21 @@ impl Backend for Daemon {
     ) -> ApiResult<api::ContainerTopResponse> {
         Ok(self.top_container(id, ps_args).await?)
     }
+    async fn container_stats(
+        &self,
+        id: &str,
+        stream: bool,
+        one_shot: bool,
+    ) -> ApiResult<ByteStream> {
+        Ok(Daemon::container_stats(self, id, stream, one_shot).await?)
+    }
+    async fn container_update(
+        &self,
+        id: &str,
+        body: api::ContainerUpdateBody,
+    ) -> ApiResult<api::ContainerUpdateResponse> {
+        Ok(self.update_container(id, body).await?)
+    }
     async fn container_logs(&self, id: &str, opts: LogsOptions) -> ApiResult<(bool, ByteStream)> {
         Ok(Daemon::container_logs(self, id, opts).await?)
     }

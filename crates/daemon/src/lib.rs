@@ -9,13 +9,15 @@
 //!
 //! Start-up ([`run`]): load the configuration → create the data and exec roots → take the
 //! pidfile → open the database and the image store → restore containers → listen on every
-//! `-H` socket (mode 0660) → serve until SIGTERM/SIGINT. Shutdown leaves containers running.
+//! `-H` socket (mode 0660) → serve until SIGTERM/SIGINT. Shutdown leaves containers running,
+//! unless daemon.json turns `live-restore` off (see [`container`]'s `shutdown` module).
 
 mod backend;
 pub mod config;
 pub mod container;
 pub mod error;
 pub mod events;
+mod exe_guard;
 mod images;
 pub mod network;
 mod rootfs;
@@ -41,6 +43,8 @@ pub struct Daemon {
     /// For tasks that outlive a request (monitors).
     pub(crate) me: Weak<Daemon>,
     pub(crate) started: time::OffsetDateTime,
+    /// The read-only view of the berth binary that shims run from (CVE-2019-5736).
+    pub(crate) shim_exe: exe_guard::ShimExe,
 }
 
 impl Daemon {
@@ -63,6 +67,7 @@ impl Daemon {
             config.data_root.join("volumes"),
         )?);
         let networks = network::Networks::open(&config, &db)?;
+        let shim_exe = exe_guard::protect(&config.berth_exe, &config.data_root)?;
         let daemon = Arc::new_cyclic(|me| Daemon {
             config,
             db,
@@ -74,6 +79,7 @@ impl Daemon {
             events: events::EventBus::default(),
             me: me.clone(),
             started: time::OffsetDateTime::now_utc(),
+            shim_exe,
         });
         container::restore_all(&daemon).await?;
         daemon.network_reconcile().await;
@@ -128,14 +134,20 @@ pub async fn run(config: DaemonConfig) -> Result<()> {
         _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}
     }
-    tracing::info!("shutting down; containers keep running");
     let _ = stop_tx.send(());
     for s in servers {
         let _ = s.await;
     }
+    if daemon.config.live_restore {
+        tracing::info!("shutting down; containers keep running");
+    } else {
+        tracing::info!("shutting down; stopping containers (live-restore is off)");
+        daemon.stop_all_for_shutdown().await;
+    }
     for path in &sockets {
         let _ = std::fs::remove_file(path);
     }
+    daemon.shim_exe.release();
     if let Some(p) = pidfile {
         let _ = std::fs::remove_file(p);
     }

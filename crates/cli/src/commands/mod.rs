@@ -20,8 +20,10 @@ pub mod rename;
 pub mod rm;
 pub mod run;
 pub mod start;
+pub mod stats;
 pub mod stop;
 pub mod top;
+pub mod update;
 pub mod version;
 pub mod volume;
 pub mod wait;
@@ -65,6 +67,12 @@ pub async fn dispatch(ctx: &Ctx, command: Command) -> Result {
         Command::Inspect(a) => inspect::run(ctx, a).await,
         Command::Container(ContainerCommand::Inspect(a)) => inspect::run_container(ctx, a).await,
         Command::Top(a) | Command::Container(ContainerCommand::Top(a)) => top::run(ctx, a).await,
+        Command::Stats(a) | Command::Container(ContainerCommand::Stats(a)) => {
+            stats::run(ctx, a).await
+        }
+        Command::Update(a) | Command::Container(ContainerCommand::Update(a)) => {
+            update::run(ctx, a).await
+        }
         Command::Rename(a) | Command::Container(ContainerCommand::Rename(a)) => {
             rename::run(ctx, a).await
         }
