@@ -194,27 +194,6 @@ fn row(v: &Value) -> Value {
     row
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rows_offer_dockers_fields_and_label_method() {
-        let v = json!({"Name": "data", "Driver": "local", "Scope": "local",
-            "Labels": {"b": "2", "a": "1"}, "Mountpoint": "/v/data/_data"});
-        let rows = vec![row(&v)];
-        let out = format::render_rows(
-            r#"{{.Name}} {{.Labels}} {{.Label "b"}} {{.Size}} {{.Links}}"#,
-            &headers(),
-            &rows,
-        )
-        .unwrap();
-        assert_eq!(out, "data a=1,b=2 2 N/A N/A\n");
-        let out = format::render_rows(DEFAULT_TABLE, &headers(), &rows).unwrap();
-        assert_eq!(out, "DRIVER    VOLUME NAME\nlocal     data\n");
-    }
-}
-
 async fn ls(ctx: &Ctx, a: LsArgs) -> Result {
     let filters = super::filters_json(&a.filter).map_err(CliError::local)?;
     let list = ctx.client.volume_list(filters.as_deref()).await?;
@@ -277,4 +256,25 @@ async fn prune(ctx: &Ctx, a: PruneArgs) -> Result {
         .unwrap_or(0);
     outln!("Total reclaimed space: {}", docker_size(space));
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_offer_dockers_fields_and_label_method() {
+        let v = json!({"Name": "data", "Driver": "local", "Scope": "local",
+            "Labels": {"b": "2", "a": "1"}, "Mountpoint": "/v/data/_data"});
+        let rows = vec![row(&v)];
+        let out = format::render_rows(
+            r#"{{.Name}} {{.Labels}} {{.Label "b"}} {{.Size}} {{.Links}}"#,
+            &headers(),
+            &rows,
+        )
+        .unwrap();
+        assert_eq!(out, "data a=1,b=2 2 N/A N/A\n");
+        let out = format::render_rows(DEFAULT_TABLE, &headers(), &rows).unwrap();
+        assert_eq!(out, "DRIVER    VOLUME NAME\nlocal     data\n");
+    }
 }
