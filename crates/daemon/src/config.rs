@@ -51,6 +51,8 @@ pub struct DaemonConfig {
     /// range. Not implemented yet: such a daemon refuses containers with 501 (see
     /// docs/limits.md) rather than run them unmapped.
     pub userns_remap: Option<String>,
+    /// `insecure-registries`, `registry-mirrors` and Berth's per-registry mirrors.
+    pub registries: berth_distribution::RegistryConfig,
 }
 
 /// The default bridge's name (`None` = no default bridge, dockerd's `--bridge none`).
@@ -200,7 +202,7 @@ impl DaemonConfig {
     /// Flags win over daemon.json, as with dockerd (which refuses a conflict; we let the flag
     /// win because tests pass both).
     pub fn load(flags: Flags, berth_exe: PathBuf) -> Result<DaemonConfig> {
-        let json = match &flags.config_file {
+        let mut json = match &flags.config_file {
             Some(path) => read_daemon_json(path)?,
             None => {
                 let default = Path::new("/etc/berth/daemon.json");
@@ -245,6 +247,7 @@ impl DaemonConfig {
                 )));
             }
         }
+        let registries = crate::distribution::registry_config(&mut json.other)?;
         let ignored_keys: Vec<String> = json.other.keys().cloned().collect();
         let unknown: Vec<&String> = ignored_keys
             .iter()
@@ -312,6 +315,7 @@ impl DaemonConfig {
                 .userns_remap
                 .or(json.userns_remap)
                 .filter(|u| !u.is_empty()),
+            registries,
         })
     }
 
@@ -436,12 +440,10 @@ mod tests {
 
     #[test]
     fn known_dockerd_keys_are_accepted() {
-        let c = load_json(
-            r#"{"registry-mirrors":["http://m"],"data-root":"/d","log-opts":{"max-size":"1m"}}"#,
-        )
-        .unwrap();
+        let c = load_json(r#"{"ip-forward":true,"data-root":"/d","log-opts":{"max-size":"1m"}}"#)
+            .unwrap();
         assert_eq!(c.data_root, PathBuf::from("/d"));
-        assert_eq!(c.ignored_keys, vec!["registry-mirrors".to_string()]);
+        assert_eq!(c.ignored_keys, vec!["ip-forward".to_string()]);
         assert_eq!(c.log_opts["max-size"], "1m");
     }
 

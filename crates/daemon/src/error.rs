@@ -9,6 +9,9 @@ pub enum Error {
     NoSuchExec(String),
     #[error("No such image: {0}")]
     NoSuchImage(String),
+    /// Any other missing object, with its full message (e.g. a path in a container).
+    #[error("{0}")]
+    NotFound(String),
     #[error("{0}")]
     InvalidArgument(String),
     #[error("{0}")]
@@ -30,6 +33,8 @@ pub enum Error {
     Metadata(#[from] berth_metadata::Error),
     #[error(transparent)]
     Image(#[from] berth_image::Error),
+    #[error(transparent)]
+    Distribution(#[from] berth_distribution::Error),
     #[error(transparent)]
     Snapshot(#[from] berth_snapshot::Error),
     #[error(transparent)]
@@ -61,6 +66,7 @@ impl Kinded for Error {
             Error::NoSuchContainer(_)
             | Error::NoSuchExec(_)
             | Error::NoSuchImage(_)
+            | Error::NotFound(_)
             | Error::NoSuchNetwork(_) => ErrorKind::NotFound,
             Error::InvalidArgument(_) | Error::Config(_) => ErrorKind::InvalidArgument,
             Error::Conflict(_) => ErrorKind::Conflict,
@@ -70,6 +76,7 @@ impl Kinded for Error {
             }
             Error::Metadata(e) => e.kind(),
             Error::Image(e) => e.kind(),
+            Error::Distribution(e) => e.kind(),
             Error::Snapshot(e) => e.kind(),
             Error::Runtime(e) => e.kind(),
             Error::Volume(e) => e.kind(),

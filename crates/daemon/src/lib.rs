@@ -15,6 +15,7 @@
 mod backend;
 pub mod config;
 pub mod container;
+mod distribution;
 pub mod error;
 pub mod events;
 mod exe_guard;
@@ -40,6 +41,8 @@ pub struct Daemon {
     pub networks: network::Networks,
     pub(crate) execs: ExecTable,
     pub events: events::EventBus,
+    /// Pulls from registries (holds the downloads in flight, shared by concurrent pulls).
+    pub(crate) puller: Arc<berth_distribution::Puller>,
     /// For tasks that outlive a request (monitors).
     pub(crate) me: Weak<Daemon>,
     pub(crate) started: time::OffsetDateTime,
@@ -68,7 +71,12 @@ impl Daemon {
         )?);
         let networks = network::Networks::open(&config, &db)?;
         let shim_exe = exe_guard::protect(&config.berth_exe, &config.data_root)?;
+        let puller = berth_distribution::Puller::new(
+            berth_distribution::Client::new(config.registries.clone()),
+            images.clone(),
+        );
         let daemon = Arc::new_cyclic(|me| Daemon {
+            puller,
             config,
             db,
             images,

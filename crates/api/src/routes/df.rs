@@ -1,5 +1,6 @@
-//! `GET /system/df`: disk usage. A minimal version built from the list calls (images,
-//! containers) and the volumes with their `UsageData`; the images milestone owns its rewrite.
+//! `GET /system/df`: disk usage — images and containers from the engine's
+//! [`Backend::system_df`](crate::backend::Backend::system_df) (shared layers counted once,
+//! each container's writable layer), volumes with their `UsageData`.
 
 use std::collections::HashMap;
 
@@ -11,7 +12,6 @@ use axum::Router;
 use serde_json::{json, Value};
 
 use super::{json_response, AppState};
-use crate::backend::{Filters, ListOptions};
 use crate::ApiError;
 
 pub fn routes() -> Router<AppState> {
@@ -25,22 +25,16 @@ async fn df(
     // `type=` (API 1.42+) narrows the answer; absent means everything.
     let types: Vec<&str> = q.get("type").map(|t| vec![t.as_str()]).unwrap_or_default();
     let want = |t: &str| types.is_empty() || types.contains(&t);
+    // The engine's answer counts shared layers once and sizes each container's writable
+    // layer; volumes come from the volume store.
+    let full = b.system_df().await?;
     let mut out = serde_json::Map::new();
     if want("image") {
-        let images = b.image_list(false, Filters::new(), false).await?;
-        let layers: i64 = images.iter().map(|i| i.size).sum();
-        out.insert("LayersSize".into(), json!(layers));
-        out.insert("Images".into(), json!(images));
+        out.insert("LayersSize".into(), full["LayersSize"].clone());
+        out.insert("Images".into(), full["Images"].clone());
     }
     if want("container") {
-        let containers = b
-            .container_list(ListOptions {
-                all: true,
-                size: true,
-                ..ListOptions::default()
-            })
-            .await?;
-        out.insert("Containers".into(), json!(containers));
+        out.insert("Containers".into(), full["Containers"].clone());
     }
     if want("volume") {
         out.insert("Volumes".into(), Value::Array(b.volume_disk_usage().await?));

@@ -3,7 +3,9 @@
 
 mod containers;
 mod df;
+mod distribution;
 mod exec;
+mod image_cmds;
 mod images;
 mod networks;
 mod system;
@@ -37,9 +39,11 @@ fn routes() -> Router<AppState> {
         .merge(containers::routes())
         .merge(exec::routes())
         .merge(images::routes())
+        .merge(image_cmds::routes())
         .merge(volumes::routes())
         .merge(df::routes())
         .merge(networks::routes())
+        .merge(distribution::routes())
         .merge(not_implemented_routes())
         .fallback(|| async { ApiError::not_found("page not found") })
 }
@@ -64,8 +68,6 @@ fn not_implemented_routes() -> Router<AppState> {
         ("/secrets", "swarm secrets"),
         ("/configs", "swarm configs"),
         ("/session", "build sessions"),
-        ("/distribution/{*rest}", "distribution inspection"),
-        ("/auth", "registry login"),
     ] {
         r = r.route(
             path,
