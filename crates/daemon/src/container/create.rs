@@ -88,7 +88,6 @@ impl Daemon {
             )));
         }
         validate_log_opts(&host_config)?;
-        let mount_points = self.resolve_mounts(&config, &host_config)?;
         let networking = self.plan_networking(&host_config, networking_config.as_ref())?;
         if let Some(remap) = &self.config.userns_remap {
             if host_config.userns_mode.as_deref() != Some("host") {
@@ -97,6 +96,8 @@ impl Daemon {
                 )));
             }
         }
+        // Last of the checks: it creates volumes (undone if the create fails later).
+        let mount_points = self.resolve_mounts(&id, &config, &host_config)?;
 
         let container = Container {
             id: id.clone(),
