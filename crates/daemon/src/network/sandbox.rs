@@ -126,13 +126,17 @@ impl Daemon {
         let mut out = ContainerNetworking::default();
         out.attachments.push(attachment_for(
             &first,
-            endpoint_for(nc, &[mode, &first.name, &first.id]),
+            endpoint_for(nc, &[mode, "default", &first.name, &first.id]),
         )?);
         for (key, ep) in nc
             .and_then(|n| n.endpoints_config.as_ref())
             .into_iter()
             .flatten()
         {
+            // The docker CLI names the network of `--network` (or `default`) here too.
+            if key == mode || key == "default" {
+                continue;
+            }
             let net = self.networks.find(key)?;
             if net.id == first.id {
                 continue;
