@@ -150,6 +150,32 @@ def scenario_exec_true(b, docker):
     return "ms", berth, ref
 
 
+def scenario_run_rm_volume(b, docker):
+    """`run --rm` with a named volume and a bind mount: the cost of mounting them."""
+    host = tempfile.mkdtemp(prefix="berth-bench-bind-")
+    args = ("run", "--rm", "-v", "benchvol:/data", "-v", f"{host}:/h:ro", "busybox", "true")
+    berth = [timed(b.cli(*args)) for _ in range(RUNS)]
+    sh(b.cli("volume", "rm", "benchvol"))
+    ref = []
+    if docker:
+        ref = [timed(anchor(*args)) for _ in range(RUNS)]
+        sh(anchor("volume", "rm", "benchvol"))
+    os.rmdir(host)
+    return "ms", berth, ref
+
+
+def scenario_volume_create_rm(b, docker):
+    """`volume create` then `volume rm` of a named volume."""
+    def cycle(cmd):
+        t = time.perf_counter()
+        sh(cmd("volume", "create", "benchcycle"))
+        sh(cmd("volume", "rm", "benchcycle"))
+        return (time.perf_counter() - t) * 1000.0
+    berth = [cycle(b.cli) for _ in range(RUNS)]
+    ref = [cycle(anchor) for _ in range(RUNS)] if docker else []
+    return "ms", berth, ref
+
+
 def scenario_ps_a_100(b, docker):
     def fill(cmd):
         for i in range(100):
@@ -221,6 +247,119 @@ def scenario_shim_rss(b, docker):
 
 def scenario_shim_private(b, docker):
     return measure_shims(b, docker, private_mb)
+
+
+def synthetic_image_archive():
+    """A `docker save` archive (the legacy layout every Docker loads) of `bench-load:1`: the
+    busybox rootfs plus a layer of mixed text and random files (~48 MB)."""
+    d = tempfile.mkdtemp(prefix="berth-bench-load-")
+    layers = [busybox_tar()]
+    mixed = os.path.join(d, "mixed.tar")
+    with tarfile.open(mixed, "w") as t:
+        import io
+        import random
+        rnd = random.Random(7)
+        for i in range(24):
+            data = os.urandom(1 << 20) if i % 2 else ("line %d of text\n" % i * 65536).encode()[: 1 << 20]
+            info = tarfile.TarInfo(f"data/f{i:03d}")
+            info.size = len(data)
+            info.mtime = 1700000000
+            t.addfile(info, io.BytesIO(data))
+        for i in range(2000):
+            data = (f"small file {i} " * rnd.randint(1, 64)).encode()
+            info = tarfile.TarInfo(f"small/{i:04d}.txt")
+            info.size = len(data)
+            info.mtime = 1700000000
+            t.addfile(info, io.BytesIO(data))
+    layers.append(mixed)
+    import hashlib
+    import json
+    diff_ids = []
+    for l in layers:
+        h = hashlib.sha256()
+        with open(l, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        diff_ids.append("sha256:" + h.hexdigest())
+    config = json.dumps({
+        "architecture": "amd64", "os": "linux", "created": "2024-01-01T00:00:00Z",
+        "config": {"Cmd": ["/bin/sh"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "history": [{"created_by": "busybox"}, {"created_by": "mixed"}],
+    }).encode()
+    cfg = hashlib.sha256(config).hexdigest() + ".json"
+    out = os.path.join(d, "image.tar")
+    with tarfile.open(out, "w") as t:
+        import io
+        info = tarfile.TarInfo(cfg)
+        info.size = len(config)
+        t.addfile(info, io.BytesIO(config))
+        names = []
+        for i, l in enumerate(layers):
+            name = f"{i:064x}/layer.tar"
+            t.add(l, arcname=name)
+            names.append(name)
+        manifest = json.dumps([{"Config": cfg, "RepoTags": ["bench-load:1"], "Layers": names}]).encode()
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(manifest)
+        t.addfile(info, io.BytesIO(manifest))
+    return out
+
+
+def scenario_load(b, docker):
+    """`load` of a ~50 MB two-layer image, cold each time (the image and its layers removed
+    before every run)."""
+    archive = synthetic_image_archive()
+    runs = int(os.environ.get("BENCH_LOAD_RUNS", "5"))
+
+    def measure(cmd):
+        out = []
+        for _ in range(runs):
+            sh(cmd("rmi", "-f", "bench-load:1"), check=False)
+            out.append(timed(cmd("load", "-q", "-i", archive)))
+        sh(cmd("rmi", "-f", "bench-load:1"), check=False)
+        return out
+
+    berth = measure(b.cli)
+    ref = measure(anchor) if docker else []
+    shutil.rmtree(os.path.dirname(archive), ignore_errors=True)
+    return "ms", berth, ref
+
+
+def scenario_image_ls_500(b, docker):
+    """`images` with 500 distinct images (tiny one-file imports)."""
+    n = int(os.environ.get("BENCH_IMAGES", "500"))
+    d = tempfile.mkdtemp(prefix="berth-bench-ls-")
+    tars = []
+    import io
+    for i in range(n):
+        p = os.path.join(d, f"{i}.tar")
+        with tarfile.open(p, "w") as t:
+            data = f"image {i}\n".encode()
+            info = tarfile.TarInfo("id")
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+        tars.append(p)
+
+    def fill(cmd):
+        for i, p in enumerate(tars):
+            sh(cmd("import", p, f"bench-ls-{i}:1"))
+
+    def clear(cmd):
+        names = [f"bench-ls-{i}:1" for i in range(n)]
+        for k in range(0, n, 100):
+            sh(cmd("rmi", "-f", *names[k:k + 100]), check=False)
+
+    fill(b.cli)
+    berth = [timed(b.cli("images")) for _ in range(RUNS)]
+    clear(b.cli)
+    ref = []
+    if docker:
+        fill(anchor)
+        ref = [timed(anchor("images")) for _ in range(RUNS)]
+        clear(anchor)
+    shutil.rmtree(d, ignore_errors=True)
+    return "ms", berth, ref
 
 
 def free_port():
@@ -373,9 +512,13 @@ SCENARIOS = {
     "docker_cli_run_rm_true": scenario_docker_cli_run_rm_true,
     "exec_true": scenario_exec_true,
     "ps_a_100": scenario_ps_a_100,
+    "run_rm_volume": scenario_run_rm_volume,
+    "volume_create_rm": scenario_volume_create_rm,
     "daemon_idle_rss": scenario_daemon_idle_rss,
     "shim_rss": scenario_shim_rss,
     "shim_private": scenario_shim_private,
+    "load": scenario_load,
+    "image_ls_500": scenario_image_ls_500,
 }
 
 

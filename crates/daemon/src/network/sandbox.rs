@@ -126,6 +126,7 @@ impl Daemon {
         let mut out = ContainerNetworking::default();
         out.attachments.push(attachment_for(
             &first,
+            // docker CLI 28 names the endpoint of `NetworkMode: default` "default".
             endpoint_for(nc, &[mode, "default", &first.name, &first.id]),
         )?);
         for (key, ep) in nc
