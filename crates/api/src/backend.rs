@@ -285,7 +285,6 @@ pub trait Backend: Send + Sync + 'static {
         id: &str,
         req: api::NetworkDisconnectRequest,
     ) -> ApiResult<()>;
-
     // --- distribution (defaults answer 501 until an engine implements them) ---
     /// Pulls an image; the stream carries Docker's JSON progress messages.
     async fn image_pull(&self, _opts: PullOptions) -> ApiResult<ByteStream> {

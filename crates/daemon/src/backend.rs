@@ -154,32 +154,6 @@ impl Backend for Daemon {
         Ok(self.tag_image(name, repo, tag).await?)
     }
 
-    async fn image_pull(&self, opts: PullOptions) -> ApiResult<ByteStream> {
-        Ok(self.pull_image(opts).await?)
-    }
-    async fn image_push(
-        &self,
-        name: &str,
-        tag: Option<String>,
-        auth: Option<String>,
-    ) -> ApiResult<ByteStream> {
-        Ok(self.push_image(name, tag, auth).await?)
-    }
-    async fn distribution_inspect(&self, name: &str, auth: Option<String>) -> ApiResult<Value> {
-        Ok(self.inspect_distribution(name, auth).await?)
-    }
-    async fn image_search(
-        &self,
-        term: &str,
-        limit: Option<usize>,
-        filters: Filters,
-        auth: Option<String>,
-    ) -> ApiResult<Value> {
-        Ok(self.search_images(term, limit, filters, auth).await?)
-    }
-    async fn registry_login(&self, body: Value) -> ApiResult<Value> {
-        Ok(Daemon::registry_login(self, body).await?)
-    }
     async fn image_history(&self, name: &str) -> ApiResult<Vec<api::ImageHistoryResponseItem>> {
         Ok(Daemon::image_history(self, name).await?)
     }
@@ -265,6 +239,32 @@ impl Backend for Daemon {
             Daemon::network_disconnect(self, id, &req.container, req.force.unwrap_or(false))
                 .await?,
         )
+    }
+    async fn image_pull(&self, opts: PullOptions) -> ApiResult<ByteStream> {
+        Ok(self.pull_image(opts).await?)
+    }
+    async fn image_push(
+        &self,
+        name: &str,
+        tag: Option<String>,
+        auth: Option<String>,
+    ) -> ApiResult<ByteStream> {
+        Ok(self.push_image(name, tag, auth).await?)
+    }
+    async fn distribution_inspect(&self, name: &str, auth: Option<String>) -> ApiResult<Value> {
+        Ok(self.inspect_distribution(name, auth).await?)
+    }
+    async fn image_search(
+        &self,
+        term: &str,
+        limit: Option<usize>,
+        filters: Filters,
+        auth: Option<String>,
+    ) -> ApiResult<Value> {
+        Ok(self.search_images(term, limit, filters, auth).await?)
+    }
+    async fn registry_login(&self, body: Value) -> ApiResult<Value> {
+        Ok(Daemon::registry_login(self, body).await?)
     }
 }
 

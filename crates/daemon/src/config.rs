@@ -42,8 +42,6 @@ pub struct DaemonConfig {
     pub berth_exe: PathBuf,
     /// Keys read from daemon.json that Berth accepts but does not act on yet.
     pub ignored_keys: Vec<String>,
-    /// `insecure-registries`, `registry-mirrors` and Berth's per-registry mirrors.
-    pub registries: berth_distribution::RegistryConfig,
     /// Networking: default bridge, its subnet, address pools.
     pub network: NetworkConfig,
     /// Containers keep running when the daemon stops (daemon.json `live-restore`, on by
@@ -53,6 +51,8 @@ pub struct DaemonConfig {
     /// range. Not implemented yet: such a daemon refuses containers with 501 (see
     /// docs/limits.md) rather than run them unmapped.
     pub userns_remap: Option<String>,
+    /// `insecure-registries`, `registry-mirrors` and Berth's per-registry mirrors.
+    pub registries: berth_distribution::RegistryConfig,
 }
 
 /// The default bridge's name (`None` = no default bridge, dockerd's `--bridge none`).
@@ -309,13 +309,13 @@ impl DaemonConfig {
             log_opts,
             berth_exe,
             ignored_keys,
-            registries,
             network,
             live_restore: json.live_restore.unwrap_or(true),
             userns_remap: flags
                 .userns_remap
                 .or(json.userns_remap)
                 .filter(|u| !u.is_empty()),
+            registries,
         })
     }
 

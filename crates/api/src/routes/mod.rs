@@ -39,11 +39,11 @@ fn routes() -> Router<AppState> {
         .merge(containers::routes())
         .merge(exec::routes())
         .merge(images::routes())
-        .merge(distribution::routes())
         .merge(image_cmds::routes())
         .merge(volumes::routes())
         .merge(df::routes())
         .merge(networks::routes())
+        .merge(distribution::routes())
         .merge(not_implemented_routes())
         .fallback(|| async { ApiError::not_found("page not found") })
 }

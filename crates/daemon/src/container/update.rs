@@ -99,13 +99,17 @@ fn apply(hc: &mut HostConfig, b: &ContainerUpdateBody) -> Result<()> {
     if let Some(m) = b.cpuset_mems.clone().filter(|s| !s.is_empty()) {
         hc.cpuset_mems = Some(m);
     }
-    if let Some(rp) = &b.restart_policy {
-        if !matches!(
-            rp.name,
-            None | Some(RestartPolicyNameEnum::NO) | Some(RestartPolicyNameEnum::EMPTY)
-        ) {
-            return Err(Error::NotImplemented(
-                "restart policies are not implemented in Berth yet".into(),
+    // As Docker: a policy without a name leaves the stored one; the next exit follows the new.
+    if let Some(rp) = b
+        .restart_policy
+        .as_ref()
+        .filter(|rp| !matches!(rp.name, None | Some(RestartPolicyNameEnum::EMPTY)))
+    {
+        super::restart::validate_policy(rp)?;
+        if hc.auto_remove == Some(true) && rp.name != Some(RestartPolicyNameEnum::NO) {
+            return Err(Error::InvalidArgument(
+                "Restart policy cannot be updated because AutoRemove is enabled for the container"
+                    .into(),
             ));
         }
         hc.restart_policy = Some(rp.clone());
