@@ -5,7 +5,9 @@ on a daemon of its own (private roots under /run/bb and /tmp), never the host's 
 """
 
 import os
+import re
 import shutil
+import socket
 import signal
 import statistics
 import subprocess
@@ -57,8 +59,11 @@ class Berth:
         os.makedirs(self.exec_root, exist_ok=True)
         self.host = f"unix://{self.exec_root}/api.sock"
         self.log = open(os.path.join(self.tmp, "daemon.log"), "w")
+        # A bridge and subnets of its own, never the host's defaults.
+        self.net_args = ["--bridge", f"bb{os.getpid():x}", "--default-address-pool", "base=10.224.0.0/11,size=24"]
         self.proc = subprocess.Popen(
-            [BERTH, "daemon", "--data-root", os.path.join(self.tmp, "data"), "--exec-root", self.exec_root, "-H", self.host],
+            [BERTH, "daemon", "--data-root", os.path.join(self.tmp, "data"), "--exec-root", self.exec_root, "-H", self.host,
+             *self.net_args],
             stdout=self.log, stderr=self.log)
         for _ in range(200):
             if os.path.exists(self.exec_root + "/api.sock"):
@@ -75,8 +80,12 @@ class Berth:
         ids = sh(self.cli("ps", "-aq"), check=False).stdout.split()
         for i in ids:
             sh(self.cli("rm", "-f", i.decode()), check=False)
+        for n in sh(self.cli("network", "ls", "-q", "--filter", "type=custom"), check=False).stdout.split():
+            sh(self.cli("network", "rm", n.decode()), check=False)
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait()
+        sh([BERTH, "daemon", "--data-root", os.path.join(self.tmp, "data"), "--exec-root", self.exec_root,
+            *self.net_args, "--network-cleanup"], check=False)
         shutil.rmtree(self.exec_root, ignore_errors=True)
         subprocess.run(["umount", "-R", self.tmp], stderr=subprocess.DEVNULL)
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -138,6 +147,32 @@ def scenario_exec_true(b, docker):
         sh(anchor("run", "-d", "--name", "bench-exec", "busybox", "sleep", "1000"))
         ref = [timed(anchor("exec", "bench-exec", "true")) for _ in range(RUNS)]
         sh(anchor("rm", "-f", "bench-exec"))
+    return "ms", berth, ref
+
+
+def scenario_run_rm_volume(b, docker):
+    """`run --rm` with a named volume and a bind mount: the cost of mounting them."""
+    host = tempfile.mkdtemp(prefix="berth-bench-bind-")
+    args = ("run", "--rm", "-v", "benchvol:/data", "-v", f"{host}:/h:ro", "busybox", "true")
+    berth = [timed(b.cli(*args)) for _ in range(RUNS)]
+    sh(b.cli("volume", "rm", "benchvol"))
+    ref = []
+    if docker:
+        ref = [timed(anchor(*args)) for _ in range(RUNS)]
+        sh(anchor("volume", "rm", "benchvol"))
+    os.rmdir(host)
+    return "ms", berth, ref
+
+
+def scenario_volume_create_rm(b, docker):
+    """`volume create` then `volume rm` of a named volume."""
+    def cycle(cmd):
+        t = time.perf_counter()
+        sh(cmd("volume", "create", "benchcycle"))
+        sh(cmd("volume", "rm", "benchcycle"))
+        return (time.perf_counter() - t) * 1000.0
+    berth = [cycle(b.cli) for _ in range(RUNS)]
+    ref = [cycle(anchor) for _ in range(RUNS)] if docker else []
     return "ms", berth, ref
 
 
@@ -214,14 +249,276 @@ def scenario_shim_private(b, docker):
     return measure_shims(b, docker, private_mb)
 
 
+def synthetic_image_archive():
+    """A `docker save` archive (the legacy layout every Docker loads) of `bench-load:1`: the
+    busybox rootfs plus a layer of mixed text and random files (~48 MB)."""
+    d = tempfile.mkdtemp(prefix="berth-bench-load-")
+    layers = [busybox_tar()]
+    mixed = os.path.join(d, "mixed.tar")
+    with tarfile.open(mixed, "w") as t:
+        import io
+        import random
+        rnd = random.Random(7)
+        for i in range(24):
+            data = os.urandom(1 << 20) if i % 2 else ("line %d of text\n" % i * 65536).encode()[: 1 << 20]
+            info = tarfile.TarInfo(f"data/f{i:03d}")
+            info.size = len(data)
+            info.mtime = 1700000000
+            t.addfile(info, io.BytesIO(data))
+        for i in range(2000):
+            data = (f"small file {i} " * rnd.randint(1, 64)).encode()
+            info = tarfile.TarInfo(f"small/{i:04d}.txt")
+            info.size = len(data)
+            info.mtime = 1700000000
+            t.addfile(info, io.BytesIO(data))
+    layers.append(mixed)
+    import hashlib
+    import json
+    diff_ids = []
+    for l in layers:
+        h = hashlib.sha256()
+        with open(l, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        diff_ids.append("sha256:" + h.hexdigest())
+    config = json.dumps({
+        "architecture": "amd64", "os": "linux", "created": "2024-01-01T00:00:00Z",
+        "config": {"Cmd": ["/bin/sh"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "history": [{"created_by": "busybox"}, {"created_by": "mixed"}],
+    }).encode()
+    cfg = hashlib.sha256(config).hexdigest() + ".json"
+    out = os.path.join(d, "image.tar")
+    with tarfile.open(out, "w") as t:
+        import io
+        info = tarfile.TarInfo(cfg)
+        info.size = len(config)
+        t.addfile(info, io.BytesIO(config))
+        names = []
+        for i, l in enumerate(layers):
+            name = f"{i:064x}/layer.tar"
+            t.add(l, arcname=name)
+            names.append(name)
+        manifest = json.dumps([{"Config": cfg, "RepoTags": ["bench-load:1"], "Layers": names}]).encode()
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(manifest)
+        t.addfile(info, io.BytesIO(manifest))
+    return out
+
+
+def scenario_load(b, docker):
+    """`load` of a ~50 MB two-layer image, cold each time (the image and its layers removed
+    before every run)."""
+    archive = synthetic_image_archive()
+    runs = int(os.environ.get("BENCH_LOAD_RUNS", "5"))
+
+    def measure(cmd):
+        out = []
+        for _ in range(runs):
+            sh(cmd("rmi", "-f", "bench-load:1"), check=False)
+            out.append(timed(cmd("load", "-q", "-i", archive)))
+        sh(cmd("rmi", "-f", "bench-load:1"), check=False)
+        return out
+
+    berth = measure(b.cli)
+    ref = measure(anchor) if docker else []
+    shutil.rmtree(os.path.dirname(archive), ignore_errors=True)
+    return "ms", berth, ref
+
+
+def scenario_image_ls_500(b, docker):
+    """`images` with 500 distinct images (tiny one-file imports)."""
+    n = int(os.environ.get("BENCH_IMAGES", "500"))
+    d = tempfile.mkdtemp(prefix="berth-bench-ls-")
+    tars = []
+    import io
+    for i in range(n):
+        p = os.path.join(d, f"{i}.tar")
+        with tarfile.open(p, "w") as t:
+            data = f"image {i}\n".encode()
+            info = tarfile.TarInfo("id")
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+        tars.append(p)
+
+    def fill(cmd):
+        for i, p in enumerate(tars):
+            sh(cmd("import", p, f"bench-ls-{i}:1"))
+
+    def clear(cmd):
+        names = [f"bench-ls-{i}:1" for i in range(n)]
+        for k in range(0, n, 100):
+            sh(cmd("rmi", "-f", *names[k:k + 100]), check=False)
+
+    fill(b.cli)
+    berth = [timed(b.cli("images")) for _ in range(RUNS)]
+    clear(b.cli)
+    ref = []
+    if docker:
+        fill(anchor)
+        ref = [timed(anchor("images")) for _ in range(RUNS)]
+        clear(anchor)
+    shutil.rmtree(d, ignore_errors=True)
+    return "ms", berth, ref
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=10.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"port {port} never answered")
+
+
+_IPERF_TAR = None
+
+
+def iperf_tar():
+    """busybox plus the host's iperf3 (Debian's, with the libraries it links) as a rootfs tar:
+    the same server and client in Berth's and Docker's containers."""
+    global _IPERF_TAR
+    if _IPERF_TAR:
+        return _IPERF_TAR
+    iperf = shutil.which("iperf3")
+    if not iperf:
+        sys.exit("iperf3 is needed for the network scenarios (apt-get install iperf3; scripts/deps.sh)")
+    d = tempfile.mkdtemp()
+    with tarfile.open(busybox_tar()) as t:
+        t.extractall(d)
+    files = [iperf]
+    for line in sh(["ldd", iperf]).stdout.decode().splitlines():
+        m = re.search(r"(/\S+)", line)
+        if m:
+            files.append(m.group(1))
+    for f in files:
+        dst = os.path.join(d, f.lstrip("/"))
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        shutil.copy(os.path.realpath(f), dst)
+    _IPERF_TAR = d + ".tar"
+    with tarfile.open(_IPERF_TAR, "w") as t:
+        t.add(d, arcname=".")
+    shutil.rmtree(d)
+    return _IPERF_TAR
+
+
+IPERF_IMAGE = "berth-bench-iperf3:1"
+
+
+def load_iperf(cmd):
+    sh(cmd("import", iperf_tar(), IPERF_IMAGE))
+
+
+def iperf_mbps(argv):
+    """Runs an iperf3 client (JSON output) until a run completes; MB/s received. The first
+    tries may meet a server that is not up yet (docker-proxy accepts before it is)."""
+    import json
+    last = None
+    for _ in range(10):
+        r = sh(argv, check=False)
+        try:
+            return json.loads(r.stdout)["end"]["sum_received"]["bits_per_second"] / 8 / 1e6
+        except (ValueError, KeyError) as e:
+            last = (e, r.stdout[-300:], r.stderr[-300:])
+            time.sleep(0.5)
+    raise RuntimeError(f"iperf3 never completed: {last}")
+
+
+def scenario_run_rm_none(b, docker):
+    berth = [timed(b.cli("run", "--rm", "--network", "none", "busybox", "true")) for _ in range(RUNS)]
+    ref = [timed(anchor("run", "--rm", "--network", "none", "busybox", "true")) for _ in range(RUNS)] if docker else []
+    return "ms", berth, ref
+
+
+def published(cmd, name, port, argv, image="busybox"):
+    sh(cmd("rm", "-f", name), check=False)
+    sh(cmd("run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:{argv[0]}", image, *argv[1:]))
+    wait_port(port)
+
+
+def scenario_published_tcp_mbps(b, docker):
+    """iperf3 throughput from the host's loopback into a container through a published port
+    (Docker: its userland docker-proxy; Berth: kernel DNAT)."""
+    samples = max(3, RUNS // 4)
+
+    def measure(cmd, name):
+        load_iperf(cmd)
+        port = free_port()
+        published(cmd, name, port, ["5201", "iperf3", "-s"], image=IPERF_IMAGE)
+        out = [iperf_mbps(["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", "2", "-J"])
+               for _ in range(samples)]
+        sh(cmd("rm", "-f", name))
+        return out
+
+    return "MB/s", measure(b.cli, "bench-iperf"), (measure(anchor, "bench-iperf") if docker else [])
+
+
+def scenario_published_http_ms(b, docker):
+    """Latency of one HTTP request (connect, GET, response) through a published port."""
+    import urllib.request
+
+    def measure(cmd, name):
+        port = free_port()
+        published(cmd, name, port, ["80", "httpd", "-f", "-p", "80", "-h", "/etc"])
+        url = f"http://127.0.0.1:{port}/passwd"
+        for _ in range(3):
+            urllib.request.urlopen(url, timeout=5).read()
+        out = []
+        for _ in range(RUNS * 5):
+            t = time.perf_counter()
+            urllib.request.urlopen(url, timeout=5).read()
+            out.append((time.perf_counter() - t) * 1000.0)
+        sh(cmd("rm", "-f", name))
+        return out
+
+    return "ms", measure(b.cli, "bench-http"), (measure(anchor, "bench-http") if docker else [])
+
+
+def scenario_c2c_tcp_mbps(b, docker):
+    """iperf3 throughput between two containers on a user-defined network, by name."""
+    samples = max(3, RUNS // 4)
+
+    def measure(cmd):
+        load_iperf(cmd)
+        sh(cmd("rm", "-f", "bench-srv"), check=False)
+        sh(cmd("network", "rm", "bench-net"), check=False)
+        sh(cmd("network", "create", "bench-net"))
+        sh(cmd("run", "-d", "--name", "bench-srv", "--network", "bench-net", IPERF_IMAGE, "iperf3", "-s"))
+        time.sleep(0.5)
+        out = [iperf_mbps(cmd("run", "--rm", "--network", "bench-net", IPERF_IMAGE,
+                              "iperf3", "-c", "bench-srv", "-t", "2", "-J"))
+               for _ in range(samples)]
+        sh(cmd("rm", "-f", "bench-srv"))
+        sh(cmd("network", "rm", "bench-net"), check=False)
+        return out
+
+    return "MB/s", measure(b.cli), (measure(anchor) if docker else [])
+
+
 SCENARIOS = {
     "run_rm_true": scenario_run_rm_true,
+    "run_rm_none": scenario_run_rm_none,
+    "published_tcp_mbps": scenario_published_tcp_mbps,
+    "published_http_ms": scenario_published_http_ms,
+    "c2c_tcp_mbps": scenario_c2c_tcp_mbps,
     "docker_cli_run_rm_true": scenario_docker_cli_run_rm_true,
     "exec_true": scenario_exec_true,
     "ps_a_100": scenario_ps_a_100,
+    "run_rm_volume": scenario_run_rm_volume,
+    "volume_create_rm": scenario_volume_create_rm,
     "daemon_idle_rss": scenario_daemon_idle_rss,
     "shim_rss": scenario_shim_rss,
     "shim_private": scenario_shim_private,
+    "load": scenario_load,
+    "image_ls_500": scenario_image_ls_500,
 }
 
 

@@ -14,6 +14,11 @@ command -v curl >/dev/null || need+=(curl)  # the limits tests read the streamin
 command -v skopeo >/dev/null || need+=(skopeo)
 command -v docker-registry >/dev/null || need+=(docker-registry)
 if ! command -v docker >/dev/null; then need+=(docker-cli); fi
+# Networking: nftables for NAT and published ports, iproute2/curl/iperf3 for tests and bench.
+command -v nft >/dev/null || need+=(nftables)
+command -v ip >/dev/null || need+=(iproute2)
+command -v curl >/dev/null || need+=(curl)
+command -v iperf3 >/dev/null || need+=(iperf3)
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

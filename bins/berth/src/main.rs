@@ -35,6 +35,24 @@ struct DaemonArgs {
     /// Default OCI runtime for containers (`berth` = built-in)
     #[arg(long = "default-runtime", value_name = "NAME")]
     default_runtime: Option<String>,
+    /// Name of the default bridge (`none` for no default bridge)
+    #[arg(short = 'b', long = "bridge", value_name = "NAME")]
+    bridge: Option<String>,
+    /// The default bridge's address and prefix (its gateway), e.g. 172.30.0.1/16
+    #[arg(long = "bip", value_name = "CIDR")]
+    bip: Option<String>,
+    /// Hand out default-bridge addresses from this sub-range only
+    #[arg(long = "fixed-cidr", value_name = "CIDR")]
+    fixed_cidr: Option<String>,
+    /// Pools new networks take their subnets from: base=CIDR,size=N (repeatable)
+    #[arg(long = "default-address-pool", value_name = "POOL")]
+    default_address_pools: Vec<String>,
+    /// MTU of container interfaces
+    #[arg(long = "mtu", value_name = "BYTES")]
+    mtu: Option<u32>,
+    /// Remove this daemon's bridges and firewall rules, then exit (for test harnesses)
+    #[arg(long = "network-cleanup", hide = true)]
+    network_cleanup: bool,
     /// User/Group setting for user namespaces (not implemented yet: containers are refused)
     #[arg(long = "userns-remap", value_name = "USER[:GROUP]")]
     userns_remap: Option<String>,
@@ -93,10 +111,19 @@ fn daemon_main(args: &[OsString]) -> anyhow::Result<()> {
         pidfile: a.pidfile,
         log_level: a.log_level,
         default_runtime: a.default_runtime,
+        bridge: a.bridge,
+        bip: a.bip,
+        fixed_cidr: a.fixed_cidr,
+        default_address_pools: a.default_address_pools,
+        mtu: a.mtu,
         userns_remap: a.userns_remap,
     };
     let exe = std::env::current_exe().context("locating the berth executable")?;
     let config = berth_daemon::DaemonConfig::load(flags, exe)?;
+    if a.network_cleanup {
+        berth_daemon::network::cleanup(&config)?;
+        return Ok(());
+    }
     let level = match config.log_level.as_str() {
         "fatal" => "error",
         l => l,

@@ -214,8 +214,8 @@ fn isolation_defaults_are_dockers() {
         );
     }
     assert_eq!(
-        lines[7], "1",
-        "only loopback in a private network namespace: {text}"
+        lines[7], "2",
+        "loopback and eth0 (on the default bridge) in a private network namespace: {text}"
     );
     assert_eq!(
         lines[8], "1",

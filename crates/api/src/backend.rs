@@ -102,6 +102,44 @@ pub struct ImportOptions {
     pub changes: Vec<String>,
     pub message: Option<String>,
     pub platform: Option<String>,
+    /// `fromSrc=<URL>`: the daemon downloads the tar (the request body is then empty).
+    pub url: Option<String>,
+}
+
+/// A path's stat inside a container, as `X-Docker-Container-Path-Stat` carries it (base64 of
+/// this JSON; `mode` is Go's `os.FileMode`).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ArchiveStat {
+    pub name: String,
+    pub size: i64,
+    pub mode: u32,
+    pub mtime: String,
+    #[serde(rename = "linkTarget")]
+    pub link_target: String,
+}
+
+/// What `POST /commit` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct CommitOptions {
+    pub container: String,
+    pub repo: Option<String>,
+    pub tag: Option<String>,
+    pub author: Option<String>,
+    pub comment: Option<String>,
+    /// Dockerfile instructions (`CMD …`, `ENV …`) applied to the new image's config.
+    pub changes: Vec<String>,
+    pub pause: bool,
+}
+
+/// `POST /images/create?fromImage=`.
+#[derive(Debug, Clone, Default)]
+pub struct PullOptions {
+    pub from_image: String,
+    /// A tag or a digest; `None` pulls every tag.
+    pub tag: Option<String>,
+    pub platform: Option<String>,
+    /// The `X-Registry-Auth` header.
+    pub auth: Option<String>,
 }
 
 /// The engine behind the API.
@@ -201,4 +239,86 @@ pub trait Backend: Send + Sync + 'static {
         noprune: bool,
     ) -> ApiResult<Vec<api::ImageDeleteResponseItem>>;
     async fn image_tag(&self, name: &str, repo: &str, tag: Option<&str>) -> ApiResult<()>;
+
+    // --- image command set: history, prune, save, commit, diff, export, df, check ---
+    async fn image_history(&self, name: &str) -> ApiResult<Vec<api::ImageHistoryResponseItem>>;
+    async fn image_prune(&self, filters: Filters) -> ApiResult<api::ImagePruneResponse>;
+    /// A `docker save` archive (Docker 25+ layout: OCI layout plus `manifest.json`).
+    async fn image_save(&self, names: Vec<String>) -> ApiResult<ByteStream>;
+    /// Returns the new image's ID.
+    async fn container_commit(&self, opts: CommitOptions) -> ApiResult<String>;
+    async fn container_changes(&self, id: &str) -> ApiResult<Vec<api::FilesystemChange>>;
+    async fn container_export(&self, id: &str) -> ApiResult<ByteStream>;
+    async fn system_df(&self) -> ApiResult<serde_json::Value>;
+    /// Verifies (and with `repair` fixes) the image store; a Berth extension.
+    async fn system_check(&self, repair: bool) -> ApiResult<serde_json::Value>;
+    /// `docker cp`: the stat of a path in a container (`X-Docker-Container-Path-Stat`).
+    async fn archive_stat(&self, id: &str, path: &str) -> ApiResult<ArchiveStat>;
+    /// `docker cp` out: the stat and a tar of the path.
+    async fn archive_get(&self, id: &str, path: &str) -> ApiResult<(ArchiveStat, ByteStream)>;
+    /// `docker cp` in: extracts a tar into a directory of the container.
+    async fn archive_put(
+        &self,
+        id: &str,
+        path: &str,
+        no_overwrite_dir_non_dir: bool,
+        body: ByteStream,
+    ) -> ApiResult<()>;
+    // --- volumes (JSON values: Docker prints `null` for empty labels and options) ---
+    async fn volume_list(&self, filters: Filters) -> ApiResult<serde_json::Value>;
+    async fn volume_create(&self, req: api::VolumeCreateRequest) -> ApiResult<serde_json::Value>;
+    async fn volume_inspect(&self, name: &str) -> ApiResult<serde_json::Value>;
+    /// `force` ignores a missing volume; one in use is refused (409) either way.
+    async fn volume_remove(&self, name: &str, force: bool) -> ApiResult<()>;
+    async fn volume_prune(&self, filters: Filters) -> ApiResult<serde_json::Value>;
+    /// Every volume with its `UsageData` (`Size`, `RefCount`), for `/system/df`.
+    async fn volume_disk_usage(&self) -> ApiResult<Vec<serde_json::Value>>;
+    // --- networks (Docker's JSON shapes, built by the engine) ---
+    async fn network_list(&self, filters: Filters) -> ApiResult<Vec<serde_json::Value>>;
+    async fn network_inspect(&self, id: &str) -> ApiResult<serde_json::Value>;
+    async fn network_create(&self, req: api::NetworkCreateRequest) -> ApiResult<serde_json::Value>;
+    async fn network_remove(&self, id: &str) -> ApiResult<()>;
+    async fn network_prune(&self, filters: Filters) -> ApiResult<serde_json::Value>;
+    async fn network_connect(&self, id: &str, req: api::NetworkConnectRequest) -> ApiResult<()>;
+    async fn network_disconnect(
+        &self,
+        id: &str,
+        req: api::NetworkDisconnectRequest,
+    ) -> ApiResult<()>;
+    // --- distribution (defaults answer 501 until an engine implements them) ---
+    /// Pulls an image; the stream carries Docker's JSON progress messages.
+    async fn image_pull(&self, _opts: PullOptions) -> ApiResult<ByteStream> {
+        Err(ApiError::not_implemented("pulling images from a registry"))
+    }
+    /// Pushes `name` (`tag`: one tag; `None`: every tag); JSON progress messages.
+    async fn image_push(
+        &self,
+        _name: &str,
+        _tag: Option<String>,
+        _auth: Option<String>,
+    ) -> ApiResult<ByteStream> {
+        Err(ApiError::not_implemented("image push"))
+    }
+    /// `POST /auth`: checks credentials against a registry.
+    async fn registry_login(&self, _body: serde_json::Value) -> ApiResult<serde_json::Value> {
+        Err(ApiError::not_implemented("registry login"))
+    }
+    /// `GET /distribution/{name}/json`.
+    async fn distribution_inspect(
+        &self,
+        _name: &str,
+        _auth: Option<String>,
+    ) -> ApiResult<serde_json::Value> {
+        Err(ApiError::not_implemented("distribution inspection"))
+    }
+    /// `GET /images/search`.
+    async fn image_search(
+        &self,
+        _term: &str,
+        _limit: Option<usize>,
+        _filters: Filters,
+        _auth: Option<String>,
+    ) -> ApiResult<serde_json::Value> {
+        Err(ApiError::not_implemented("image search"))
+    }
 }

@@ -111,6 +111,11 @@ fn version_tuple(v: &str) -> (u32, u32) {
     parse_version(&format!("v{v}")).expect("constant API versions are well-formed")
 }
 
+/// The API version a request was made with (from its `/vX.Y` prefix), for the few routes
+/// whose defaults changed between versions. Absent for unversioned paths (= the latest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RequestVersion(pub u32, pub u32);
+
 /// Strips the optional `/vX.Y` prefix, refusing versions outside what Berth serves.
 fn strip_version(mut req: Request) -> Result<Request, ApiError> {
     let path = req.uri().path().to_owned();
@@ -143,6 +148,8 @@ fn strip_version(mut req: Request) -> Result<Request, ApiError> {
     *req.uri_mut() = new_uri
         .parse::<Uri>()
         .map_err(|_| ApiError::bad_request("malformed request path"))?;
+    req.extensions_mut()
+        .insert(RequestVersion(version.0, version.1));
     Ok(req)
 }
 

@@ -26,6 +26,8 @@ pub enum WhiteoutMode {
     /// The target already holds the parent layers' files (a copying snapshotter): whiteouts
     /// delete what they name.
     Delete,
+    /// The archive is not a layer (`docker cp`): `.wh.` names are ordinary files.
+    Keep,
 }
 
 /// Options for [`apply_layer`].
@@ -37,7 +39,19 @@ pub struct ApplyOptions {
     pub allow_devices: bool,
     /// Apply the archive's uid/gid. Needs privilege.
     pub preserve_owner: bool,
+    /// Refuse to replace a directory with a non-directory or the reverse (docker cp's
+    /// `noOverwriteDirNonDir`); layers replace freely.
+    pub no_overwrite_dir_non_dir: bool,
+    /// Refuse a layer whose uncompressed stream exceeds this many bytes.
+    pub max_size: u64,
+    /// Refuse a compressed layer that expands more than this many times, once past
+    /// [`RATIO_GRACE`] bytes (gzip cannot exceed ~1032:1; a bomb must).
+    pub max_ratio: u64,
 }
+
+/// Uncompressed bytes allowed before [`ApplyOptions::max_ratio`] is enforced, so that small,
+/// very regular layers (a file of zeros) are never refused.
+pub const RATIO_GRACE: u64 = 1 << 30;
 
 impl ApplyOptions {
     pub fn new(whiteouts: WhiteoutMode) -> Self {
@@ -45,6 +59,9 @@ impl ApplyOptions {
             whiteouts,
             allow_devices: true,
             preserve_owner: true,
+            no_overwrite_dir_non_dir: false,
+            max_size: 64 << 30,
+            max_ratio: 1000,
         }
     }
 }
@@ -77,13 +94,34 @@ const MAX_SYMLINK_HOPS: usize = 40;
 /// created with `O_NOFOLLOW`/`AT_SYMLINK_NOFOLLOW` calls on the resolved parent. On error the
 /// directory holds a partial layer; callers unpack into a scratch snapshot and discard it.
 pub fn apply_layer<R: Read>(src: R, root: &Path, opts: &ApplyOptions) -> Result<Applied> {
-    let (compression, reader) = decompress(src).map_err(|e| Error::Malformed(e.to_string()))?;
+    let root_handle = Root::open(root).map_err(pathrs_err("open root", root))?;
+    let root_dir = File::open(root).map_err(Error::io("open root", root))?;
+    apply_layer_at(src, root_handle, root_dir, root, opts)
+}
+
+/// [`apply_layer`] onto a directory already opened (`root_dir`, an `O_DIRECTORY` fd), for
+/// callers that resolved it themselves and must not look it up again by path.
+pub(crate) fn apply_layer_at<R: Read>(
+    src: R,
+    root_handle: Root,
+    root_dir: File,
+    root: &Path,
+    opts: &ApplyOptions,
+) -> Result<Applied> {
+    let compressed = std::rc::Rc::new(std::cell::Cell::new(0u64));
+    let counted = CountReader {
+        inner: src,
+        n: compressed.clone(),
+    };
+    let (compression, reader) = decompress(counted).map_err(|e| Error::Malformed(e.to_string()))?;
     let mut hashed = HashReader {
         inner: reader,
         hasher: Sha256::new(),
+        total: 0,
+        compressed: (compression != Compression::None).then_some(compressed),
+        max_size: opts.max_size,
+        max_ratio: opts.max_ratio,
     };
-    let root_handle = Root::open(root).map_err(pathrs_err("open root", root))?;
-    let root_dir = File::open(root).map_err(Error::io("open root", root))?;
     let mut u = Unpacker {
         root: root_handle,
         root_dir,
@@ -96,14 +134,19 @@ pub fn apply_layer<R: Read>(src: R, root: &Path, opts: &ApplyOptions) -> Result<
     };
     {
         let mut archive = tar::Archive::new(&mut hashed);
-        for entry in archive.entries().map_err(malformed)? {
-            let mut entry = entry.map_err(malformed)?;
-            u.entry(&mut entry)?;
+        for entry in archive.entries().map_err(bomb_or_malformed(opts))? {
+            let mut entry = entry.map_err(bomb_or_malformed(opts))?;
+            u.entry(&mut entry).map_err(|e| match e {
+                Error::Malformed(m) if m.contains(BOMB) => Error::TooLarge {
+                    limit: opts.max_size,
+                },
+                e => e,
+            })?;
         }
     }
     // The diff ID covers the whole stream, including the end-of-archive blocks and padding that
     // the tar reader stops short of.
-    io::copy(&mut hashed, &mut io::sink()).map_err(malformed)?;
+    io::copy(&mut hashed, &mut io::sink()).map_err(bomb_or_malformed(opts))?;
     u.finish()?;
     sys::syncfs(u.root_dir.as_fd()).map_err(Error::io("syncfs", root))?;
     Ok(Applied {
@@ -112,6 +155,10 @@ pub fn apply_layer<R: Read>(src: R, root: &Path, opts: &ApplyOptions) -> Result<
         compression,
         skipped_devices: u.skipped_devices,
     })
+}
+
+fn blank(field: &[u8]) -> bool {
+    field.iter().all(|b| *b == 0 || *b == b' ')
 }
 
 fn malformed(e: io::Error) -> Error {
@@ -134,15 +181,58 @@ fn pathrs_io(e: pathrs::error::Error) -> io::Error {
     }
 }
 
+/// The marker of a bomb inside an `io::Error`, so that it survives the tar reader.
+const BOMB: &str = "berth: decompression limit exceeded";
+
+fn bomb_or_malformed(opts: &ApplyOptions) -> impl Fn(io::Error) -> Error + '_ {
+    move |e| {
+        if e.to_string().contains(BOMB) {
+            Error::TooLarge {
+                limit: opts.max_size,
+            }
+        } else {
+            Error::Malformed(e.to_string())
+        }
+    }
+}
+
+struct CountReader<R> {
+    inner: R,
+    n: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl<R: Read> Read for CountReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.n.set(self.n.get() + n as u64);
+        Ok(n)
+    }
+}
+
+/// Hashes the uncompressed stream and enforces the bomb limits on it.
 struct HashReader<R> {
     inner: R,
     hasher: Sha256,
+    total: u64,
+    /// Compressed bytes read so far, when the stream is compressed.
+    compressed: Option<std::rc::Rc<std::cell::Cell<u64>>>,
+    max_size: u64,
+    max_ratio: u64,
 }
 
 impl<R: Read> Read for HashReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
+        self.total += n as u64;
+        let ratio_exceeded = self.total > RATIO_GRACE
+            && self
+                .compressed
+                .as_ref()
+                .is_some_and(|c| self.total / c.get().max(1) > self.max_ratio);
+        if self.total > self.max_size || ratio_exceeded {
+            return Err(io::Error::other(BOMB));
+        }
         Ok(n)
     }
 }
@@ -189,26 +279,47 @@ struct Unpacker<'o> {
 impl Unpacker<'_> {
     fn entry<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<()> {
         let raw = entry.path().map_err(malformed)?.into_owned();
-        let rel = clean_path(&raw)?;
+        // Docker and containerd read `/etc/passwd` in a layer as the root's `etc/passwd`.
+        let rel = clean_path(raw.strip_prefix("/").unwrap_or(&raw))?;
         let Some(name) = rel.file_name().map(OsStr::to_owned) else {
             return Ok(()); // the archive's root entry ("./")
         };
         let parent = rel.parent().map(Path::to_path_buf).unwrap_or_default();
         self.check_escape(&parent, &rel)?;
-        let dir = self.open_dir(&parent)?;
-
-        if let Some(n) = name.to_str().filter(|n| n.starts_with(WH_PREFIX)) {
-            return self.whiteout(&dir, &parent, n);
+        let is_whiteout = self.opts.whiteouts != WhiteoutMode::Keep
+            && name.to_str().is_some_and(|n| n.starts_with(WH_PREFIX));
+        let dir = match self.open_dir(&parent) {
+            Ok(d) => d,
+            // A whiteout below something that is not a directory (a dangling link, a file)
+            // has nothing to delete.
+            Err(Error::Io { source, .. })
+                if is_whiteout && source.raw_os_error() == Some(libc::ENOTDIR) =>
+            {
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        if is_whiteout {
+            if let Some(n) = name.to_str() {
+                return self.whiteout(&dir, &parent, n);
+            }
         }
 
         let hdr = entry.header();
         let kind = hdr.entry_type();
         let mode = hdr.mode().map_err(malformed)? & 0o7777;
-        let uid = u32::try_from(hdr.uid().map_err(malformed)?)
+        // An all-blank numeric field reads as 0, as Go's archive/tar (Docker's) reads it.
+        let old = hdr.as_old();
+        let num = |v: io::Result<u64>, field: &[u8]| match v {
+            Ok(n) => Ok(n),
+            Err(_) if blank(field) => Ok(0),
+            Err(e) => Err(malformed(e)),
+        };
+        let uid = u32::try_from(num(hdr.uid(), &old.uid)?)
             .map_err(|_| Error::Malformed(format!("uid out of range for {rel:?}")))?;
-        let gid = u32::try_from(hdr.gid().map_err(malformed)?)
+        let gid = u32::try_from(num(hdr.gid(), &old.gid)?)
             .map_err(|_| Error::Malformed(format!("gid out of range for {rel:?}")))?;
-        let mtime = hdr.mtime().map_err(malformed)?.min(i64::MAX as u64) as i64;
+        let mtime = num(hdr.mtime(), &old.mtime)?.min(i64::MAX as u64) as i64;
         let dev = (
             hdr.device_major().ok().flatten(),
             hdr.device_minor().ok().flatten(),
@@ -220,6 +331,9 @@ impl Unpacker<'_> {
         let mut keep_dir = false;
         if let Some(st) = &existing {
             keep_dir = sys::is_dir(st) && kind.is_dir();
+            if self.opts.no_overwrite_dir_non_dir && sys::is_dir(st) != kind.is_dir() {
+                return Err(Error::OverwriteDirNonDir(rel.display().to_string()));
+            }
             if !keep_dir {
                 self.remove(&dir, &rel, sys::is_dir(st))?;
             }
@@ -306,7 +420,7 @@ impl Unpacker<'_> {
                 WhiteoutMode::Overlay => {
                     set_xattr(dir, "trusted.overlay.opaque", b"y", parent)?;
                 }
-                WhiteoutMode::Delete => {
+                WhiteoutMode::Delete | WhiteoutMode::Keep => {
                     let children = fs::read_dir(fd_path(dir))
                         .map_err(Error::io("read dir", parent))?
                         .collect::<io::Result<Vec<_>>>()

@@ -20,6 +20,15 @@ pub enum Error {
         target: String,
         reason: String,
     },
+    /// A copy would replace a directory with a non-directory or the reverse.
+    #[error("cannot overwrite directory with non-directory (or the reverse): {0}")]
+    OverwriteDirNonDir(String),
+    /// A copy's destination exists but is not a directory.
+    #[error("extraction point is not a directory: {0}")]
+    NotADirectory(String),
+    /// The uncompressed stream exceeds the cap set against decompression bombs.
+    #[error("layer exceeds the size limit of {limit} bytes uncompressed")]
+    TooLarge { limit: u64 },
     /// The tar stream is corrupt or truncated.
     #[error("malformed archive: {0}")]
     Malformed(String),
@@ -46,6 +55,9 @@ impl Error {
 impl Kinded for Error {
     fn kind(&self) -> ErrorKind {
         match self {
+            Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                ErrorKind::NotFound
+            }
             Error::Io { .. } => ErrorKind::Internal,
             _ => ErrorKind::InvalidArgument,
         }

@@ -86,6 +86,35 @@ pub enum Command {
     Import(import::ImportArgs),
     /// List images
     Images(images::ImagesArgs),
+    /// Remove one or more images
+    Rmi(rmi::RmiArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(rmi::TagArgs),
+    /// Show the history of an image
+    History(history::HistoryArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(save::SaveArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(save::ExportArgs),
+    /// Create a new image from a container's changes
+    Commit(commit::CommitArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(commit::DiffArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(cp::CpArgs),
+    /// Download an image from a registry
+    Pull(pull::PullArgs),
+    /// Upload an image to a registry
+    Push(push::PushArgs),
+    /// Log in to a registry
+    Login(login::LoginArgs),
+    /// Log out from a registry
+    Logout(login::LogoutArgs),
+    /// Search registries for images
+    Search(search::SearchArgs),
+    /// Manage Docker image manifests and manifest lists
+    #[command(subcommand)]
+    Manifest(manifest::ManifestCommand),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -95,6 +124,14 @@ pub enum Command {
     /// Manage the engine
     #[command(subcommand)]
     System(SystemCommand),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
+    /// List port mappings or a specific mapping for the container
+    Port(port::PortArgs),
 }
 
 /// `berth container …`.
@@ -142,6 +179,16 @@ pub enum ContainerCommand {
     Update(update::UpdateArgs),
     /// Rename a container
     Rename(rename::RenameArgs),
+    /// Create a new image from a container's changes
+    Commit(commit::CommitArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(commit::DiffArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(save::ExportArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(cp::CpArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(port::PortArgs),
 }
 
 /// `berth image …`.
@@ -156,6 +203,21 @@ pub enum ImageCommand {
     Load(load::LoadArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(import::ImportArgs),
+    /// Remove one or more images
+    #[command(alias = "remove", alias = "rmi")]
+    Rm(rmi::RmiArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(rmi::TagArgs),
+    /// Show the history of an image
+    History(history::HistoryArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(save::SaveArgs),
+    /// Remove unused images
+    Prune(system::ImagePruneArgs),
+    /// Download an image from a registry
+    Pull(pull::PullArgs),
+    /// Upload an image to a registry
+    Push(push::PushArgs),
 }
 
 /// `berth system …`.
@@ -165,12 +227,20 @@ pub enum SystemCommand {
     Info(info::InfoArgs),
     /// Get real time events from the server
     Events(events::EventsArgs),
+    /// Show docker disk usage
+    Df(system::DfArgs),
+    /// Remove unused data
+    Prune(system::SystemPruneArgs),
+    /// Verify the image store (every blob's digest, every layer chain); --repair fixes it
+    Check(system::CheckArgs),
 }
 
 /// The usage line of a command (after `berth <path>`), as docker prints it under errors.
 pub fn usage_tail(path: &str) -> &'static str {
     let leaf = path.rsplit(' ').next().unwrap_or(path);
     match leaf {
+        "inspect" | "rm" | "remove" if path.starts_with("volume") => "[OPTIONS] VOLUME [VOLUME...]",
+        "create" if path.starts_with("volume") => "[OPTIONS] [VOLUME]",
         "run" | "create" => "[OPTIONS] IMAGE [COMMAND] [ARG...]",
         "start" | "stop" | "restart" | "kill" | "rm" | "remove" => {
             "[OPTIONS] CONTAINER [CONTAINER...]"
@@ -184,8 +254,20 @@ pub fn usage_tail(path: &str) -> &'static str {
         "inspect" => "[OPTIONS] NAME|ID [NAME|ID...]",
         "top" => "CONTAINER [ps OPTIONS]",
         "rename" => "CONTAINER NEW_NAME",
+        "port" => "CONTAINER [PRIVATE_PORT[/PROTO]]",
+        "connect" => "[OPTIONS] NETWORK CONTAINER",
+        "disconnect" => "[OPTIONS] NETWORK CONTAINER",
         "import" => "[OPTIONS] file|URL|- [REPOSITORY[:TAG]]",
         "images" => "[OPTIONS] [REPOSITORY[:TAG]]",
+        "rmi" => "[OPTIONS] IMAGE [IMAGE...]",
+        "tag" => "SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]",
+        "history" => "[OPTIONS] IMAGE",
+        "save" => "[OPTIONS] IMAGE [IMAGE...]",
+        "export" => "[OPTIONS] CONTAINER",
+        "commit" => "[OPTIONS] CONTAINER [REPOSITORY[:TAG]]",
+        "diff" => "CONTAINER",
+        "cp" => "[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-",
+        "df" | "check" => "[OPTIONS]",
         _ => "[OPTIONS] COMMAND",
     }
 }
@@ -208,7 +290,7 @@ pub fn command_path(args: &[String]) -> String {
             break;
         }
         words.push(a);
-        if !matches!(a, "container" | "image" | "system") || words.len() == 2 {
+        if !matches!(a, "container" | "image" | "system" | "network") || words.len() == 2 {
             break;
         }
         i += 1;

@@ -81,6 +81,15 @@ pub struct CreateOptions {
     /// Connect a container to a network
     #[arg(long = "network", alias = "net", value_name = "network")]
     pub network: Option<String>,
+    /// Add network-scoped alias for the container
+    #[arg(long = "network-alias", alias = "net-alias", value_name = "list")]
+    pub network_alias: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long = "ip", value_name = "string")]
+    pub ip: Option<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
+    #[arg(long = "mac-address", value_name = "string")]
+    pub mac_address: Option<String>,
     /// Give extended privileges to this container
     #[arg(long)]
     pub privileged: bool,
@@ -148,9 +157,53 @@ pub struct CreateOptions {
     /// Bind mount a volume
     #[arg(short = 'v', long = "volume", value_name = "list")]
     pub volume: Vec<String>,
+    /// Attach a filesystem mount to the container
+    #[arg(long = "mount", value_name = "mount")]
+    pub mount: Vec<String>,
     /// Restart policy to apply when a container exits
     #[arg(long, value_name = "string")]
     pub restart: Option<String>,
+    /// Command to run to check health
+    #[arg(long = "health-cmd", value_name = "string")]
+    pub health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h) (default 0s)
+    #[arg(
+        long = "health-interval",
+        value_name = "duration",
+        allow_hyphen_values = true
+    )]
+    pub health_interval: Option<String>,
+    /// Maximum time to allow one check to run (ms|s|m|h) (default 0s)
+    #[arg(
+        long = "health-timeout",
+        value_name = "duration",
+        allow_hyphen_values = true
+    )]
+    pub health_timeout: Option<String>,
+    /// Consecutive failures needed to report unhealthy
+    #[arg(
+        long = "health-retries",
+        value_name = "int",
+        allow_hyphen_values = true
+    )]
+    pub health_retries: Option<i64>,
+    /// Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)
+    #[arg(
+        long = "health-start-period",
+        value_name = "duration",
+        allow_hyphen_values = true
+    )]
+    pub health_start_period: Option<String>,
+    /// Time between running the check during the start period (ms|s|m|h) (default 0s)
+    #[arg(
+        long = "health-start-interval",
+        value_name = "duration",
+        allow_hyphen_values = true
+    )]
+    pub health_start_interval: Option<String>,
+    /// Disable any container-specified HEALTHCHECK
+    #[arg(long = "no-healthcheck")]
+    pub no_healthcheck: bool,
     /// Suppress the pull output
     #[arg(short = 'q', long)]
     pub quiet: bool,
@@ -611,6 +664,14 @@ pub fn to_create_body(
             None => Ok(None),
         }
     };
+    let mut mounts = Vec::new();
+    for m in &o.mount {
+        mounts.push(crate::mount_flag::parse_mount(m).map_err(|why| flag_err("--mount", m, &why))?);
+    }
+    // As the docker CLI does: `-v /path` (no source) is an anonymous volume in
+    // `Config.Volumes`, everything else a bind in `HostConfig.Binds`.
+    let (anonymous, binds): (Vec<String>, Vec<String>) =
+        o.volume.iter().cloned().partition(|v| !v.contains(':'));
     let mut tmpfs = HashMap::new();
     for t in &o.tmpfs {
         let (path, opts) = t.split_once(':').unwrap_or((t, ""));
@@ -752,7 +813,8 @@ pub fn to_create_body(
         memory,
         nano_cpus,
         pids_limit: o.pids_limit,
-        binds: (!o.volume.is_empty()).then(|| o.volume.clone()),
+        binds: (!binds.is_empty()).then_some(binds),
+        mounts: (!mounts.is_empty()).then_some(mounts),
         container_id_file: o.cidfile.clone(),
         port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
         publish_all_ports: o.publish_all.then_some(true),
@@ -805,9 +867,37 @@ pub fn to_create_body(
         labels: Some(labels),
         stop_signal: o.stop_signal.clone(),
         stop_timeout: o.stop_timeout,
+        healthcheck: crate::health_flags::healthcheck(command, o)?,
         exposed_ports: (!exposed.is_empty()).then_some(exposed),
+        volumes: (!anonymous.is_empty()).then_some(anonymous),
         host_config: Some(host_config),
+        networking_config: networking_config(o),
         ..Default::default()
+    })
+}
+
+/// `--network-alias`, `--ip`, `--mac-address` go in the endpoint of the `--network` network,
+/// as the docker CLI sends them.
+fn networking_config(o: &CreateOptions) -> Option<berth_types::api::NetworkingConfig> {
+    if o.network_alias.is_empty() && o.ip.is_none() && o.mac_address.is_none() {
+        return None;
+    }
+    let net = o
+        .network
+        .clone()
+        .filter(|n| !n.is_empty() && n != "default")
+        .unwrap_or_else(|| "bridge".into());
+    let ep = berth_types::api::EndpointSettings {
+        aliases: (!o.network_alias.is_empty()).then(|| o.network_alias.clone()),
+        ipam_config: o.ip.clone().map(|ip| berth_types::api::EndpointIpamConfig {
+            ipv4_address: Some(ip),
+            ..Default::default()
+        }),
+        mac_address: o.mac_address.clone(),
+        ..Default::default()
+    };
+    Some(berth_types::api::NetworkingConfig {
+        endpoints_config: Some(std::collections::HashMap::from([(net, ep)])),
     })
 }
 

@@ -112,7 +112,7 @@ impl Client {
 }
 
 /// Encodes a reference for a path segment, keeping `/` and `:` readable as Docker's clients do.
-fn encode_name(name: &str) -> String {
+pub(crate) fn encode_name(name: &str) -> String {
     encode_component(name)
         .replace("%2F", "/")
         .replace("%3A", ":")

@@ -24,14 +24,18 @@
 //!      exit, so a `run` can register before `start` and collect the code afterwards.
 
 mod containers;
+mod distribution;
 pub mod error;
 mod exec;
 pub mod host;
+mod image_cmds;
 mod images;
 pub mod jsonstream;
+mod networks;
 pub mod stdcopy;
 mod system;
 pub mod transport;
+mod volumes;
 
 use std::marker::PhantomData;
 
@@ -48,6 +52,7 @@ pub use error::{Error, Result};
 pub use host::{select_host, Host, HostSource, DEFAULT_HOST, HOST_ENV};
 /// The HTTP method type of [`Client::request`] and [`Client::call`].
 pub use hyper::Method;
+pub use image_cmds::CommitOptions;
 pub use jsonstream::JsonSplitter;
 pub use stdcopy::{Demuxer, StreamType};
 pub use system::Ping;

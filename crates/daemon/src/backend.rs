@@ -153,4 +153,127 @@ impl Backend for Daemon {
     async fn image_tag(&self, name: &str, repo: &str, tag: Option<&str>) -> ApiResult<()> {
         Ok(self.tag_image(name, repo, tag).await?)
     }
+
+    async fn image_history(&self, name: &str) -> ApiResult<Vec<api::ImageHistoryResponseItem>> {
+        Ok(Daemon::image_history(self, name).await?)
+    }
+    async fn image_prune(&self, filters: Filters) -> ApiResult<api::ImagePruneResponse> {
+        Ok(self.prune_images(filters).await?)
+    }
+    async fn image_save(&self, names: Vec<String>) -> ApiResult<ByteStream> {
+        Ok(self.save_images(names).await?)
+    }
+    async fn container_commit(&self, opts: CommitOptions) -> ApiResult<String> {
+        Ok(self.commit_container(opts).await?)
+    }
+    async fn container_changes(&self, id: &str) -> ApiResult<Vec<api::FilesystemChange>> {
+        Ok(Daemon::container_changes(self, id).await?)
+    }
+    async fn container_export(&self, id: &str) -> ApiResult<ByteStream> {
+        Ok(self.export_container(id).await?)
+    }
+    async fn system_df(&self) -> ApiResult<Value> {
+        Ok(Daemon::system_df(self).await?)
+    }
+    async fn system_check(&self, repair: bool) -> ApiResult<Value> {
+        Ok(Daemon::system_check(self, repair).await?)
+    }
+    async fn archive_stat(&self, id: &str, path: &str) -> ApiResult<ArchiveStat> {
+        Ok(stat(Daemon::archive_stat(self, id, path).await?))
+    }
+    async fn archive_get(&self, id: &str, path: &str) -> ApiResult<(ArchiveStat, ByteStream)> {
+        let (s, body) = Daemon::archive_get(self, id, path).await?;
+        Ok((stat(s), body))
+    }
+    async fn archive_put(
+        &self,
+        id: &str,
+        path: &str,
+        no_overwrite_dir_non_dir: bool,
+        body: ByteStream,
+    ) -> ApiResult<()> {
+        Ok(Daemon::archive_put(self, id, path, no_overwrite_dir_non_dir, body).await?)
+    }
+    async fn volume_list(&self, filters: Filters) -> ApiResult<Value> {
+        Ok(Daemon::volume_list(self, filters).await?)
+    }
+    async fn volume_create(&self, req: api::VolumeCreateRequest) -> ApiResult<Value> {
+        Ok(Daemon::volume_create(self, req).await?)
+    }
+    async fn volume_inspect(&self, name: &str) -> ApiResult<Value> {
+        Ok(Daemon::volume_inspect(self, name).await?)
+    }
+    async fn volume_remove(&self, name: &str, force: bool) -> ApiResult<()> {
+        Ok(Daemon::volume_remove(self, name, force).await?)
+    }
+    async fn volume_prune(&self, filters: Filters) -> ApiResult<Value> {
+        Ok(Daemon::volume_prune(self, filters).await?)
+    }
+    async fn volume_disk_usage(&self) -> ApiResult<Vec<Value>> {
+        Ok(self.volumes_disk_usage().await?)
+    }
+    async fn network_list(&self, filters: Filters) -> ApiResult<Vec<Value>> {
+        Ok(Daemon::network_list(self, filters).await?)
+    }
+    async fn network_inspect(&self, id: &str) -> ApiResult<Value> {
+        Ok(Daemon::network_inspect(self, id).await?)
+    }
+    async fn network_create(&self, req: api::NetworkCreateRequest) -> ApiResult<Value> {
+        Ok(Daemon::network_create(self, req).await?)
+    }
+    async fn network_remove(&self, id: &str) -> ApiResult<()> {
+        Ok(Daemon::network_remove(self, id).await?)
+    }
+    async fn network_prune(&self, filters: Filters) -> ApiResult<Value> {
+        Ok(Daemon::network_prune(self, filters).await?)
+    }
+    async fn network_connect(&self, id: &str, req: api::NetworkConnectRequest) -> ApiResult<()> {
+        Ok(Daemon::network_connect(self, id, &req.container, req.endpoint_config).await?)
+    }
+    async fn network_disconnect(
+        &self,
+        id: &str,
+        req: api::NetworkDisconnectRequest,
+    ) -> ApiResult<()> {
+        Ok(
+            Daemon::network_disconnect(self, id, &req.container, req.force.unwrap_or(false))
+                .await?,
+        )
+    }
+    async fn image_pull(&self, opts: PullOptions) -> ApiResult<ByteStream> {
+        Ok(self.pull_image(opts).await?)
+    }
+    async fn image_push(
+        &self,
+        name: &str,
+        tag: Option<String>,
+        auth: Option<String>,
+    ) -> ApiResult<ByteStream> {
+        Ok(self.push_image(name, tag, auth).await?)
+    }
+    async fn distribution_inspect(&self, name: &str, auth: Option<String>) -> ApiResult<Value> {
+        Ok(self.inspect_distribution(name, auth).await?)
+    }
+    async fn image_search(
+        &self,
+        term: &str,
+        limit: Option<usize>,
+        filters: Filters,
+        auth: Option<String>,
+    ) -> ApiResult<Value> {
+        Ok(self.search_images(term, limit, filters, auth).await?)
+    }
+    async fn registry_login(&self, body: Value) -> ApiResult<Value> {
+        Ok(Daemon::registry_login(self, body).await?)
+    }
+}
+
+fn stat(s: berth_archive::PathStat) -> ArchiveStat {
+    ArchiveStat {
+        name: s.name,
+        size: s.size,
+        mode: s.mode,
+        mtime: s.mtime,
+        link_target: s.link_target,
+    }
 }

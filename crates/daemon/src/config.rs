@@ -42,10 +42,38 @@ pub struct DaemonConfig {
     pub berth_exe: PathBuf,
     /// Keys read from daemon.json that Berth accepts but does not act on yet.
     pub ignored_keys: Vec<String>,
+    /// Networking: default bridge, its subnet, address pools.
+    pub network: NetworkConfig,
+    /// Containers keep running when the daemon stops (daemon.json `live-restore`, on by
+    /// default in Berth). Off: the daemon stops them on shutdown, as dockerd does.
+    pub live_restore: bool,
     /// `userns-remap` (`default` or `user[:group]`): containers' root mapped to a subordinate
     /// range. Not implemented yet: such a daemon refuses containers with 501 (see
     /// docs/limits.md) rather than run them unmapped.
     pub userns_remap: Option<String>,
+    /// `insecure-registries`, `registry-mirrors` and Berth's per-registry mirrors.
+    pub registries: berth_distribution::RegistryConfig,
+}
+
+/// The default bridge's name (`None` = no default bridge, dockerd's `--bridge none`).
+pub const DEFAULT_BRIDGE: &str = "berth0";
+
+/// dockerd's networking flags and keys.
+#[derive(Debug, Clone)]
+pub struct NetworkConfig {
+    pub bridge: Option<String>,
+    /// `--bip`: the gateway address and prefix; `None` = pick a free subnet from the pools.
+    pub bip: Option<berth_network::Subnet>,
+    /// `--fixed-cidr`: allocate default-bridge addresses from this range only.
+    pub fixed_cidr: Option<berth_network::Subnet>,
+    pub pools: Vec<berth_network::Pool>,
+    pub mtu: u32,
+}
+
+#[derive(Debug, Deserialize)]
+struct PoolJson {
+    base: String,
+    size: u8,
 }
 
 /// daemon.json, with dockerd's key names.
@@ -69,6 +97,13 @@ struct DaemonJson {
     log_opts: Option<BTreeMap<String, String>>,
     #[serde(rename = "live-restore")]
     live_restore: Option<bool>,
+    bridge: Option<String>,
+    bip: Option<String>,
+    #[serde(rename = "fixed-cidr")]
+    fixed_cidr: Option<String>,
+    #[serde(rename = "default-address-pools")]
+    default_address_pools: Option<Vec<PoolJson>>,
+    mtu: Option<u32>,
     #[serde(rename = "userns-remap")]
     userns_remap: Option<String>,
     // Known to dockerd; acted on by later milestones of Berth.
@@ -81,9 +116,7 @@ const OTHER_DOCKERD_KEYS: &[&str] = &[
     "allow-nondistributable-artifacts",
     "api-cors-header",
     "authorization-plugins",
-    "bip",
     "bip6",
-    "bridge",
     "builder",
     "cgroup-parent",
     "containerd",
@@ -93,7 +126,6 @@ const OTHER_DOCKERD_KEYS: &[&str] = &[
     "cpu-rt-runtime",
     "cri-containerd",
     "data-root",
-    "default-address-pools",
     "default-cgroupns-mode",
     "default-gateway",
     "default-gateway-v6",
@@ -107,7 +139,6 @@ const OTHER_DOCKERD_KEYS: &[&str] = &[
     "exec-opts",
     "experimental",
     "features",
-    "fixed-cidr",
     "fixed-cidr-v6",
     "group",
     "host-gateway-ip",
@@ -125,7 +156,6 @@ const OTHER_DOCKERD_KEYS: &[&str] = &[
     "max-concurrent-downloads",
     "max-concurrent-uploads",
     "max-download-attempts",
-    "mtu",
     "no-new-privileges",
     "node-generic-resources",
     "oom-score-adjust",
@@ -159,6 +189,11 @@ pub struct Flags {
     pub pidfile: Option<PathBuf>,
     pub log_level: Option<String>,
     pub default_runtime: Option<String>,
+    pub bridge: Option<String>,
+    pub bip: Option<String>,
+    pub fixed_cidr: Option<String>,
+    pub default_address_pools: Vec<String>,
+    pub mtu: Option<u32>,
     /// `--userns-remap`.
     pub userns_remap: Option<String>,
 }
@@ -167,7 +202,7 @@ impl DaemonConfig {
     /// Flags win over daemon.json, as with dockerd (which refuses a conflict; we let the flag
     /// win because tests pass both).
     pub fn load(flags: Flags, berth_exe: PathBuf) -> Result<DaemonConfig> {
-        let json = match &flags.config_file {
+        let mut json = match &flags.config_file {
             Some(path) => read_daemon_json(path)?,
             None => {
                 let default = Path::new("/etc/berth/daemon.json");
@@ -178,6 +213,7 @@ impl DaemonConfig {
                 }
             }
         };
+        let network = network_config(&flags, &json)?;
         let mut runtimes = json.runtimes.unwrap_or_default();
         if runtimes.contains_key(BUILTIN_RUNTIME) {
             return Err(Error::Config(format!(
@@ -211,7 +247,8 @@ impl DaemonConfig {
                 )));
             }
         }
-        let mut ignored_keys: Vec<String> = json.other.keys().cloned().collect();
+        let registries = crate::distribution::registry_config(&mut json.other)?;
+        let ignored_keys: Vec<String> = json.other.keys().cloned().collect();
         let unknown: Vec<&String> = ignored_keys
             .iter()
             .filter(|k| !OTHER_DOCKERD_KEYS.contains(&k.as_str()))
@@ -222,10 +259,6 @@ impl DaemonConfig {
                 "the following directives don't match any configuration option: {}",
                 list.join(", ")
             )));
-        }
-        if json.live_restore == Some(false) {
-            ignored_keys
-                .push("live-restore (containers always survive a daemon restart in Berth)".into());
         }
         let log_level = flags.log_level.or(json.log_level).unwrap_or_else(|| {
             if json.debug == Some(true) {
@@ -276,10 +309,13 @@ impl DaemonConfig {
             log_opts,
             berth_exe,
             ignored_keys,
+            network,
+            live_restore: json.live_restore.unwrap_or(true),
             userns_remap: flags
                 .userns_remap
                 .or(json.userns_remap)
                 .filter(|u| !u.is_empty()),
+            registries,
         })
     }
 
@@ -294,6 +330,62 @@ impl DaemonConfig {
             })
             .collect()
     }
+}
+
+fn network_config(flags: &Flags, json: &DaemonJson) -> Result<NetworkConfig> {
+    let net_err = |e: berth_network::Error| Error::Config(e.to_string());
+    let bridge = match flags.bridge.clone().or(json.bridge.clone()) {
+        Some(b) if b == "none" => None,
+        Some(b) if b.is_empty() || b.len() > 15 || b.contains('/') || b.contains(' ') => {
+            return Err(Error::Config(format!("invalid bridge name {b:?}")))
+        }
+        Some(b) => Some(b),
+        None => Some(DEFAULT_BRIDGE.to_owned()),
+    };
+    let bip = flags
+        .bip
+        .clone()
+        .or(json.bip.clone())
+        .map(|s| s.parse::<berth_network::Subnet>())
+        .transpose()
+        .map_err(net_err)?;
+    let fixed_cidr = flags
+        .fixed_cidr
+        .clone()
+        .or(json.fixed_cidr.clone())
+        .map(|s| s.parse::<berth_network::Subnet>().map(|s| s.network()))
+        .transpose()
+        .map_err(net_err)?;
+    if let (Some(b), Some(f)) = (bip, fixed_cidr) {
+        if !f.within(&b.network()) {
+            return Err(Error::Config(format!(
+                "fixed-cidr {f} is not within the bridge's subnet {}",
+                b.network()
+            )));
+        }
+    }
+    let pools = if !flags.default_address_pools.is_empty() {
+        flags
+            .default_address_pools
+            .iter()
+            .map(|p| berth_network::Pool::parse(p))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(net_err)?
+    } else if let Some(list) = &json.default_address_pools {
+        list.iter()
+            .map(|p| berth_network::Pool::parse(&format!("base={},size={}", p.base, p.size)))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(net_err)?
+    } else {
+        berth_network::subnet::default_pools()
+    };
+    Ok(NetworkConfig {
+        bridge,
+        bip,
+        fixed_cidr,
+        pools,
+        mtu: flags.mtu.or(json.mtu).unwrap_or(1500),
+    })
 }
 
 fn read_daemon_json(path: &Path) -> Result<DaemonJson> {
@@ -348,12 +440,10 @@ mod tests {
 
     #[test]
     fn known_dockerd_keys_are_accepted() {
-        let c = load_json(
-            r#"{"registry-mirrors":["http://m"],"data-root":"/d","log-opts":{"max-size":"1m"}}"#,
-        )
-        .unwrap();
+        let c = load_json(r#"{"ip-forward":true,"data-root":"/d","log-opts":{"max-size":"1m"}}"#)
+            .unwrap();
         assert_eq!(c.data_root, PathBuf::from("/d"));
-        assert_eq!(c.ignored_keys, vec!["registry-mirrors".to_string()]);
+        assert_eq!(c.ignored_keys, vec!["ip-forward".to_string()]);
         assert_eq!(c.log_opts["max-size"], "1m");
     }
 
@@ -371,6 +461,24 @@ mod tests {
         let c = DaemonConfig::load(flags, "/bin/true".into()).unwrap();
         assert_eq!(c.data_root, PathBuf::from("/b"));
         assert!(c.unix_sockets().is_err());
+    }
+
+    #[test]
+    fn network_keys_are_read() {
+        let c = load_json(
+            r#"{"bip":"10.77.0.1/24","default-address-pools":[{"base":"10.80.0.0/16","size":24}]}"#,
+        )
+        .unwrap();
+        assert_eq!(c.network.bip.unwrap().to_string(), "10.77.0.1/24");
+        assert_eq!(c.network.pools[0].size, 24);
+        assert_eq!(c.network.bridge.as_deref(), Some(DEFAULT_BRIDGE));
+        assert!(load_json(r#"{"bip":"nonsense"}"#).is_err());
+        assert!(load_json(r#"{"bip":"10.1.0.1/24","fixed-cidr":"10.2.0.0/25"}"#).is_err());
+        assert!(load_json(r#"{"bridge":"none"}"#)
+            .unwrap()
+            .network
+            .bridge
+            .is_none());
     }
 
     #[test]

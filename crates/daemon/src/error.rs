@@ -9,6 +9,9 @@ pub enum Error {
     NoSuchExec(String),
     #[error("No such image: {0}")]
     NoSuchImage(String),
+    /// Any other missing object, with its full message (e.g. a path in a container).
+    #[error("{0}")]
+    NotFound(String),
     #[error("{0}")]
     InvalidArgument(String),
     #[error("{0}")]
@@ -31,9 +34,17 @@ pub enum Error {
     #[error(transparent)]
     Image(#[from] berth_image::Error),
     #[error(transparent)]
+    Distribution(#[from] berth_distribution::Error),
+    #[error(transparent)]
     Snapshot(#[from] berth_snapshot::Error),
     #[error(transparent)]
     Runtime(#[from] berth_runtime::RuntimeError),
+    #[error(transparent)]
+    Volume(#[from] berth_volume::Error),
+    #[error(transparent)]
+    Network(#[from] berth_network::Error),
+    #[error("network {0} not found")]
+    NoSuchNetwork(String),
     #[error("{0}")]
     Shim(String),
     #[error("{0}")]
@@ -52,9 +63,11 @@ impl Error {
 impl Kinded for Error {
     fn kind(&self) -> ErrorKind {
         match self {
-            Error::NoSuchContainer(_) | Error::NoSuchExec(_) | Error::NoSuchImage(_) => {
-                ErrorKind::NotFound
-            }
+            Error::NoSuchContainer(_)
+            | Error::NoSuchExec(_)
+            | Error::NoSuchImage(_)
+            | Error::NotFound(_)
+            | Error::NoSuchNetwork(_) => ErrorKind::NotFound,
             Error::InvalidArgument(_) | Error::Config(_) => ErrorKind::InvalidArgument,
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::NotImplemented(_) => ErrorKind::NotImplemented,
@@ -63,8 +76,11 @@ impl Kinded for Error {
             }
             Error::Metadata(e) => e.kind(),
             Error::Image(e) => e.kind(),
+            Error::Distribution(e) => e.kind(),
             Error::Snapshot(e) => e.kind(),
             Error::Runtime(e) => e.kind(),
+            Error::Volume(e) => e.kind(),
+            Error::Network(e) => e.kind(),
         }
     }
 }

@@ -14,6 +14,13 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 use crate::error::{Error, Result};
 use crate::Daemon;
 
+mod archive;
+mod commit;
+mod df;
+mod fetch;
+mod prune;
+mod save;
+
 /// The request body as a chunk stream that `StreamReader` accepts.
 type BodyChunks = futures_util::stream::Map<ByteStream, fn(Bytes) -> std::io::Result<Bytes>>;
 
@@ -23,13 +30,15 @@ fn body_reader(body: ByteStream) -> SyncIoBridge<StreamReader<BodyChunks, Bytes>
     SyncIoBridge::new(StreamReader::new(chunks))
 }
 
-fn json_line(v: Value) -> Bytes {
+pub(crate) fn json_line(v: Value) -> Bytes {
     let mut b = serde_json::to_vec(&v).unwrap_or_default();
     b.push(b'\n');
     Bytes::from(b)
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Error::Internal(format!("image task: {e}")))?
@@ -44,9 +53,53 @@ impl Daemon {
     ) -> Result<Vec<ImageSummary>> {
         let images = self.images.clone();
         let in_use = self.image_ids_in_use();
-        let list = blocking(move || Ok(images.list()?)).await?;
+        let refs: Vec<(String, String)> = ["since", "before"]
+            .iter()
+            .flat_map(|k| {
+                filters
+                    .get(*k)
+                    .into_iter()
+                    .flatten()
+                    .map(move |v| (k.to_string(), v.clone()))
+            })
+            .collect();
+        let (list, bounds) = blocking(move || {
+            // `since`/`before` name an image; compare creation times with it.
+            let mut bounds = Vec::new();
+            for (k, v) in refs {
+                let created = match images.resolve(&v) {
+                    Ok(r) => r.row.created.unwrap_or_default(),
+                    Err(e) if e.kind() == berth_types::ErrorKind::NotFound => {
+                        return Err(Error::NoSuchImage(v))
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                bounds.push((k, created));
+            }
+            Ok((images.list()?, bounds))
+        })
+        .await?;
+        let bounds: Vec<(String, i64)> = bounds
+            .into_iter()
+            .map(|(k, c)| (k, rfc3339_seconds(&c)))
+            .collect();
+        // Untagged parents of other images are intermediate images, shown only with `all`.
+        let parents: std::collections::HashSet<String> = list
+            .iter()
+            .map(|s| s.parent_id.clone())
+            .filter(|p| !p.is_empty())
+            .collect();
         let mut out = Vec::new();
         for mut s in list {
+            if !all && s.repo_tags.is_empty() && parents.contains(&s.id) {
+                continue;
+            }
+            if bounds.iter().any(|(k, t)| match k.as_str() {
+                "since" => s.created <= *t,
+                _ => s.created >= *t,
+            }) {
+                continue;
+            }
             if !image_matches(&s, &filters, all)? {
                 continue;
             }
@@ -59,8 +112,31 @@ impl Daemon {
         Ok(out)
     }
 
+    /// For each image in use, the container that conflict messages name: a running one if
+    /// any (that cannot be forced), else any.
+    fn image_users(&self) -> HashMap<String, berth_image::ImageUser> {
+        let mut m: HashMap<String, berth_image::ImageUser> = HashMap::new();
+        for e in self.containers.all() {
+            let c = e.snapshot();
+            let running = c.state.status.is_running();
+            let slot = m
+                .entry(c.image_id.clone())
+                .or_insert(berth_image::ImageUser {
+                    container: c.id.clone(),
+                    running,
+                });
+            if running && !slot.running {
+                *slot = berth_image::ImageUser {
+                    container: c.id,
+                    running,
+                };
+            }
+        }
+        m
+    }
+
     /// How many containers use each image.
-    fn image_ids_in_use(&self) -> HashMap<String, i64> {
+    pub(crate) fn image_ids_in_use(&self) -> HashMap<String, i64> {
         let mut m = HashMap::new();
         for e in self.containers.all() {
             *m.entry(e.snapshot().image_id).or_insert(0) += 1;
@@ -105,6 +181,10 @@ impl Daemon {
     }
 
     pub async fn import_image(&self, body: ByteStream, opts: ImportOptions) -> Result<ByteStream> {
+        let body = match &opts.url {
+            Some(url) => fetch::fetch(url).await?,
+            None => body,
+        };
         let reference = match (&opts.repo, &opts.tag) {
             (Some(r), Some(t)) => Some(format!("{r}:{t}")),
             (Some(r), None) => Some(r.clone()),
@@ -141,12 +221,11 @@ impl Daemon {
         force: bool,
         noprune: bool,
     ) -> Result<Vec<ImageDeleteResponseItem>> {
-        let in_use = self.image_ids_in_use();
+        let users = self.image_users();
         let images = self.images.clone();
         let name = name.to_owned();
         let items = blocking(move || {
-            let _ = noprune;
-            match images.remove(&name, force, &|id| in_use.contains_key(id)) {
+            match images.remove_with(&name, force, noprune, &|id| users.get(id).cloned()) {
                 Ok(items) => Ok(items),
                 Err(e) if e.kind() == berth_types::ErrorKind::NotFound => {
                     Err(Error::NoSuchImage(name))
@@ -190,9 +269,8 @@ impl Daemon {
     }
 }
 
-/// Docker's image list filters: `dangling`, `label`, `reference`, `before`, `since`. Without
-/// `all`, images with no tag that are parents of others are hidden (Docker's intermediate
-/// images); Berth has none of those yet, so `all` changes nothing.
+/// Docker's image list filters: `dangling`, `label`, `reference`, `before`, `since` (the last
+/// two applied by the caller). Intermediate images are hidden by the caller unless `all`.
 fn image_matches(s: &ImageSummary, filters: &Filters, _all: bool) -> Result<bool> {
     for (key, values) in filters {
         for v in values {
@@ -211,6 +289,7 @@ fn image_matches(s: &ImageSummary, filters: &Filters, _all: bool) -> Result<bool
                     None => s.labels.contains_key(v.as_str()),
                 },
                 "reference" => s.repo_tags.iter().any(|t| reference_matches(t, v)),
+                "since" | "before" => true, // applied by the caller, which can resolve names
                 other => return Err(Error::InvalidArgument(format!("invalid filter '{other}'"))),
             };
             if !ok {
@@ -219,6 +298,11 @@ fn image_matches(s: &ImageSummary, filters: &Filters, _all: bool) -> Result<bool
         }
     }
     Ok(true)
+}
+
+fn rfc3339_seconds(s: &str) -> i64 {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_or(0, |t| t.unix_timestamp())
 }
 
 /// `reference` filters match `repo` or `repo:tag`, with `*` as a wildcard in either part.

@@ -9,17 +9,21 @@
 //!
 //! Start-up ([`run`]): load the configuration → create the data and exec roots → take the
 //! pidfile → open the database and the image store → restore containers → listen on every
-//! `-H` socket (mode 0660) → serve until SIGTERM/SIGINT. Shutdown leaves containers running.
+//! `-H` socket (mode 0660) → serve until SIGTERM/SIGINT. Shutdown leaves containers running,
+//! unless daemon.json turns `live-restore` off (see [`container`]'s `shutdown` module).
 
 mod backend;
 pub mod config;
 pub mod container;
+mod distribution;
 pub mod error;
 pub mod events;
 mod exe_guard;
 mod images;
+pub mod network;
 mod rootfs;
 mod system;
+mod volumes;
 
 use std::sync::{Arc, Weak};
 
@@ -33,8 +37,12 @@ pub struct Daemon {
     pub db: berth_metadata::Db,
     pub images: Arc<berth_image::ImageStore>,
     pub containers: container::Registry,
+    pub volumes: Arc<berth_volume::VolumeStore>,
+    pub networks: network::Networks,
     pub(crate) execs: ExecTable,
     pub events: events::EventBus,
+    /// Pulls from registries (holds the downloads in flight, shared by concurrent pulls).
+    pub(crate) puller: Arc<berth_distribution::Puller>,
     /// For tasks that outlive a request (monitors).
     pub(crate) me: Weak<Daemon>,
     pub(crate) started: time::OffsetDateTime,
@@ -58,12 +66,23 @@ impl Daemon {
             db.clone(),
             snapshots,
         )?);
+        let volumes = Arc::new(berth_volume::VolumeStore::open(
+            config.data_root.join("volumes"),
+        )?);
+        let networks = network::Networks::open(&config, &db)?;
         let shim_exe = exe_guard::protect(&config.berth_exe, &config.data_root)?;
+        let puller = berth_distribution::Puller::new(
+            berth_distribution::Client::new(config.registries.clone()),
+            images.clone(),
+        );
         let daemon = Arc::new_cyclic(|me| Daemon {
+            puller,
             config,
             db,
             images,
             containers: container::Registry::default(),
+            volumes,
+            networks,
             execs: ExecTable::default(),
             events: events::EventBus::default(),
             me: me.clone(),
@@ -71,6 +90,7 @@ impl Daemon {
             shim_exe,
         });
         container::restore_all(&daemon).await?;
+        daemon.network_reconcile().await;
         Ok(daemon)
     }
 }
@@ -122,10 +142,15 @@ pub async fn run(config: DaemonConfig) -> Result<()> {
         _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}
     }
-    tracing::info!("shutting down; containers keep running");
     let _ = stop_tx.send(());
     for s in servers {
         let _ = s.await;
+    }
+    if daemon.config.live_restore {
+        tracing::info!("shutting down; containers keep running");
+    } else {
+        tracing::info!("shutting down; stopping containers (live-restore is off)");
+        daemon.stop_all_for_shutdown().await;
     }
     for path in &sockets {
         let _ = std::fs::remove_file(path);

@@ -24,6 +24,12 @@ pub enum Error {
     },
     #[error("invalid change {change:?}: {reason}")]
     InvalidChange { change: String, reason: String },
+    /// A list or prune filter Berth cannot apply (Docker's wording is in the message).
+    #[error("{0}")]
+    InvalidFilter(String),
+    /// The store failed a consistency check that the caller asked to be strict about.
+    #[error("image store check: {0}")]
+    Check(String),
     #[error("invalid platform {0:?}")]
     InvalidPlatform(String),
     /// Docker's "conflict: unable to delete ..." family.
@@ -53,7 +59,9 @@ impl Kinded for Error {
             | Error::InvalidConfig { .. }
             | Error::DiffIdMismatch { .. }
             | Error::InvalidChange { .. }
+            | Error::InvalidFilter(_)
             | Error::InvalidPlatform(_) => ErrorKind::InvalidArgument,
+            Error::Check(_) => ErrorKind::Internal,
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::Content(e) => e.kind(),
             Error::Metadata(e) => e.kind(),

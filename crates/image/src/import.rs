@@ -109,14 +109,15 @@ impl ImageStore {
         let manifest = self.synthesize_manifest(&id, &[blob], &[layer.compression])?;
         added.blobs.push(manifest.clone());
         let names: Vec<String> = tag.iter().filter_map(|t| t.tagged_name()).collect();
-        self.register(
-            &id,
-            &config,
-            Some(&layer.chain),
-            layer.size,
-            Some(&manifest),
-            &names,
-        )?;
+        self.register(crate::store::Registration {
+            id: &id,
+            config: &config,
+            top_chain: Some(&layer.chain),
+            size: layer.size,
+            manifest: Some(&manifest),
+            tags: &names,
+            parent: "",
+        })?;
         Ok(id.to_string())
     }
 

@@ -18,20 +18,32 @@
 //!    it with the layers and blobs no other image shares.
 
 mod changes;
+mod check;
+mod commit;
+mod diff;
 mod error;
+mod history;
 mod import;
 mod load;
 pub mod oci;
 pub mod platform;
+mod prune;
+mod pull;
 pub mod reference;
+mod save;
 mod store;
 mod unpack;
 
 pub use changes::apply_changes;
+pub use check::CheckReport;
+pub use commit::CommitOptions;
 pub use error::{Error, Result};
 pub use load::LoadedImage;
+pub use prune::{parse_until, PruneFilters};
+pub use pull::{Ingest, TagOutcome};
 pub use reference::Reference;
-pub use store::{ImageRecord, ImageStore};
+pub use save::SavePlan;
+pub use store::{ImageRecord, ImageStore, ImageUser};
 pub use unpack::chain_id;
 
 #[cfg(test)]

@@ -183,14 +183,15 @@ impl ImageStore {
         let mut loaded = Vec::new();
         for (p, (top, size, manifest)) in plans.iter().zip(unpacked) {
             let names: Vec<String> = p.tags.iter().filter_map(|t| t.tagged_name()).collect();
-            let moved = self.register(
-                &p.id,
-                &p.config,
-                top.as_deref(),
+            let moved = self.register(crate::store::Registration {
+                id: &p.id,
+                config: &p.config,
+                top_chain: top.as_deref(),
                 size,
-                Some(&manifest),
-                &names,
-            )?;
+                manifest: Some(&manifest),
+                tags: &names,
+                parent: "",
+            })?;
             loaded.push(LoadedImage {
                 id: p.id.to_string(),
                 tags: p.tags.iter().map(|t| t.familiar()).collect(),

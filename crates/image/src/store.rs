@@ -39,9 +39,17 @@ pub struct ImageRecord {
     pub row: ImageRow,
 }
 
+/// A container that uses an image, as removal's conflict messages name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageUser {
+    /// The container's ID.
+    pub container: String,
+    pub running: bool,
+}
+
 /// How a name resolved: through a tag or digest name (which removal treats differently from an
 /// ID), or through the ID.
-enum Matched {
+pub(crate) enum Matched {
     Name(String),
     Id,
 }
@@ -78,7 +86,7 @@ impl ImageStore {
         self.resolve_matched(name).map(|(r, _)| r)
     }
 
-    fn resolve_matched(&self, name: &str) -> Result<(ImageRecord, Matched)> {
+    pub(crate) fn resolve_matched(&self, name: &str) -> Result<(ImageRecord, Matched)> {
         let s = name.trim();
         let not_found = || Error::NotFound(name.to_string());
         if s.is_empty() {
@@ -132,7 +140,7 @@ impl ImageStore {
         Err(not_found())
     }
 
-    fn record(&self, row: ImageRow) -> Result<ImageRecord> {
+    pub(crate) fn record(&self, row: ImageRow) -> Result<ImageRecord> {
         let repo_tags = self
             .db
             .tags_for_image(&row.id)?
@@ -288,11 +296,27 @@ impl ImageStore {
         &self,
         name: &str,
         force: bool,
-        in_use: &dyn Fn(&str) -> bool,
+        in_use: &dyn Fn(&str) -> Option<ImageUser>,
+    ) -> Result<Vec<api::ImageDeleteResponseItem>> {
+        self.remove_with(name, force, false, in_use)
+    }
+
+    /// [`ImageStore::remove`], and unless `noprune`, the untagged parents (left by `commit`)
+    /// that nothing else needs any more, as Docker's `rmi` does.
+    pub fn remove_with(
+        &self,
+        name: &str,
+        force: bool,
+        noprune: bool,
+        in_use: &dyn Fn(&str) -> Option<ImageUser>,
     ) -> Result<Vec<api::ImageDeleteResponseItem>> {
         let (rec, matched) = self.resolve_matched(name)?;
         let short = berth_types::id::short_id(&rec.id).to_string();
-        let used = in_use(&rec.id);
+        let user = in_use(&rec.id);
+        let used = user.is_some();
+        let by = user.as_ref().map_or_else(String::new, |u| {
+            berth_types::id::short_id(&u.container).to_string()
+        });
         let mut names: Vec<String> = self.db.tags_for_image(&rec.id)?;
         names.extend(self.db.repo_digests_for_image(&rec.id)?);
         let mut out = Vec::new();
@@ -316,7 +340,7 @@ impl ImageStore {
                 }
                 if used && !force {
                     return Err(Error::Conflict(format!(
-                        "unable to remove repository reference {:?} (must force) - container is using its referenced image {short}",
+                        "unable to remove repository reference {:?} (must force) - container {by} is using its referenced image {short}",
                         familiar(&n)
                     )));
                 }
@@ -326,10 +350,23 @@ impl ImageStore {
                 }
             }
             Matched::Id => {
-                if used && !force {
+                if self.has_children(&rec.id)? {
                     return Err(Error::Conflict(format!(
-                        "unable to delete {short} (must be forced) - image is being used by a container"
+                        "unable to delete {short} (cannot be forced) - image has dependent child images"
                     )));
+                }
+                match &user {
+                    Some(u) if u.running => {
+                        return Err(Error::Conflict(format!(
+                            "unable to delete {short} (cannot be forced) - image is being used by running container {by}"
+                        )))
+                    }
+                    Some(_) if !force => {
+                        return Err(Error::Conflict(format!(
+                            "unable to delete {short} (must be forced) - image is being used by stopped container {by}"
+                        )))
+                    }
+                    _ => {}
                 }
                 let repos: HashSet<String> = names
                     .iter()
@@ -348,18 +385,63 @@ impl ImageStore {
                 }
             }
         }
-        out.extend(self.delete_image(&rec)?);
+        // A parent of committed images stays, untagged, as Docker keeps an intermediate image.
+        if self.has_children(&rec.id)? {
+            return Ok(out);
+        }
+        out.extend(self.delete_image(&rec)?.0);
+        if !noprune {
+            out.extend(
+                self.prune_parents(&rec.row.parent, &|id| in_use(id).is_some())?
+                    .0,
+            );
+        }
         Ok(out)
     }
 
-    /// Deletes the image row, then the layers and blobs nothing else needs.
-    fn delete_image(&self, rec: &ImageRecord) -> Result<Vec<api::ImageDeleteResponseItem>> {
+    /// Deletes `parent` and its ancestors while each is untagged, unused and childless.
+    pub(crate) fn prune_parents(
+        &self,
+        parent: &str,
+        in_use: &dyn Fn(&str) -> bool,
+    ) -> Result<(Vec<api::ImageDeleteResponseItem>, i64)> {
+        let mut out = Vec::new();
+        let mut reclaimed = 0;
+        let mut next = parent.to_string();
+        while !next.is_empty() {
+            let Some(row) = self.db.get_image(&next)? else {
+                break;
+            };
+            let rec = self.record(row)?;
+            if !rec.repo_tags.is_empty() || in_use(&rec.id) || self.has_children(&rec.id)? {
+                break;
+            }
+            let (items, bytes) = self.delete_image(&rec)?;
+            out.extend(items);
+            reclaimed += bytes;
+            next = rec.row.parent.clone();
+        }
+        Ok((out, reclaimed))
+    }
+
+    /// Whether images were committed on top of `id`.
+    pub(crate) fn has_children(&self, id: &str) -> Result<bool> {
+        Ok(self.db.list_images()?.iter().any(|r| r.parent == id))
+    }
+
+    /// Deletes the image row, then the layers and blobs nothing else needs. Returns what was
+    /// deleted, top layer first, and the unpacked bytes the deleted layers held.
+    pub(crate) fn delete_image(
+        &self,
+        rec: &ImageRecord,
+    ) -> Result<(Vec<api::ImageDeleteResponseItem>, i64)> {
         let blobs = self.image_blobs(&rec.row);
         self.db.delete_image(&rec.id)?;
         let mut out = vec![api::ImageDeleteResponseItem {
             untagged: None,
             deleted: Some(rec.id.clone()),
         }];
+        let mut reclaimed = 0i64;
         let mut used_chains = HashSet::new();
         let mut used_blobs = HashSet::new();
         for other in self.db.list_images()? {
@@ -376,6 +458,7 @@ impl ImageStore {
                 Err(berth_snapshot::Error::InUse { .. }) => break,
                 Err(e) => return Err(e.into()),
             }
+            reclaimed += self.db.get_layer(&chain)?.map_or(0, |l| l.size);
             self.db.delete_layer(&chain)?;
             out.push(api::ImageDeleteResponseItem {
                 untagged: None,
@@ -388,11 +471,11 @@ impl ImageStore {
                 Err(e) => return Err(e.into()),
             }
         }
-        Ok(out)
+        Ok((out, reclaimed))
     }
 
     /// Chain IDs from `top` down to the bottom layer.
-    fn chain_of(&self, top: Option<&str>) -> Result<Vec<String>> {
+    pub(crate) fn chain_of(&self, top: Option<&str>) -> Result<Vec<String>> {
         let mut out = Vec::new();
         let mut next = top.map(str::to_string);
         while let Some(c) = next {
@@ -403,7 +486,7 @@ impl ImageStore {
     }
 
     /// The blobs an image's manifest names (manifest, config, layers).
-    fn image_blobs(&self, row: &ImageRow) -> HashSet<Digest> {
+    pub(crate) fn image_blobs(&self, row: &ImageRow) -> HashSet<Digest> {
         let mut out = HashSet::new();
         if let Ok(id) = Digest::parse(&row.id) {
             out.insert(id);
@@ -454,6 +537,29 @@ impl ImageStore {
         }
     }
 
+    /// For each image, the bytes of its layers that some other image also uses (`SharedSize`).
+    pub fn shared_sizes(&self) -> Result<HashMap<String, i64>> {
+        let rows = self.db.list_images()?;
+        let mut chains = Vec::new();
+        let mut users: HashMap<String, usize> = HashMap::new();
+        for r in &rows {
+            let c = self.chain_of(r.chain_id.as_deref())?;
+            for l in &c {
+                *users.entry(l.clone()).or_default() += 1;
+            }
+            chains.push((r.id.clone(), c));
+        }
+        let mut out = HashMap::new();
+        for (id, c) in chains {
+            let mut shared = 0;
+            for l in c.iter().filter(|l| users.get(*l).copied().unwrap_or(0) > 1) {
+                shared += self.db.get_layer(l)?.map_or(0, |r| r.size);
+            }
+            out.insert(id, shared);
+        }
+        Ok(out)
+    }
+
     /// Bytes used by all layers (each counted once), for `docker system df`.
     pub fn layers_size(&self) -> Result<i64> {
         Ok(self.db.list_layers()?.iter().map(|l| l.size).sum())
@@ -461,21 +567,22 @@ impl ImageStore {
 
     /// Records a new image (or finds it recorded) and sets `tags` (normalised names) on it.
     /// Returns the tags that moved, with the image each named before.
-    pub(crate) fn register(
-        &self,
-        id: &Digest,
-        config: &ImageConfig,
-        top_chain: Option<&str>,
-        size: i64,
-        manifest: Option<&Digest>,
-        tags: &[String],
-    ) -> Result<Vec<(String, String)>> {
+    pub(crate) fn register(&self, r: Registration<'_>) -> Result<Vec<(String, String)>> {
+        let Registration {
+            id,
+            config,
+            top_chain,
+            size,
+            manifest,
+            tags,
+            parent,
+        } = r;
         let now = now();
         self.db.put_image(&ImageRow {
             id: id.to_string(),
             created: config.created.clone(),
             added: now.clone(),
-            parent: String::new(),
+            parent: parent.to_string(),
             size,
             chain_id: top_chain.map(str::to_string),
             manifest: manifest.map(|m| m.to_string()),
@@ -491,13 +598,26 @@ impl ImageStore {
     }
 }
 
+/// What [`ImageStore::register`] records.
+pub(crate) struct Registration<'a> {
+    pub id: &'a Digest,
+    pub config: &'a ImageConfig,
+    pub top_chain: Option<&'a str>,
+    pub size: i64,
+    pub manifest: Option<&'a Digest>,
+    /// Normalised names to point at the image.
+    pub tags: &'a [String],
+    /// The image this one was committed from, or empty.
+    pub parent: &'a str,
+}
+
 pub(crate) fn now() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }
 
-fn unix_seconds(rfc3339: &str) -> i64 {
+pub(crate) fn unix_seconds(rfc3339: &str) -> i64 {
     time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
         .map_or(0, |t| t.unix_timestamp())
 }

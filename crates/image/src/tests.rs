@@ -606,8 +606,13 @@ fn tag_untag_and_remove_like_docker() {
         Err(Error::NotFound(_))
     ));
 
-    let not_used = |_: &str| false;
-    let used = |_: &str| true;
+    let not_used = |_: &str| None;
+    let used = |_: &str| {
+        Some(crate::ImageUser {
+            container: "c0ffee".repeat(10) + "abcd",
+            running: false,
+        })
+    };
     // Removing one of several names only untags.
     let out = e.store.remove("other/name:1", false, &not_used).unwrap();
     assert_eq!(out.len(), 1);
@@ -773,4 +778,252 @@ fn loads_what_skopeo_writes() {
         assert!(root.join("bin/busybox").is_file());
         assert!(!root.join("etc/group").exists());
     });
+}
+
+/// Runs `change` on a mounted container root for `image` and leaves the container's snapshot
+/// in place (unmounted) for diff and commit.
+fn change_container(e: &Env, ctr: &str, image: &str, change: impl FnOnce(&Path)) {
+    let mounts = e.store.rootfs_for_container(ctr, image).unwrap();
+    let target = e.root.join(format!("mnt-{ctr}"));
+    fs::create_dir_all(&target).unwrap();
+    mount_all(&mounts, &target).unwrap();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| change(&target)));
+    unmount(&target).unwrap();
+    if let Err(p) = r {
+        std::panic::resume_unwind(p);
+    }
+}
+
+#[test]
+fn diff_commit_history_save_and_load_round_trip_on_both_backends() {
+    for backend in [Backend::Overlay, Backend::Native] {
+        let e = env(backend);
+        let layers = vec![base_layer(), top_layer()];
+        let config = config_for(&[&layers[0], &layers[1]], &["sh"]);
+        let base = Digest::of(&config).to_string();
+        e.store
+            .load(&docker_save_legacy(&layers, &config, &["base:1"])[..])
+            .unwrap();
+        let ctr = "c".repeat(64);
+        change_container(&e, &ctr, &base, |root| {
+            fs::write(root.join("etc/passwd"), b"root:x:0:0::/:/bin/sh\n").unwrap();
+            fs::remove_file(root.join("hello.txt")).unwrap();
+            fs::create_dir(root.join("new")).unwrap();
+            fs::write(root.join("new/file"), b"added").unwrap();
+            // Engine mount points are not changes.
+            fs::write(root.join("etc/hostname"), b"").unwrap();
+            fs::create_dir_all(root.join("proc")).unwrap();
+        });
+        let changes: Vec<(String, i32)> = e
+            .store
+            .container_changes(&ctr)
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.path, c.kind as i32))
+            .collect();
+        let want = vec![
+            ("/etc".to_string(), 0),
+            ("/etc/passwd".to_string(), 0),
+            ("/hello.txt".to_string(), 2),
+            ("/new".to_string(), 1),
+            ("/new/file".to_string(), 1),
+        ];
+        assert_eq!(changes, want, "{backend:?}");
+
+        let id = e
+            .store
+            .commit_container(
+                &ctr,
+                &base,
+                CommitOptions {
+                    reference: Some("committed:1".into()),
+                    author: Some("me".into()),
+                    comment: Some("msg".into()),
+                    changes: vec!["ENV A=b".into()],
+                    config: Default::default(),
+                    created_by: "sh -c change".into(),
+                },
+            )
+            .unwrap();
+        e.store.remove_container_rootfs(&ctr).unwrap();
+        let h = e.store.history("committed:1").unwrap();
+        assert_eq!(h.len(), 2, "{h:?}");
+        assert_eq!(h[0].id, id);
+        assert_eq!(h[0].created_by, "sh -c change");
+        assert_eq!(h[0].comment, "msg");
+        assert_eq!(h[0].tags, vec!["committed:1".to_string()]);
+        assert_eq!(h[1].id, base, "the local parent names its step");
+        let cfg = e.store.config(&id).unwrap();
+        assert_eq!(cfg.author.as_deref(), Some("me"));
+        assert!(cfg
+            .config
+            .unwrap()
+            .env
+            .unwrap()
+            .contains(&"A=b".to_string()));
+        with_rootfs(&e, &"d".repeat(64), &id, |root| {
+            assert_eq!(fs::read(root.join("new/file")).unwrap(), b"added");
+            assert!(!root.join("hello.txt").exists());
+            assert!(fs::read_to_string(root.join("etc/passwd"))
+                .unwrap()
+                .starts_with("root:x:0:0::/"));
+            assert!(!root.join("etc/hostname").exists());
+        });
+
+        // Save both images into one archive and load it into an empty store.
+        let plan = e
+            .store
+            .save_plan(&["base:1".into(), "committed:1".into()])
+            .unwrap();
+        let mut archive = Vec::new();
+        e.store.save(&plan, &mut archive).unwrap();
+        let e2 = env(backend);
+        let loaded = e2.store.load(&archive[..]).unwrap();
+        let mut ids: Vec<&str> = loaded.iter().map(|l| l.id.as_str()).collect();
+        ids.sort();
+        let mut want = vec![base.as_str(), id.as_str()];
+        want.sort();
+        assert_eq!(ids, want);
+        assert_eq!(e2.store.resolve("committed:1").unwrap().id, id);
+        // The shared base layer is written once.
+        let mut t = tar::Archive::new(&archive[..]);
+        let names: Vec<String> = t
+            .entries()
+            .unwrap()
+            .map(|en| en.unwrap().path().unwrap().display().to_string())
+            .collect();
+        for f in ["index.json", "manifest.json", "oci-layout", "repositories"] {
+            assert!(names.iter().any(|n| n == f), "{f} missing: {names:?}");
+        }
+        let base_diff = format!("blobs/sha256/{}", Digest::of(&layers[0]).hex());
+        assert_eq!(names.iter().filter(|n| **n == base_diff).count(), 1);
+        assert!(e2.store.check(false).unwrap().is_clean());
+    }
+}
+
+#[test]
+fn prune_dangling_then_all_and_check_repairs_a_corrupt_blob() {
+    let e = env(Backend::Native);
+    let l1 = vec![base_layer()];
+    let c1 = config_for(&[&l1[0]], &["one"]);
+    let c2 = config_for(&[&l1[0]], &["two"]);
+    let (id1, id2) = (Digest::of(&c1).to_string(), Digest::of(&c2).to_string());
+    e.store
+        .load(&docker_save_legacy(&l1, &c1, &["a:1"])[..])
+        .unwrap();
+    // The tag moves: the first image is left dangling.
+    let loaded = e
+        .store
+        .load(&docker_save_legacy(&l1, &c2, &["a:1"])[..])
+        .unwrap();
+    assert_eq!(loaded[0].replaced, vec![("a:1".to_string(), id1.clone())]);
+    let none = |_: &str| false;
+    let r = e.store.prune(true, &Default::default(), &none).unwrap();
+    let deleted: Vec<String> = r
+        .images_deleted
+        .unwrap()
+        .into_iter()
+        .filter_map(|i| i.deleted)
+        .collect();
+    // Only the image goes: its layer is shared with the tagged one.
+    assert_eq!(deleted, vec![id1.clone()]);
+    assert_eq!(r.space_reclaimed, Some(0));
+    assert!(e.store.resolve(&id1).is_err());
+    assert!(e.store.check(false).unwrap().is_clean());
+
+    // A label filter that does not match keeps everything; `until` in the past too.
+    let f: PruneFilters = [("label".to_string(), vec!["test=no".to_string()])].into();
+    let r = e.store.prune(false, &f, &none).unwrap();
+    assert!(r.images_deleted.is_none());
+    let f: PruneFilters = [("until".to_string(), vec!["2000-01-01".to_string()])].into();
+    assert!(e
+        .store
+        .prune(false, &f, &none)
+        .unwrap()
+        .images_deleted
+        .is_none());
+    // In use: kept even with all.
+    assert!(e
+        .store
+        .prune(false, &Default::default(), &|id: &str| id == id2)
+        .unwrap()
+        .images_deleted
+        .is_none());
+
+    // Corrupt the config blob: check finds it, repair removes the image and its layer.
+    let blob = e.store.content().blob_path(&Digest::parse(&id2).unwrap());
+    fs::write(&blob, b"{\"tampered\":true}").unwrap();
+    let r = e.store.check(false).unwrap();
+    assert!(!r.is_clean());
+    assert!(
+        r.problems.iter().any(|p| p.contains("does not match")),
+        "{r:?}"
+    );
+    let r = e.store.check(true).unwrap();
+    assert!(
+        r.repaired
+            .iter()
+            .any(|p| p.contains("removed broken image")),
+        "{r:?}"
+    );
+    assert!(e.store.check(false).unwrap().is_clean());
+    assert_empty(&e, "after repair");
+}
+
+#[test]
+fn committed_images_keep_their_parent_as_docker_keeps_intermediates() {
+    let e = env(Backend::Native);
+    let l = vec![base_layer()];
+    let c = config_for(&[&l[0]], &["sh"]);
+    let base = Digest::of(&c).to_string();
+    e.store
+        .load(&docker_save_legacy(&l, &c, &["p:1"])[..])
+        .unwrap();
+    let ctr = "e".repeat(64);
+    change_container(&e, &ctr, &base, |root| {
+        fs::write(root.join("x"), b"x").unwrap()
+    });
+    let child = e
+        .store
+        .commit_container(
+            &ctr,
+            &base,
+            CommitOptions {
+                reference: Some("child:1".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    e.store.remove_container_rootfs(&ctr).unwrap();
+    let h = e.store.history("child:1").unwrap();
+    assert_eq!(
+        (h[0].id.as_str(), h[1].id.as_str()),
+        (child.as_str(), base.as_str())
+    );
+    assert_eq!(h[1].tags, vec!["p:1".to_string()]);
+    let none = |_: &str| None;
+    // Removing the parent's last tag keeps it as an intermediate image.
+    let out = e.store.remove("p:1", false, &none).unwrap();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].untagged.as_deref(), Some("p:1"));
+    assert!(e.store.resolve(&base).is_ok());
+    // By ID it cannot go while the child exists, not even forced.
+    let err = e.store.remove(&base, true, &none).unwrap_err();
+    assert!(
+        err.to_string().contains("image has dependent child images"),
+        "{err}"
+    );
+    // Prune leaves it; removing the child takes the untagged parent along.
+    let r = e
+        .store
+        .prune(true, &Default::default(), &|_: &str| false)
+        .unwrap();
+    assert!(r.images_deleted.is_none(), "{r:?}");
+    let out = e.store.remove("child:1", false, &none).unwrap();
+    let deleted: Vec<&str> = out.iter().filter_map(|i| i.deleted.as_deref()).collect();
+    assert!(
+        deleted.contains(&child.as_str()) && deleted.contains(&base.as_str()),
+        "{out:?}"
+    );
+    assert_empty(&e, "after removing the child");
 }

@@ -13,6 +13,12 @@ pub enum Error {
     /// No object has this ID or name.
     #[error("{0} not found")]
     NotFound(String),
+    /// The requested IP address is held by another container.
+    #[error("Address already in use: {0}")]
+    AddressInUse(String),
+    /// No free address is left in the network's range.
+    #[error("no available IPv4 addresses on network {0}")]
+    Exhausted(String),
     /// The database was written by a newer schema than this build knows.
     #[error("database schema version {found} is newer than this build supports ({supported})")]
     UnknownSchema { found: u32, supported: u32 },
@@ -31,6 +37,8 @@ impl Kinded for Error {
             Error::NameInUse(_) => ErrorKind::Conflict,
             Error::AlreadyExists(_) => ErrorKind::AlreadyExists,
             Error::NotFound(_) => ErrorKind::NotFound,
+            Error::AddressInUse(_) => ErrorKind::Conflict,
+            Error::Exhausted(_) => ErrorKind::Unavailable,
             Error::UnknownSchema { .. } => ErrorKind::FailedPrecondition,
             Error::Config(_) => ErrorKind::Unavailable,
             Error::Sqlite(e) if is_busy(e) => ErrorKind::Unavailable,

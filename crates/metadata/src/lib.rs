@@ -17,12 +17,13 @@
 //!    connection for the duration of its statement or transaction.
 //!
 //! Each resource has its own module: [`containers`] (rows whose `record` is opaque JSON owned by
-//! the daemon), [`images`] (images, tags, repo digests and layers of the image store).
+//! the daemon), [`networks`] (networks and their IP allocations), [`images`] (images, tags, repo digests and layers of the image store).
 
 pub mod containers;
 mod error;
 pub mod images;
 pub mod migrations;
+pub mod networks;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -33,6 +34,7 @@ use rusqlite::Connection;
 pub use containers::ContainerRow;
 pub use error::{Error, Result};
 pub use images::{ImageRow, LayerRow, TagRow};
+pub use networks::{IpAllocation, NetworkRow};
 
 /// How long a statement waits for another connection's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

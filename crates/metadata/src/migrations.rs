@@ -49,6 +49,24 @@ pub const MIGRATIONS: &[&str] = &[
         size     INTEGER NOT NULL DEFAULT 0       -- unpacked bytes of this layer alone
     );
     "#,
+    // 2: networks (record is opaque JSON owned by the daemon) and IPAM: one row per address
+    // handed out, so that an address is never given twice, even across a crash and restart.
+    r#"
+    CREATE TABLE networks (
+        id      TEXT PRIMARY KEY NOT NULL,
+        name    TEXT NOT NULL UNIQUE,
+        created TEXT NOT NULL,
+        record  TEXT NOT NULL
+    );
+
+    CREATE TABLE ip_allocations (
+        network_id   TEXT NOT NULL REFERENCES networks(id) ON DELETE CASCADE,
+        address      TEXT NOT NULL,
+        container_id TEXT NOT NULL,
+        PRIMARY KEY (network_id, address),
+        UNIQUE (network_id, container_id)
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -129,6 +129,18 @@ pub struct BindMount {
     pub readonly: bool,
 }
 
+/// A volume, bind or tmpfs mount of the container's configuration, passed to the runtime as
+/// given: the daemon has already resolved `destination` inside the rootfs (no symlinks left).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountEntry {
+    pub destination: String,
+    /// `bind` or `tmpfs`.
+    pub typ: String,
+    pub source: String,
+    /// OCI mount options (`rbind`, `rprivate`, `ro`, `size=…`).
+    pub options: Vec<String>,
+}
+
 /// One `--ulimit`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rlimit {
@@ -194,6 +206,9 @@ pub struct SpecInput {
     pub readonly_rootfs: bool,
     /// Bind mounts from the host, in order (later ones may stack on earlier ones).
     pub mounts: Vec<BindMount>,
+    /// Volumes, binds and tmpfs mounts, after `mounts`; one at the destination of a default
+    /// mount (`/dev/shm`, `/etc/hosts`, …) replaces it, as in Docker.
+    pub extra_mounts: Vec<MountEntry>,
     /// Network namespace choice.
     pub network: NetworkMode,
     /// `--pid host`: share the host's pid namespace.
@@ -257,6 +272,7 @@ impl SpecInput {
             rootfs: rootfs.into(),
             readonly_rootfs: false,
             mounts: Vec::new(),
+            extra_mounts: Vec::new(),
             network: NetworkMode::New,
             host_pid: false,
             host_ipc: false,
@@ -525,6 +541,20 @@ fn build_spec_value(input: &SpecInput) -> Result<Value, RuntimeError> {
             "destination": m.destination, "type": "bind", "source": m.source, "options": opts,
         }));
     }
+    let mut rootfs_propagation = None;
+    for m in &input.extra_mounts {
+        check_abs("mount destination", &m.destination)?;
+        mounts.retain(|d| d["destination"] != json!(m.destination));
+        mounts.push(json!({
+            "destination": m.destination, "type": m.typ, "source": m.source, "options": m.options,
+        }));
+        // A shared bind needs a shared root to carry events out (Docker's rule). A slave one
+        // needs a slave root: what both runtimes do by default (runc: MS_SLAVE|MS_REC when
+        // unset; libcontainer, which knows no `r` spellings, likewise), so it is left unset.
+        if m.options.iter().any(|o| o == "shared" || o == "rshared") {
+            rootfs_propagation = Some("rshared");
+        }
+    }
 
     let caps = capabilities(input)?;
     let mut process = json!({
@@ -604,6 +634,9 @@ fn build_spec_value(input: &SpecInput) -> Result<Value, RuntimeError> {
         "cgroupsPath": format!("{}/{}", input.cgroup_parent.trim_end_matches('/'), input.id),
         "sysctl": input.sysctls,
     });
+    if let Some(p) = rootfs_propagation {
+        linux["rootfsPropagation"] = json!(p);
+    }
     if !linux_devices.is_empty() {
         linux["devices"] = json!(linux_devices);
     }
@@ -780,6 +813,36 @@ fn default_device_rules() -> Vec<Value> {
 mod tests {
     use super::*;
     use oci_spec::runtime::{LinuxNamespaceType, PosixRlimitType};
+
+    #[test]
+    fn extra_mounts_follow_and_replace_defaults() {
+        let mut i = input();
+        i.extra_mounts.push(MountEntry {
+            destination: "/dev/shm".into(),
+            typ: "tmpfs".into(),
+            source: "tmpfs".into(),
+            options: vec!["nosuid".into(), "size=1m".into()],
+        });
+        i.extra_mounts.push(MountEntry {
+            destination: "/data".into(),
+            typ: "bind".into(),
+            source: "/srv/v".into(),
+            options: vec!["rbind".into(), "rshared".into(), "rw".into()],
+        });
+        let v = build_spec_value(&i).unwrap();
+        let mounts = v["mounts"].as_array().unwrap();
+        let shm: Vec<_> = mounts
+            .iter()
+            .filter(|m| m["destination"] == "/dev/shm")
+            .collect();
+        assert_eq!(shm.len(), 1);
+        assert_eq!(shm[0]["options"][1], "size=1m");
+        assert_eq!(mounts.last().unwrap()["source"], "/srv/v");
+        assert_eq!(v["linux"]["rootfsPropagation"], "rshared");
+        i.extra_mounts.pop();
+        let v = build_spec_value(&i).unwrap();
+        assert!(v["linux"].get("rootfsPropagation").is_none());
+    }
 
     fn input() -> SpecInput {
         let mut i = SpecInput::new("abc", vec!["sh".into(), "-c".into(), "true".into()], "/r");

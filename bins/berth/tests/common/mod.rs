@@ -21,7 +21,22 @@ pub struct TestDaemon {
     pub log: PathBuf,
     pub child: Option<Child>,
     pub extra_args: Vec<String>,
+    /// This daemon's default bridge; its networks take /24s of [`TEST_ADDRESS_POOL`], chosen by
+    /// the daemon (under a host-wide lock) to collide with no other bridge or route.
+    pub bridge: String,
+    /// Extra environment for the daemon process.
+    pub env: Vec<(String, String)>,
     _tmp: tempfile::TempDir,
+}
+
+/// The address pool every test daemon's networks come from (never the host's defaults).
+pub const TEST_ADDRESS_POOL: &str = "base=10.224.0.0/11,size=24";
+
+/// A bridge name unique to this process and call (`bt` + hex pid + hex counter ≤ 15 chars).
+pub fn unique_bridge_name() -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("bt{:x}x{:x}", std::process::id(), n)
 }
 
 fn require_root() {
@@ -58,6 +73,8 @@ impl TestDaemon {
             log,
             child: None,
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            bridge: unique_bridge_name(),
+            env: Vec::new(),
             _tmp: tmp,
         };
         d.spawn();
@@ -85,7 +102,9 @@ impl TestDaemon {
             .arg(self.host())
             .arg("--log-level")
             .arg("debug")
+            .args(self.network_args())
             .args(&self.extra_args)
+            .envs(self.env.iter().cloned())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -103,6 +122,29 @@ impl TestDaemon {
             std::thread::sleep(Duration::from_millis(20));
         }
         panic!("daemon did not come up; log:\n{}", self.log_text());
+    }
+
+    /// `--bridge` and `--default-address-pool` unless the test gives its own.
+    fn network_args(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if !self
+            .extra_args
+            .iter()
+            .any(|a| a == "--bridge" || a == "-b" || a.starts_with("--bridge="))
+        {
+            v.extend(["--bridge".to_string(), self.bridge.clone()]);
+        }
+        if !self
+            .extra_args
+            .iter()
+            .any(|a| a.starts_with("--default-address-pool"))
+        {
+            v.extend([
+                "--default-address-pool".to_string(),
+                TEST_ADDRESS_POOL.to_string(),
+            ]);
+        }
+        v
     }
 
     /// SIGKILLs the daemon: containers must survive this.
@@ -202,6 +244,17 @@ impl Drop for TestDaemon {
             unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
             let _ = c.wait();
         }
+        // The daemon's bridges and firewall rules outlive it by design; a test's go with it.
+        let _ = Command::new(BERTH)
+            .arg("daemon")
+            .arg("--data-root")
+            .arg(&self.data_root)
+            .arg("--exec-root")
+            .arg(&self.exec_root)
+            .args(self.network_args())
+            .args(&self.extra_args)
+            .arg("--network-cleanup")
+            .output();
         // Anything still mounted below our roots (a failed test) is detached.
         if let Ok(mounts) = std::fs::read_to_string("/proc/self/mounts") {
             let mut targets: Vec<&str> = mounts

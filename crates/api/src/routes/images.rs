@@ -22,18 +22,8 @@ pub fn routes() -> Router<AppState> {
         .route("/images/json", get(list))
         .route("/images/load", post(load))
         .route("/images/create", post(create))
-        .route(
-            "/images/prune",
-            post(|| async { ApiError::not_implemented("image prune") }),
-        )
-        .route(
-            "/images/search",
-            get(|| async { ApiError::not_implemented("image search") }),
-        )
-        .route(
-            "/images/get",
-            get(|| async { ApiError::not_implemented("image save") }),
-        )
+        .route("/images/prune", post(prune))
+        .route("/images/get", get(save))
         .route("/images/{*rest}", any(by_name))
 }
 
@@ -51,23 +41,48 @@ async fn list(State(b): State<AppState>, Query(q): Q) -> Result<Response, ApiErr
     Ok(json_response(StatusCode::OK, &images))
 }
 
+async fn prune(State(b): State<AppState>, Query(q): Q) -> Result<Response, ApiError> {
+    let resp = b.image_prune(parse_filters(&q)?).await?;
+    Ok(json_response(StatusCode::OK, &resp))
+}
+
+/// `GET /images/get?names=a&names=b`: `names` repeats, so the raw pairs are read.
+async fn save(
+    State(b): State<AppState>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    let names: Vec<String> = pairs
+        .into_iter()
+        .filter(|(k, v)| k == "names" && !v.is_empty())
+        .map(|(_, v)| v)
+        .collect();
+    let stream = b.image_save(names).await?;
+    Ok(stream_response("application/x-tar", stream))
+}
+
 async fn load(State(b): State<AppState>, Query(q): Q, body: Body) -> Result<Response, ApiError> {
     let stream = b.image_load(body_stream(body), flag(&q, "quiet")).await?;
     Ok(stream_response("application/json", stream))
 }
 
-async fn create(State(b): State<AppState>, Query(q): Q, body: Body) -> Result<Response, ApiError> {
+async fn create(
+    State(b): State<AppState>,
+    Query(pairs): Query<Vec<(String, String)>>,
+    headers: axum::http::HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let q: HashMap<String, String> = pairs.iter().cloned().collect();
     if let Some(src) = q.get("fromSrc") {
-        if src != "-" {
-            return Err(ApiError::not_implemented("importing from a URL"));
-        }
         let opts = ImportOptions {
+            url: (src != "-").then(|| src.clone()),
             repo: q.get("repo").filter(|s| !s.is_empty()).cloned(),
             tag: q.get("tag").filter(|s| !s.is_empty()).cloned(),
-            changes: q
-                .get("changes")
-                .map(|c| vec![c.clone()])
-                .unwrap_or_default(),
+            // `changes` repeats, once per --change.
+            changes: pairs
+                .iter()
+                .filter(|(k, v)| k == "changes" && !v.is_empty())
+                .map(|(_, v)| v.clone())
+                .collect(),
             message: q.get("message").filter(|s| !s.is_empty()).cloned(),
             platform: q.get("platform").filter(|s| !s.is_empty()).cloned(),
         };
@@ -75,7 +90,7 @@ async fn create(State(b): State<AppState>, Query(q): Q, body: Body) -> Result<Re
         return Ok(stream_response("application/json", stream));
     }
     if q.contains_key("fromImage") {
-        return Err(ApiError::not_implemented("pulling images from a registry"));
+        return super::distribution::pull(b, &q, &headers).await;
     }
     Err(ApiError::bad_request(
         "either fromImage or fromSrc is required",
@@ -85,6 +100,7 @@ async fn create(State(b): State<AppState>, Query(q): Q, body: Body) -> Result<Re
 async fn by_name(
     State(b): State<AppState>,
     method: Method,
+    headers: axum::http::HeaderMap,
     Path(rest): Path<String>,
     Query(q): Q,
 ) -> Result<Response, ApiError> {
@@ -114,9 +130,14 @@ async fn by_name(
                 .await?;
             Ok(json_response(StatusCode::OK, &items))
         }
-        (Method::GET, "history") => Err(ApiError::not_implemented("image history")),
-        (Method::POST, "push") => Err(ApiError::not_implemented("image push")),
-        (Method::GET, "get") => Err(ApiError::not_implemented("image save")),
+        (Method::GET, "history") => {
+            Ok(json_response(StatusCode::OK, &b.image_history(name).await?))
+        }
+        (Method::POST, "push") => super::distribution::push(b, name, &q, &headers).await,
+        (Method::GET, "get") => {
+            let stream = b.image_save(vec![name.to_string()]).await?;
+            Ok(stream_response("application/x-tar", stream))
+        }
         _ => Err(ApiError::not_found("page not found")),
     }
 }

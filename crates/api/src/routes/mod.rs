@@ -2,9 +2,14 @@
 //! has been stripped by [`crate::server`].
 
 mod containers;
+mod df;
+mod distribution;
 mod exec;
+mod image_cmds;
 mod images;
+mod networks;
 mod system;
+mod volumes;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -34,40 +39,24 @@ fn routes() -> Router<AppState> {
         .merge(containers::routes())
         .merge(exec::routes())
         .merge(images::routes())
+        .merge(image_cmds::routes())
+        .merge(volumes::routes())
+        .merge(df::routes())
+        .merge(networks::routes())
+        .merge(distribution::routes())
         .merge(not_implemented_routes())
         .fallback(|| async { ApiError::not_found("page not found") })
 }
 
 /// Resources of later milestones: a clear 501 rather than a 404 that looks like a typo.
 fn not_implemented_routes() -> Router<AppState> {
-    // Berth has no networks or volumes yet, so looking one up by name finds nothing — the
-    // truthful answer, and the one `docker inspect` needs to try the next object type.
-    let mut r = Router::new()
-        .route(
-            "/networks/{name}",
-            axum::routing::get(|Path(name): Path<String>| async move {
-                ApiError::not_found(format!("network {name} not found"))
-            })
-            .fallback(|| async { ApiError::not_implemented("networks") }),
-        )
-        .route(
-            "/volumes/{name}",
-            axum::routing::get(|Path(name): Path<String>| async move {
-                ApiError::not_found(format!("get {name}: no such volume"))
-            })
-            .fallback(|| async { ApiError::not_implemented("volumes") }),
-        )
-        .route(
-            "/plugins/{name}/json",
-            axum::routing::get(|Path(name): Path<String>| async move {
-                ApiError::not_found(format!("plugin \"{name}\" not found"))
-            }),
-        );
+    let mut r = Router::new().route(
+        "/plugins/{name}/json",
+        axum::routing::get(|Path(name): Path<String>| async move {
+            ApiError::not_found(format!("plugin \"{name}\" not found"))
+        }),
+    );
     for (path, what) in [
-        ("/volumes", "volumes"),
-        ("/volumes/{name}/{*rest}", "volumes"),
-        ("/networks", "networks"),
-        ("/networks/{name}/{*rest}", "networks"),
         ("/build", "image build"),
         ("/build/{*rest}", "the builder"),
         ("/swarm", "swarm mode"),
@@ -78,10 +67,7 @@ fn not_implemented_routes() -> Router<AppState> {
         ("/plugins", "plugins"),
         ("/secrets", "swarm secrets"),
         ("/configs", "swarm configs"),
-        ("/system/df", "system df"),
         ("/session", "build sessions"),
-        ("/distribution/{*rest}", "distribution inspection"),
-        ("/auth", "registry login"),
     ] {
         r = r.route(
             path,

@@ -24,10 +24,8 @@ pub struct ImportArgs {
 }
 
 pub async fn run(ctx: &Ctx, a: ImportArgs) -> Result {
-    if a.source.starts_with("http://") || a.source.starts_with("https://") {
-        return Err(CliError::local("importing from a URL is not supported"));
-    }
-    let reader: Box<dyn tokio::io::AsyncRead + Send + Unpin> = if a.source == "-" {
+    let is_url = a.source.starts_with("http://") || a.source.starts_with("https://");
+    let reader: Box<dyn tokio::io::AsyncRead + Send + Unpin> = if a.source == "-" || is_url {
         Box::new(tokio::io::stdin())
     } else {
         Box::new(
@@ -46,6 +44,14 @@ pub async fn run(ctx: &Ctx, a: ImportArgs) -> Result {
         }
         None => (None, None),
     };
+    if is_url {
+        let mut stream = ctx
+            .client
+            .image_import_url(&a.source, repo, tag, &a.change, a.message.as_deref())
+            .await?;
+        super::load::print_progress(&mut stream).await?;
+        return Ok(0);
+    }
     let mut stream = ctx
         .client
         .image_import(

@@ -48,6 +48,8 @@ enum Kind {
     Any,
     Container,
     Image,
+    Volume,
+    Network,
 }
 
 pub async fn run(ctx: &Ctx, a: InspectArgs) -> Result {
@@ -55,6 +57,8 @@ pub async fn run(ctx: &Ctx, a: InspectArgs) -> Result {
         None | Some("") => Kind::Any,
         Some("container") => Kind::Container,
         Some("image") => Kind::Image,
+        Some("volume") => Kind::Volume,
+        Some("network") => Kind::Network,
         Some(other) => {
             return Err(CliError::local(format!(
                 "\"{other}\" is not a valid value for --type"
@@ -72,6 +76,15 @@ pub async fn run_image(ctx: &Ctx, a: ImageInspectArgs) -> Result {
     inspect(ctx, Kind::Image, &a.names, a.format.as_deref(), false).await
 }
 
+pub async fn run_volume(ctx: &Ctx, names: &[String], format: Option<&str>) -> Result {
+    inspect(ctx, Kind::Volume, names, format, false).await
+}
+
+/// `network inspect`.
+pub async fn run_network(ctx: &Ctx, names: &[String], format: Option<&str>) -> Result {
+    inspect(ctx, Kind::Network, names, format, false).await
+}
+
 /// Fetches one object; the error is the line docker prints for it.
 async fn fetch(
     ctx: &Ctx,
@@ -82,9 +95,19 @@ async fn fetch(
     let r = match kind {
         Kind::Container => ctx.client.container_inspect_raw(name, size).await,
         Kind::Image => ctx.client.image_inspect_raw(name).await,
+        Kind::Volume => ctx.client.volume_inspect_raw(name).await,
+        Kind::Network => ctx.client.network_inspect_raw(name).await,
         Kind::Any => match ctx.client.container_inspect_raw(name, size).await {
             Err(e) if e.is_not_found() => match ctx.client.image_inspect_raw(name).await {
-                Err(e) if e.is_not_found() => return Err(format!("Error: No such object: {name}")),
+                Err(e) if e.is_not_found() => match ctx.client.network_inspect_raw(name).await {
+                    Err(e) if e.is_not_found() => match ctx.client.volume_inspect_raw(name).await {
+                        Err(e) if e.is_not_found() => {
+                            return Err(format!("Error: No such object: {name}"))
+                        }
+                        r => r,
+                    },
+                    r => r,
+                },
                 r => r,
             },
             r => r,

@@ -1,28 +1,42 @@
 //! One module per command; [`dispatch`] routes both spellings of each to the same function.
 
 pub mod attach;
+pub mod commit;
+pub mod cp;
 pub mod create;
 pub mod events;
 pub mod exec;
+pub mod history;
 pub mod images;
 pub mod import;
 pub mod info;
 pub mod inspect;
 pub mod kill;
 pub mod load;
+pub mod login;
 pub mod logs;
+pub mod manifest;
+pub mod network;
 pub mod pause;
+pub mod port;
 pub mod prune;
 pub mod ps;
+pub mod pull;
+pub mod push;
 pub mod rename;
 pub mod rm;
+pub mod rmi;
 pub mod run;
+pub mod save;
+pub mod search;
 pub mod start;
 pub mod stats;
 pub mod stop;
+pub mod system;
 pub mod top;
 pub mod update;
 pub mod version;
+pub mod volume;
 pub mod wait;
 
 use std::future::Future;
@@ -80,6 +94,35 @@ pub async fn dispatch(ctx: &Ctx, command: Command) -> Result {
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => import::run(ctx, a).await,
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::run(ctx, a).await,
         Command::Image(ImageCommand::Inspect(a)) => inspect::run_image(ctx, a).await,
+        Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => rmi::rmi(ctx, a).await,
+        Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => rmi::tag(ctx, a).await,
+        Command::History(a) | Command::Image(ImageCommand::History(a)) => {
+            history::run(ctx, a).await
+        }
+        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => save::save(ctx, a).await,
+        Command::Image(ImageCommand::Prune(a)) => system::image_prune(ctx, a).await,
+        Command::Export(a) | Command::Container(ContainerCommand::Export(a)) => {
+            save::export(ctx, a).await
+        }
+        Command::Commit(a) | Command::Container(ContainerCommand::Commit(a)) => {
+            commit::commit(ctx, a).await
+        }
+        Command::Diff(a) | Command::Container(ContainerCommand::Diff(a)) => {
+            commit::diff(ctx, a).await
+        }
+        Command::Cp(a) | Command::Container(ContainerCommand::Cp(a)) => cp::run(ctx, a).await,
+        Command::System(SystemCommand::Df(a)) => system::df(ctx, a).await,
+        Command::System(SystemCommand::Prune(a)) => system::system_prune(ctx, a).await,
+        Command::System(SystemCommand::Check(a)) => system::check(ctx, a).await,
+        Command::Volume(c) => volume::run(ctx, c).await,
+        Command::Network(c) => network::dispatch(ctx, c).await,
+        Command::Port(a) | Command::Container(ContainerCommand::Port(a)) => port::run(ctx, a).await,
+        Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => pull::run(ctx, a).await,
+        Command::Push(a) | Command::Image(ImageCommand::Push(a)) => push::run(ctx, a).await,
+        Command::Search(a) => search::run(ctx, a).await,
+        Command::Manifest(c) => manifest::run(ctx, c).await,
+        Command::Login(a) => login::login(ctx, a).await,
+        Command::Logout(a) => login::logout(ctx, a).await,
     }
 }
 

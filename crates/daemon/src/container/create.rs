@@ -66,6 +66,7 @@ impl Daemon {
             .map_err(|e| Error::Internal(format!("image lookup task: {e}")))??;
 
         let id = generate_id();
+        let networking_config = body.networking_config.clone();
         let (config, host_config) = merge_config(
             &id,
             body,
@@ -87,6 +88,8 @@ impl Daemon {
             )));
         }
         validate_log_opts(&host_config)?;
+        let mount_points = self.resolve_mounts(&config, &host_config)?;
+        let networking = self.plan_networking(&host_config, networking_config.as_ref())?;
         if let Some(remap) = &self.config.userns_remap {
             if host_config.userns_mode.as_deref() != Some("host") {
                 return Err(Error::NotImplemented(format!(
@@ -111,15 +114,39 @@ impl Daemon {
             restart_count: 0,
             driver: self.images.snapshotter().driver_name().to_owned(),
             runtime,
+            mount_points,
+            networking,
+            health: None,
+            manually_stopped: false,
+            restart_backoff_ms: 0,
         };
 
         let dir = self.container_dir(&id);
-        std::fs::create_dir_all(&dir).map_err(Error::io(format!("creating {}", dir.display())))?;
         let images = self.images.clone();
         let (cid, iid) = (id.clone(), image_id.clone());
-        tokio::task::spawn_blocking(move || images.rootfs_for_container(&cid, &iid).map(|_| ()))
+        let prepared = match std::fs::create_dir_all(&dir) {
+            Ok(()) => tokio::task::spawn_blocking(move || {
+                images.rootfs_for_container(&cid, &iid).map(|_| ())
+            })
             .await
-            .map_err(|e| Error::Internal(format!("snapshot task: {e}")))??;
+            .map_err(|e| Error::Internal(format!("snapshot task: {e}")))
+            .and_then(|r| r.map_err(Error::from)),
+            Err(e) => Err(Error::io(format!("creating {}", dir.display()))(e)),
+        };
+        let mut container = container;
+        let prepared = match prepared {
+            Ok(()) => {
+                self.copy_up_at_create(&id, &mut container.mount_points)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = prepared {
+            self.discard_half_created(&id).await;
+            // The anonymous volumes made for it go too (the container was never recorded).
+            self.remove_anonymous_volumes(&container);
+            return Err(e);
+        }
 
         let row = berth_metadata::ContainerRow {
             id: id.clone(),
@@ -130,6 +157,7 @@ impl Daemon {
         };
         if let Err(e) = self.db.insert_container(&row) {
             self.discard_half_created(&id).await;
+            self.remove_anonymous_volumes(&container);
             return Err(match e {
                 berth_metadata::Error::NameInUse(n) => {
                     name_conflict(&n, &self.containers.name_owner(&n).unwrap_or_default())
@@ -325,10 +353,19 @@ fn merge_config(
         stdin_once: Some(body.stdin_once.unwrap_or(false)),
         env: Some(env),
         cmd,
-        healthcheck: body.healthcheck.clone().or(image.healthcheck.clone()),
+        healthcheck: super::health::merge(body.healthcheck.clone(), image.healthcheck.clone()),
         args_escaped: None,
         image: body.image.clone(),
-        volumes: body.volumes.clone().or(image.volumes.clone()),
+        // The image's VOLUMEs and the request's anonymous volumes together, as Docker does.
+        volumes: {
+            let mut v: Vec<String> = image.volumes.clone().unwrap_or_default();
+            for x in body.volumes.iter().flatten() {
+                if !v.contains(x) {
+                    v.push(x.clone());
+                }
+            }
+            (!v.is_empty()).then_some(v)
+        },
         working_dir: Some(
             body.working_dir
                 .clone()
@@ -354,6 +391,7 @@ fn merge_config(
     if let Some(sig) = config.stop_signal.as_deref() {
         super::parse_signal(sig)?;
     }
+    super::health::validate(config.healthcheck.as_ref())?;
 
     // Docker's defaults, so inspect shows what Docker shows.
     if host_config
@@ -362,16 +400,6 @@ fn merge_config(
         .is_none_or(|m| m.is_empty() || m == "default")
     {
         host_config.network_mode = Some("bridge".into());
-    }
-    match host_config.network_mode.as_deref() {
-        Some("bridge" | "host" | "none") => {}
-        Some(m) if m.starts_with("container:") => {}
-        Some(m) => {
-            return Err(Error::NotImplemented(format!(
-                "network {m:?}: user-defined networks are not implemented in Berth yet"
-            )))
-        }
-        None => {}
     }
     let lc = host_config
         .log_config
@@ -388,12 +416,16 @@ fn merge_config(
         host_config.runtime = Some(default_runtime.to_owned());
     }
     if let Some(rp) = &host_config.restart_policy {
-        if !matches!(
-            rp.name,
-            None | Some(RestartPolicyNameEnum::NO) | Some(RestartPolicyNameEnum::EMPTY)
-        ) {
-            return Err(Error::NotImplemented(
-                "restart policies are not implemented in Berth yet".into(),
+        let max = rp.maximum_retry_count.unwrap_or(0);
+        if max < 0 {
+            return Err(Error::InvalidArgument(
+                "invalid restart policy: maximum retry count cannot be negative".into(),
+            ));
+        }
+        if max != 0 && rp.name != Some(RestartPolicyNameEnum::ON_FAILURE) {
+            return Err(Error::InvalidArgument(
+                "invalid restart policy: maximum retry count can only be used with 'on-failure'"
+                    .into(),
             ));
         }
     }
@@ -408,45 +440,6 @@ fn merge_config(
         return Err(Error::InvalidArgument(
             "can't create 'AutoRemove' container with restart policy".into(),
         ));
-    }
-    for unsupported in [
-        (
-            host_config.binds.as_ref().is_some_and(|b| !b.is_empty()),
-            "volumes and bind mounts (-v)",
-        ),
-        (
-            host_config.mounts.as_ref().is_some_and(|m| !m.is_empty()),
-            "mounts (--mount)",
-        ),
-        (
-            host_config
-                .port_bindings
-                .as_ref()
-                .is_some_and(|p| !p.is_empty()),
-            "published ports (-p)",
-        ),
-        (
-            host_config.publish_all_ports == Some(true),
-            "publishing all ports (-P)",
-        ),
-        (
-            host_config
-                .volumes_from
-                .as_ref()
-                .is_some_and(|v| !v.is_empty()),
-            "--volumes-from",
-        ),
-        (
-            host_config.tmpfs.as_ref().is_some_and(|v| !v.is_empty()),
-            "tmpfs mounts (--tmpfs)",
-        ),
-    ] {
-        if unsupported.0 {
-            return Err(Error::NotImplemented(format!(
-                "{} are not implemented in Berth yet",
-                unsupported.1
-            )));
-        }
     }
     Ok((config, host_config))
 }

@@ -214,7 +214,7 @@ impl Daemon {
     }
 
     /// The OCI process for an exec: the container's process with the exec's settings.
-    fn exec_process(
+    pub(crate) fn exec_process(
         &self,
         state_dir: &std::path::Path,
         c: &super::Container,

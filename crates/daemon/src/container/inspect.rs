@@ -21,6 +21,9 @@ impl Daemon {
         let entry = self.containers.lookup(key)?;
         let c = entry.snapshot();
         let mut v = self.container_json(&c);
+        if let Some(h) = &c.health {
+            v["State"]["Health"] = json!(h);
+        }
         if size {
             let rw = self.images.snapshotter().usage(&c.id).unwrap_or(0) as i64;
             let image_size = crate::rootfs::image_size(&self.images, &c.image_id);
@@ -45,6 +48,12 @@ impl Daemon {
     }
 
     pub(crate) fn container_json(&self, c: &Container) -> Value {
+        let mut v = self.container_json_inner(c);
+        docker_mount_field_order(&mut v["HostConfig"]["Mounts"]);
+        v
+    }
+
+    fn container_json_inner(&self, c: &Container) -> Value {
         let s = &c.state;
         let dir = self.container_dir(&c.id);
         let state_dir = self.state_dir(&c.id);
@@ -86,30 +95,48 @@ impl Daemon {
                     "MergedDir": state_dir.join("rootfs"),
                 },
             },
-            "Mounts": [],
+            "Mounts": mounts_json(c),
             "Config": c.config,
-            "NetworkSettings": {
-                "Bridge": "",
-                "SandboxID": "",
-                "SandboxKey": if s.pid > 0 { json!(format!("/proc/{}/ns/net", s.pid)) } else { json!("") },
-                "HairpinMode": false,
-                "LinkLocalIPv6Address": "",
-                "LinkLocalIPv6PrefixLen": 0,
-                "Ports": {},
-                "SecondaryIPAddresses": Value::Null,
-                "SecondaryIPv6Addresses": Value::Null,
-                "EndpointID": "",
-                "Gateway": "",
-                "GlobalIPv6Address": "",
-                "GlobalIPv6PrefixLen": 0,
-                "IPAddress": "",
-                "IPPrefixLen": 0,
-                "IPv6Gateway": "",
-                "MacAddress": "",
-                // Until the networking milestone a "bridge" container has a namespace with
-                // only loopback: it is attached to no network, and says so.
-                "Networks": {},
-            },
+            "NetworkSettings": self.network_settings(c),
         })
+    }
+}
+
+/// Inspect's `Mounts`: Docker lists them sorted by destination and leaves out `--tmpfs` ones.
+pub(crate) fn mounts_json(c: &Container) -> Value {
+    let mut points: Vec<_> = c.mount_points.iter().filter(|m| !m.hidden).collect();
+    points.sort_by(|a, b| a.destination.cmp(&b.destination));
+    Value::Array(points.iter().map(|m| m.to_api()).collect())
+}
+
+/// `HostConfig.Mounts` entries in the field order of Docker's Go struct (ours follow the
+/// swagger file's), so `{{json .HostConfig.Mounts}}` prints the same bytes.
+fn docker_mount_field_order(mounts: &mut Value) {
+    const ORDER: &[&str] = &[
+        "Type",
+        "Source",
+        "Target",
+        "ReadOnly",
+        "Consistency",
+        "BindOptions",
+        "VolumeOptions",
+        "ImageOptions",
+        "TmpfsOptions",
+    ];
+    let Some(list) = mounts.as_array_mut() else {
+        return;
+    };
+    for m in list {
+        let Some(obj) = m.as_object_mut() else {
+            continue;
+        };
+        let mut ordered = serde_json::Map::new();
+        for k in ORDER {
+            if let Some(x) = obj.remove(*k) {
+                ordered.insert((*k).to_owned(), x);
+            }
+        }
+        ordered.append(obj);
+        *m = Value::Object(ordered);
     }
 }

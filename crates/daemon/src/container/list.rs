@@ -119,7 +119,23 @@ impl Daemon {
                     any
                 }
                 "before" | "since" => true,
-                // Filters of later milestones (health, network, volume, publish, expose) match
+                "health" => {
+                    for v in values {
+                        if !["starting", "healthy", "unhealthy", "none"].contains(&v.as_str()) {
+                            return Err(Error::InvalidArgument(format!(
+                                "Unrecognised filter value for health: {v}"
+                            )));
+                        }
+                    }
+                    let h = c
+                        .health
+                        .as_ref()
+                        .map(|h| h.status.as_str())
+                        .filter(|s| !s.is_empty())
+                        .unwrap_or("none");
+                    values.iter().any(|v| v == h)
+                }
+                // Filters of later milestones (network, volume, publish, expose) match
                 // nothing yet rather than everything.
                 _ => false,
             };
@@ -176,7 +192,7 @@ impl Daemon {
             image_id: Some(c.image_id.clone()),
             command: Some(command),
             created: Some(created),
-            ports: Some(Vec::new()),
+            ports: Some(crate::network::port_summaries(c)),
             size_rw,
             size_root_fs: size_root,
             labels: c.config.labels.clone(),
@@ -186,7 +202,7 @@ impl Daemon {
                 network_mode: c.host_config.network_mode.clone(),
                 ..Default::default()
             }),
-            mounts: Some(Vec::new()),
+            mounts: serde_json::from_value(super::inspect::mounts_json(c)).ok(),
             ..Default::default()
         }
     }

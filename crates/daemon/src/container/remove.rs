@@ -8,20 +8,29 @@ use crate::error::{Error, Result};
 use crate::Daemon;
 
 impl Daemon {
-    pub async fn remove_container(&self, key: &str, force: bool, _volumes: bool) -> Result<()> {
+    pub async fn remove_container(&self, key: &str, force: bool, volumes: bool) -> Result<()> {
         let entry = self.containers.lookup(key)?;
         let _op = entry.op.lock().await;
-        self.remove_locked(&entry, force).await
+        self.remove_locked_volumes(&entry, force, volumes).await
     }
 
-    /// Removes the container; the caller holds the op lock.
+    /// Removes the container; the caller holds the op lock. An `--rm` container takes its
+    /// anonymous volumes with it, as in Docker.
     pub(crate) async fn remove_locked(&self, entry: &Entry, force: bool) -> Result<()> {
+        let auto_remove = entry.snapshot().host_config.auto_remove == Some(true);
+        self.remove_locked_volumes(entry, force, auto_remove).await
+    }
+
+    /// Removes the container and, with `volumes` (`rm -v`), its anonymous volumes that no
+    /// other container uses.
+    async fn remove_locked_volumes(&self, entry: &Entry, force: bool, volumes: bool) -> Result<()> {
         let c = entry.snapshot();
         if c.state.status.is_running() {
             if !force {
                 return Err(Error::Conflict(format!(
-                    "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
-                    c.name
+                    "cannot remove container \"/{}\": container is {}: stop the container before removing or force remove",
+                    c.name,
+                    c.state.status.as_str()
                 )));
             }
             self.stop_locked(entry, Some("SIGKILL".into()), Some(0))
@@ -48,6 +57,9 @@ impl Daemon {
         self.exec_records_remove_for(&c.id);
         entry.wait_tx.send_modify(|w| w.removed = true);
         self.container_event(&c, "destroy", &[]);
+        if volumes {
+            self.remove_anonymous_volumes(&c);
+        }
         Ok(())
     }
 

@@ -6,10 +6,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use berth_api::backend::Changed;
-use berth_runtime::spec::{BindMount, NetworkMode, SpecInput};
+use berth_runtime::spec::{BindMount, SpecInput};
 use berth_shim::protocol::{LogOptions, RuntimeChoice, ShimErrorKind, ShimOptions};
 
-use super::files::{hostname_file, hosts_file, resolv_conf, write_regenerated};
+use super::files::{hostname_file, hosts_file, resolv_conf, write_regenerated, DnsOverrides};
 use super::{now_rfc3339, Container, Entry, Status};
 use crate::config::BUILTIN_RUNTIME;
 use crate::error::{Error, Result};
@@ -38,6 +38,7 @@ impl Daemon {
             }
             Status::Created | Status::Exited => {}
         }
+        self.reset_restart_manager(&entry)?;
         match self.start_locked(&entry, &c).await {
             Ok(()) => Ok(Changed::Yes),
             Err(e) => {
@@ -93,8 +94,15 @@ impl Daemon {
             .await
             .map_err(|e| Error::Internal(format!("mount task: {e}")))??;
 
-        let spec_input = self.spec_input(c, &rootfs)?;
-        let spec = berth_runtime::spec::build_spec(&spec_input)?;
+        let net = self.network_setup(entry, c).await?;
+        let mut spec_input = self.spec_input(c, &rootfs, &net)?;
+        spec_input.extra_mounts = self
+            .prepare_mounts(c, &rootfs, spec_input.uid, spec_input.gid)
+            .await?;
+        let mut spec = berth_runtime::spec::build_spec(&spec_input)?;
+        if c.runtime == BUILTIN_RUNTIME {
+            super::mounts::adapt_spec_for_builtin(&mut spec);
+        }
         berth_runtime::spec::write_spec(&state_dir, &spec)?;
 
         let (max_size, max_file) = self.log_rotation(c)?;
@@ -187,15 +195,25 @@ impl Daemon {
             c.state.oom_killed = false;
             c.state.started_at = now_rfc3339();
             c.state.finished_at.clear();
+            // Copy-up happens once, into the volume as it was first mounted.
+            for m in &mut c.mount_points {
+                m.copy_data = false;
+            }
         })?;
         entry.wait_tx.send_modify(|w| w.running = true);
         self.container_event(&started, "start", &[]);
         self.spawn_monitor(entry.clone());
+        self.start_health_monitor(entry, true);
         Ok(())
     }
 
     /// The runtime spec's input for container `c` whose rootfs is mounted at `rootfs`.
-    fn spec_input(&self, c: &Container, rootfs: &Path) -> Result<SpecInput> {
+    fn spec_input(
+        &self,
+        c: &Container,
+        rootfs: &Path,
+        net: &crate::network::Setup,
+    ) -> Result<SpecInput> {
         let mut args = vec![c.path.clone()];
         args.extend(c.args.iter().cloned());
         let mut input = SpecInput::new(c.id.clone(), args, rootfs);
@@ -241,21 +259,7 @@ impl Daemon {
             input.init_binary = Some(self.config.berth_exe.clone());
         }
         let network_host = hc.network_mode.as_deref() == Some("host");
-        input.network = match hc.network_mode.as_deref() {
-            Some("host") => NetworkMode::Host,
-            Some("none") => NetworkMode::None,
-            Some(m) if m.starts_with("container:") => {
-                let other = self.containers.lookup(&m["container:".len()..])?.snapshot();
-                if !other.state.status.is_running() || other.state.pid <= 0 {
-                    return Err(Error::Conflict(format!(
-                        "cannot join network of a non running container: {}",
-                        other.id
-                    )));
-                }
-                NetworkMode::Join(format!("/proc/{}/ns/net", other.state.pid).into())
-            }
-            _ => NetworkMode::New,
-        };
+        input.network = net.mode.clone();
         input.annotations.insert(
             "org.opencontainers.image.ref.name".into(),
             c.config.image.clone().unwrap_or_default(),
@@ -270,11 +274,28 @@ impl Daemon {
         )?;
         write_regenerated(
             &dir.join("hosts"),
-            hosts_file(&input.hostname, &input.domainname, network_host).as_bytes(),
+            hosts_file(
+                &input.hostname,
+                &input.domainname,
+                network_host,
+                net.ip,
+                &self.extra_hosts(hc)?,
+            )
+            .as_bytes(),
         )?;
         write_regenerated(
             &dir.join("resolv.conf"),
-            resolv_conf(&host_resolv, network_host).as_bytes(),
+            resolv_conf(
+                &host_resolv,
+                network_host,
+                net.embedded_dns,
+                &DnsOverrides {
+                    servers: hc.dns.clone().unwrap_or_default(),
+                    search: hc.dns_search.clone().unwrap_or_default(),
+                    options: hc.dns_options.clone().unwrap_or_default(),
+                },
+            )
+            .as_bytes(),
         )?;
         for (file, dest) in [
             ("resolv.conf", "/etc/resolv.conf"),
@@ -321,6 +342,7 @@ impl Daemon {
     /// Stops any shim left for `id`, unmounts its rootfs and removes its state directory. Safe
     /// to call when nothing is there.
     pub(crate) async fn teardown_runtime(&self, id: &str) {
+        self.network_teardown(id).await;
         let state_dir = self.state_dir(id);
         if !state_dir.exists() {
             return;
@@ -331,6 +353,7 @@ impl Daemon {
         }
         let rootfs = state_dir.join("rootfs");
         let _ = tokio::task::spawn_blocking(move || crate::rootfs::unmount(&rootfs)).await;
+        self.volumes.release(id);
         if let Err(e) = std::fs::remove_dir_all(&state_dir) {
             tracing::warn!("removing {}: {e}", state_dir.display());
         }
