@@ -938,3 +938,52 @@ fn restart_backoff_survives_a_daemon_sigkill() {
         restart_count(&d, "crashy") > n
     }));
 }
+
+#[test]
+fn update_changes_the_restart_policy() {
+    let d = TestDaemon::start("updrestart");
+    d.load_busybox();
+    run_ok(
+        &d,
+        &[
+            "run", "-d", "--name", "upd", "busybox", "sh", "-c",
+            "[ -e /ran ] && exec sleep 300; touch /ran; while [ ! -e /go ]; do sleep 0.1; done; exit 1",
+        ],
+    );
+    let out = d.docker(&["update", "--restart", "on-failure:3", "upd"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        field(
+            &d,
+            "upd",
+            "{{.HostConfig.RestartPolicy.Name}} {{.HostConfig.RestartPolicy.MaximumRetryCount}}"
+        ),
+        "on-failure 3"
+    );
+    // The next exit follows the new policy.
+    run_ok(&d, &["exec", "upd", "touch", "/go"]);
+    assert!(
+        eventually(WAIT, || field(
+            &d,
+            "upd",
+            "{{.State.Status}} {{.RestartCount}}"
+        ) == "running 1"),
+        "{}",
+        d.log_text()
+    );
+    let out = d.berth(&["update", "--restart", "always:2", "upd"]);
+    assert_ne!(code(&out), 0);
+    assert!(
+        stderr(&out).contains("maximum retry count can only be used with 'on-failure'"),
+        "{}",
+        stderr(&out)
+    );
+    run_ok(&d, &["create", "--rm", "--name", "gone", "busybox", "true"]);
+    let out = d.berth(&["update", "--restart", "always", "gone"]);
+    assert_ne!(code(&out), 0);
+    assert!(
+        stderr(&out).contains("AutoRemove is enabled"),
+        "{}",
+        stderr(&out)
+    );
+}

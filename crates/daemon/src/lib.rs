@@ -48,6 +48,10 @@ pub struct Daemon {
     pub(crate) started: time::OffsetDateTime,
     /// The read-only view of the berth binary that shims run from (CVE-2019-5736).
     pub(crate) shim_exe: exe_guard::ShimExe,
+    /// Set once start-up recovery (containers re-adopted, networks reconciled) is over.
+    /// Restarts scheduled during recovery wait for it, so that a restarted container's
+    /// network is not mistaken for a leftover and torn down by the reconciliation.
+    pub(crate) restored: tokio::sync::watch::Sender<bool>,
 }
 
 impl Daemon {
@@ -88,9 +92,11 @@ impl Daemon {
             me: me.clone(),
             started: time::OffsetDateTime::now_utc(),
             shim_exe,
+            restored: tokio::sync::watch::channel(false).0,
         });
         container::restore_all(&daemon).await?;
         daemon.network_reconcile().await;
+        daemon.restored.send_replace(true);
         Ok(daemon)
     }
 }

@@ -88,7 +88,6 @@ impl Daemon {
             )));
         }
         validate_log_opts(&host_config)?;
-        let mount_points = self.resolve_mounts(&config, &host_config)?;
         let networking = self.plan_networking(&host_config, networking_config.as_ref())?;
         if let Some(remap) = &self.config.userns_remap {
             if host_config.userns_mode.as_deref() != Some("host") {
@@ -97,6 +96,8 @@ impl Daemon {
                 )));
             }
         }
+        // Last of the checks: it creates volumes (undone if the create fails later).
+        let mount_points = self.resolve_mounts(&id, &config, &host_config)?;
 
         let container = Container {
             id: id.clone(),
@@ -416,18 +417,7 @@ fn merge_config(
         host_config.runtime = Some(default_runtime.to_owned());
     }
     if let Some(rp) = &host_config.restart_policy {
-        let max = rp.maximum_retry_count.unwrap_or(0);
-        if max < 0 {
-            return Err(Error::InvalidArgument(
-                "invalid restart policy: maximum retry count cannot be negative".into(),
-            ));
-        }
-        if max != 0 && rp.name != Some(RestartPolicyNameEnum::ON_FAILURE) {
-            return Err(Error::InvalidArgument(
-                "invalid restart policy: maximum retry count can only be used with 'on-failure'"
-                    .into(),
-            ));
-        }
+        super::restart::validate_policy(rp)?;
     }
     super::limits::check_and_default(&mut host_config)?;
     if host_config.auto_remove == Some(true)

@@ -135,7 +135,15 @@ impl Daemon {
                         .unwrap_or("none");
                     values.iter().any(|v| v == h)
                 }
-                // Filters of later milestones (network, volume, publish, expose) match
+                // Docker matches a volume's name, a mount's destination or a bind's source.
+                "volume" => values.iter().any(|v| {
+                    c.mount_points.iter().any(|m| {
+                        m.name == *v
+                            || m.destination == *v
+                            || (m.kind == berth_volume::MountKind::Bind && m.source == *v)
+                    })
+                }),
+                // Filters of later milestones (network, publish, expose) match
                 // nothing yet rather than everything.
                 _ => false,
             };

@@ -59,6 +59,8 @@ impl Daemon {
         self.container_event(&c, "destroy", &[]);
         if volumes {
             self.remove_anonymous_volumes(&c);
+        } else {
+            self.volumes.unreference(&c.id);
         }
         Ok(())
     }

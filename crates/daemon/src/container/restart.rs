@@ -74,6 +74,22 @@ pub(crate) fn policy_restarts(
     }
 }
 
+/// Docker's checks of a restart policy (create and update).
+pub(crate) fn validate_policy(p: &RestartPolicy) -> crate::error::Result<()> {
+    let max = p.maximum_retry_count.unwrap_or(0);
+    if max < 0 {
+        return Err(crate::error::Error::InvalidArgument(
+            "invalid restart policy: maximum retry count cannot be negative".into(),
+        ));
+    }
+    if max != 0 && p.name != Some(RestartPolicyNameEnum::ON_FAILURE) {
+        return Err(crate::error::Error::InvalidArgument(
+            "invalid restart policy: maximum retry count can only be used with 'on-failure'".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn has_policy(c: &Container) -> bool {
     c.host_config.restart_policy.as_ref().is_some_and(|p| {
         !matches!(
@@ -135,11 +151,14 @@ impl Daemon {
             }
             ticket
         };
+        let mut restored = self.restored.subscribe();
         tokio::spawn(async move {
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 _ = wake.notified() => {}
             }
+            // Not before start-up recovery is over (see `Daemon::restored`).
+            let _ = restored.wait_for(|done| *done).await;
             let _op = entry.op.lock().await;
             {
                 let mut sup = lock(&entry);

@@ -38,6 +38,7 @@ pub async fn restore_all(daemon: &Arc<Daemon>) -> Result<()> {
             }
         };
         known.insert(c.id.clone());
+        daemon.reference_volumes(&c);
         let entry = Entry::new(c.clone());
         daemon.containers.insert(entry.clone());
         let state_dir = daemon.state_dir(&c.id);

@@ -353,7 +353,7 @@ impl Daemon {
         }
         let rootfs = state_dir.join("rootfs");
         let _ = tokio::task::spawn_blocking(move || crate::rootfs::unmount(&rootfs)).await;
-        self.volumes.release(id);
+        self.release_volumes(id);
         if let Err(e) = std::fs::remove_dir_all(&state_dir) {
             tracing::warn!("removing {}: {e}", state_dir.display());
         }

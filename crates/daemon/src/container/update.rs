@@ -99,31 +99,19 @@ fn apply(hc: &mut HostConfig, b: &ContainerUpdateBody) -> Result<()> {
     if let Some(m) = b.cpuset_mems.clone().filter(|s| !s.is_empty()) {
         hc.cpuset_mems = Some(m);
     }
-    if let Some(rp) = &b.restart_policy {
-        let name = rp.name.unwrap_or(RestartPolicyNameEnum::EMPTY);
-        let none = matches!(
-            name,
-            RestartPolicyNameEnum::NO | RestartPolicyNameEnum::EMPTY
-        );
-        if hc.auto_remove == Some(true) && !none {
+    // As Docker: a policy without a name leaves the stored one; the next exit follows the new.
+    if let Some(rp) = b
+        .restart_policy
+        .as_ref()
+        .filter(|rp| !matches!(rp.name, None | Some(RestartPolicyNameEnum::EMPTY)))
+    {
+        super::restart::validate_policy(rp)?;
+        if hc.auto_remove == Some(true) && rp.name != Some(RestartPolicyNameEnum::NO) {
             return Err(Error::InvalidArgument(
                 "Restart policy cannot be updated because AutoRemove is enabled for the container"
                     .into(),
             ));
         }
-        let max = rp.maximum_retry_count.unwrap_or(0);
-        if max < 0 {
-            return Err(Error::InvalidArgument(
-                "invalid restart policy: maximum retry count cannot be negative".into(),
-            ));
-        }
-        if max > 0 && name != RestartPolicyNameEnum::ON_FAILURE {
-            return Err(Error::InvalidArgument(
-                "invalid restart policy: maximum retry count can only be used with 'on-failure'"
-                    .into(),
-            ));
-        }
-        // The monitor reads the policy from the stored HostConfig at each exit.
         hc.restart_policy = Some(rp.clone());
     }
     for (what, given) in [
@@ -178,27 +166,6 @@ fn apply(hc: &mut HostConfig, b: &ContainerUpdateBody) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn restart_policies_update_like_docker() {
-        use berth_types::api::RestartPolicy;
-        let mut hc = HostConfig::default();
-        let rp = |name, max| ContainerUpdateBody {
-            restart_policy: Some(RestartPolicy {
-                name: Some(name),
-                maximum_retry_count: Some(max),
-            }),
-            ..Default::default()
-        };
-        apply(&mut hc, &rp(RestartPolicyNameEnum::ON_FAILURE, 3)).unwrap();
-        assert_eq!(
-            hc.restart_policy.as_ref().unwrap().maximum_retry_count,
-            Some(3)
-        );
-        assert!(apply(&mut hc, &rp(RestartPolicyNameEnum::ALWAYS, 3)).is_err());
-        hc.auto_remove = Some(true);
-        assert!(apply(&mut hc, &rp(RestartPolicyNameEnum::ALWAYS, 0)).is_err());
-    }
 
     #[test]
     fn only_given_fields_change() {
