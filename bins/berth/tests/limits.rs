@@ -443,6 +443,16 @@ fn update_changes_limits_of_a_running_container() {
     let out = d.berth(&["update", "--memory", "512m", "upd"]);
     assert!(stderr(&out).contains("memoryswap"), "{}", stderr(&out));
     assert_eq!(mem(), "134217728");
+    // The restart policy too, through the docker CLI.
+    let out = d.docker(&["update", "--restart", "on-failure:2", "upd"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let rp = stdout(&d.berth(&[
+        "inspect",
+        "-f",
+        "{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}",
+        "upd",
+    ]));
+    assert_eq!(rp.trim(), "on-failure:2");
     // The stored limits hold on the next start.
     ok(&d.berth(&["restart", "-t", "0", "upd"]), &d);
     let id2 = id_of(&d, "upd");

@@ -214,7 +214,9 @@ fn parse_system_cpu(text: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Docker's `online_cpus`: `sysconf(_SC_NPROCESSORS_ONLN)` (not the affinity mask).
 fn online_cpus() -> u64 {
+    // SAFETY: sysconf reads a system value and has no preconditions.
     let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
     if n > 0 {
         n as u64
