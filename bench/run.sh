@@ -5,5 +5,7 @@
 # default to unix:///run/anchor/docker.sock; without one, Docker's column is empty.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -x target/x86_64-unknown-linux-gnu/release/berth ] || cargo build --release --locked
+bin=${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-gnu/release/berth
+[ -x "$bin" ] || cargo build --release --locked
+export BERTH_BIN=${BERTH_BIN:-$bin}
 exec python3 bench/bench.py "$@"

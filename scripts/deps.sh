@@ -9,6 +9,7 @@ command -v pkg-config >/dev/null || need+=(pkg-config)
 python3 -c 'import docker' 2>/dev/null || need+=(python3-docker)
 command -v ps >/dev/null || need+=(procps)
 command -v gcc >/dev/null || need+=(build-essential)
+command -v curl >/dev/null || need+=(curl)  # the limits tests read the streaming stats API
 # The registry's tests use real clients and a reference peer.
 command -v skopeo >/dev/null || need+=(skopeo)
 command -v docker-registry >/dev/null || need+=(docker-registry)

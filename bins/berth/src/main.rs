@@ -53,6 +53,9 @@ struct DaemonArgs {
     /// Remove this daemon's bridges and firewall rules, then exit (for test harnesses)
     #[arg(long = "network-cleanup", hide = true)]
     network_cleanup: bool,
+    /// User/Group setting for user namespaces (not implemented yet: containers are refused)
+    #[arg(long = "userns-remap", value_name = "USER[:GROUP]")]
+    userns_remap: Option<String>,
 }
 
 fn main() {
@@ -113,6 +116,7 @@ fn daemon_main(args: &[OsString]) -> anyhow::Result<()> {
         fixed_cidr: a.fixed_cidr,
         default_address_pools: a.default_address_pools,
         mtu: a.mtu,
+        userns_remap: a.userns_remap,
     };
     let exe = std::env::current_exe().context("locating the berth executable")?;
     let config = berth_daemon::DaemonConfig::load(flags, exe)?;

@@ -710,10 +710,12 @@ fn teardown_after_a_sigkilled_daemon_leaks_nothing() {
     std::thread::sleep(Duration::from_millis(300));
     d.spawn();
     let veth = format!("veth{}0", &id[..9]);
+    let netns = d.exec_root.join("netns").join(&id);
     assert!(eventually(Duration::from_secs(10), || {
-        !std::path::Path::new("/sys/class/net").join(&veth).exists()
+        !std::path::Path::new("/sys/class/net").join(&veth).exists() && !netns.exists()
     }));
-    assert!(!d.exec_root.join("netns").join(&id).exists());
+    let state = ok(&d, &["inspect", "-f", "{{.State.Status}}", &id]);
+    assert_eq!(state.trim(), "exited");
 }
 
 const DOCKER_PY: &str = r#"

@@ -194,6 +194,50 @@ fn named_volume_data_survives_rm_and_is_seen_by_the_next_container() {
         "keep",
     ]);
     assert_eq!(ok(&out, "docker volume inspect", &d), "keep local\n");
+
+    // Disk usage: sizes and references, through the API and `docker system df -v`; ps shows
+    // and filters by mounts.
+    ok(
+        &d.berth(&[
+            "create",
+            "--name",
+            "user1",
+            "-v",
+            "keep:/data",
+            "busybox",
+            "true",
+        ]),
+        "create user1",
+        &d,
+    );
+    let out = d.docker(&["ps", "-a", "--format", "{{.Names}} {{.Mounts}}"]);
+    assert_eq!(ok(&out, "ps mounts", &d), "user1 keep\n");
+    let out = d.docker(&["ps", "-a", "-q", "--filter", "volume=keep"]);
+    assert_eq!(ok(&out, "ps --filter volume", &d).lines().count(), 1);
+    let out = d.docker(&["ps", "-a", "-q", "--filter", "volume=other"]);
+    assert_eq!(ok(&out, "ps --filter volume", &d), "");
+    let (status, _, body) = d.api("GET", "/v1.51/system/df", None);
+    assert_eq!(status, 200, "{body}");
+    let df: Value = serde_json::from_str(&body).unwrap();
+    let keep = df["Volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["Name"] == "keep")
+        .unwrap();
+    assert_eq!(
+        keep["UsageData"],
+        serde_json::json!({"Size": 10, "RefCount": 1})
+    );
+    let out = d.docker(&[
+        "system",
+        "df",
+        "-v",
+        "--format",
+        "{{range .Volumes}}{{.Name}} {{.Links}} {{.Size}};{{end}}",
+    ]);
+    let text = ok(&out, "docker system df -v", &d);
+    assert!(text.contains("keep 1 10B;"), "{text}");
 }
 
 #[test]
@@ -460,6 +504,45 @@ fn volumes_from_read_only_binds_and_single_files(runtime: &str) {
         "{}",
         stderr(&out)
     );
+    // Inspect shows inherited mounts as Docker does: no mode, RW from the `:ro`/`:rw`.
+    ok(
+        &d.docker(&[
+            "create",
+            "--name",
+            "heir",
+            "--volumes-from",
+            "owner:ro",
+            "--mount",
+            "source=vm,target=/vm",
+            "busybox",
+            "true",
+        ]),
+        "create heir",
+        &d,
+    );
+    let mounts = inspect_json(&d, "heir", "{{json .Mounts}}");
+    let modes: Vec<(String, String, bool)> = mounts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["Destination"].as_str().unwrap().to_owned(),
+                m["Mode"].as_str().unwrap().to_owned(),
+                m["RW"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    let expect = |d: &str, m: &str, rw: bool| (d.to_owned(), m.to_owned(), rw);
+    assert_eq!(
+        modes,
+        vec![
+            expect("/anon", "", false),
+            expect("/hostdir", "", false),
+            expect("/named", "", false),
+            expect("/vm", "z", true)
+        ]
+    );
     // ro bind refuses writes; a single file can be bind-mounted.
     let out = d.berth(&[
         "run",
@@ -574,6 +657,23 @@ fn tmpfs_is_empty_on_each_start_and_honours_size_and_mode(runtime: &str) {
     assert_eq!(ok(&out, "tmpfs volume run", &d), "1024\n");
     let out = d.berth(&["run", "--rm", "-v", "tv:/x", "busybox", "ls", "-A", "/x"]);
     assert_eq!(ok(&out, "tmpfs volume empty again", &d), "");
+    // The same volume made on the fly by `--mount … volume-opt=`, with its options recorded.
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--mount",
+        "source=mv,target=/m,volume-opt=type=tmpfs,volume-opt=device=tmpfs,volume-opt=o=size=2m",
+        "busybox",
+        "sh",
+        "-c",
+        "df -k /m | tail -1 | awk '{print $2}'",
+    ]);
+    assert_eq!(ok(&out, "volume-opt", &d), "2048\n");
+    let opts = inspect_json(&d, "mv", "{{json .Options}}");
+    assert_eq!(
+        opts,
+        serde_json::json!({"device": "tmpfs", "o": "size=2m", "type": "tmpfs"})
+    );
     // The local driver's bind option: the volume is a host directory.
     let host = host_dir("drvbind");
     let dev = format!("device={}", host.path().display());
@@ -837,7 +937,7 @@ fn every_refusal_has_dockers_text() {
     assert_eq!(stderr(&out).trim(), "Error response from daemon: create x: volume name is too short, names should be at least two alphanumeric characters");
     let out = d.berth(&["volume", "create", "-o", "bogus=1", "vo"]);
     assert!(
-        stderr(&out).contains("invalid option key: \"bogus\""),
+        stderr(&out).contains("invalid option: \"bogus\""),
         "{}",
         stderr(&out)
     );
@@ -1072,8 +1172,22 @@ fn mounts_stay_in_place_across_a_daemon_sigkill() {
     assert!(eventually(Duration::from_secs(10), || {
         stdout(&d.berth(&["exec", "r1", "cat", "/t/a", "/n/b"])) == "a\nb\n"
     }));
+    ok(
+        &d.berth(&[
+            "create", "--name", "stopped1", "-v", "ref1:/r", "busybox", "true",
+        ]),
+        "create stopped1",
+        &d,
+    );
     d.kill9();
     d.spawn();
+    // References are rebuilt from the containers' records: still refused.
+    let out = d.docker(&["volume", "rm", "ref1"]);
+    assert!(
+        stderr(&out).contains("remove ref1: volume is in use"),
+        "{}",
+        stderr(&out)
+    );
     let out = d.berth(&["exec", "r1", "cat", "/t/a", "/n/b"]);
     assert_eq!(ok(&out, "exec after restart", &d), "a\nb\n");
     // The restarted daemon knows the volume is in use and mounted.

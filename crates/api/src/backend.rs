@@ -131,6 +131,17 @@ pub struct CommitOptions {
     pub pause: bool,
 }
 
+/// `POST /images/create?fromImage=`.
+#[derive(Debug, Clone, Default)]
+pub struct PullOptions {
+    pub from_image: String,
+    /// A tag or a digest; `None` pulls every tag.
+    pub tag: Option<String>,
+    pub platform: Option<String>,
+    /// The `X-Registry-Auth` header.
+    pub auth: Option<String>,
+}
+
 /// The engine behind the API.
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
@@ -178,6 +189,25 @@ pub trait Backend: Send + Sync + 'static {
     async fn container_remove(&self, id: &str, force: bool, volumes: bool) -> ApiResult<()>;
     async fn container_prune(&self, filters: Filters) -> ApiResult<api::ContainerPruneResponse>;
     async fn container_attach(&self, id: &str, opts: AttachOptions) -> ApiResult<AttachedStream>;
+    /// `GET /containers/{id}/stats`: one JSON document per line, in Docker's shape; a single one
+    /// when `stream` is false (after a second, so that `precpu_stats` is filled, unless
+    /// `one_shot`).
+    async fn container_stats(
+        &self,
+        _id: &str,
+        _stream: bool,
+        _one_shot: bool,
+    ) -> ApiResult<ByteStream> {
+        Err(ApiError::not_implemented("container stats"))
+    }
+    /// `POST /containers/{id}/update`: new resource limits (and restart policy).
+    async fn container_update(
+        &self,
+        _id: &str,
+        _body: api::ContainerUpdateBody,
+    ) -> ApiResult<api::ContainerUpdateResponse> {
+        Err(ApiError::not_implemented("container update"))
+    }
 
     // --- exec ---
     async fn exec_create(&self, id: &str, config: api::ExecConfig) -> ApiResult<api::IdResponse>;
@@ -255,4 +285,40 @@ pub trait Backend: Send + Sync + 'static {
         id: &str,
         req: api::NetworkDisconnectRequest,
     ) -> ApiResult<()>;
+    // --- distribution (defaults answer 501 until an engine implements them) ---
+    /// Pulls an image; the stream carries Docker's JSON progress messages.
+    async fn image_pull(&self, _opts: PullOptions) -> ApiResult<ByteStream> {
+        Err(ApiError::not_implemented("pulling images from a registry"))
+    }
+    /// Pushes `name` (`tag`: one tag; `None`: every tag); JSON progress messages.
+    async fn image_push(
+        &self,
+        _name: &str,
+        _tag: Option<String>,
+        _auth: Option<String>,
+    ) -> ApiResult<ByteStream> {
+        Err(ApiError::not_implemented("image push"))
+    }
+    /// `POST /auth`: checks credentials against a registry.
+    async fn registry_login(&self, _body: serde_json::Value) -> ApiResult<serde_json::Value> {
+        Err(ApiError::not_implemented("registry login"))
+    }
+    /// `GET /distribution/{name}/json`.
+    async fn distribution_inspect(
+        &self,
+        _name: &str,
+        _auth: Option<String>,
+    ) -> ApiResult<serde_json::Value> {
+        Err(ApiError::not_implemented("distribution inspection"))
+    }
+    /// `GET /images/search`.
+    async fn image_search(
+        &self,
+        _term: &str,
+        _limit: Option<usize>,
+        _filters: Filters,
+        _auth: Option<String>,
+    ) -> ApiResult<serde_json::Value> {
+        Err(ApiError::not_implemented("image search"))
+    }
 }

@@ -68,6 +68,10 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Display the running processes of a container
     Top(top::TopArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(stats::StatsArgs),
+    /// Update configuration of one or more containers
+    Update(update::UpdateArgs),
     /// Rename a container
     Rename(rename::RenameArgs),
     /// Get real time events from the server
@@ -98,6 +102,19 @@ pub enum Command {
     Diff(commit::DiffArgs),
     /// Copy files/folders between a container and the local filesystem
     Cp(cp::CpArgs),
+    /// Download an image from a registry
+    Pull(pull::PullArgs),
+    /// Upload an image to a registry
+    Push(push::PushArgs),
+    /// Log in to a registry
+    Login(login::LoginArgs),
+    /// Log out from a registry
+    Logout(login::LogoutArgs),
+    /// Search registries for images
+    Search(search::SearchArgs),
+    /// Manage Docker image manifests and manifest lists
+    #[command(subcommand)]
+    Manifest(manifest::ManifestCommand),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -156,6 +173,10 @@ pub enum ContainerCommand {
     Inspect(inspect::ContainerInspectArgs),
     /// Display the running processes of a container
     Top(top::TopArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(stats::StatsArgs),
+    /// Update configuration of one or more containers
+    Update(update::UpdateArgs),
     /// Rename a container
     Rename(rename::RenameArgs),
     /// Create a new image from a container's changes
@@ -193,6 +214,10 @@ pub enum ImageCommand {
     Save(save::SaveArgs),
     /// Remove unused images
     Prune(system::ImagePruneArgs),
+    /// Download an image from a registry
+    Pull(pull::PullArgs),
+    /// Upload an image to a registry
+    Push(push::PushArgs),
 }
 
 /// `berth system …`.

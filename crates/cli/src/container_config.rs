@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use berth_client::api::{
     ContainerCreateBody, DeviceMapping, HostConfig, HostConfigCgroupnsModeEnum,
-    HostConfigLogConfig, PortBinding, ResourcesUlimits,
+    HostConfigLogConfig, PortBinding, ResourcesBlkioWeightDevice, ResourcesUlimits, ThrottleDevice,
 };
 use clap::{ArgAction, Args};
 
@@ -120,6 +120,37 @@ pub struct CreateOptions {
     /// Number of CPUs
     #[arg(long, value_name = "decimal")]
     pub cpus: Option<String>,
+
+    #[arg(long = "cpu-period", value_name = "int")]
+    pub cpu_period: Option<i64>,
+
+    #[arg(long = "cpu-quota", value_name = "int", allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+
+    #[arg(long = "blkio-weight", value_name = "uint16")]
+    pub blkio_weight: Option<u16>,
+
+    #[arg(long = "blkio-weight-device", value_name = "list")]
+    pub blkio_weight_device: Vec<String>,
+
+    #[arg(long = "device-read-bps", value_name = "list")]
+    pub device_read_bps: Vec<String>,
+
+    #[arg(long = "device-write-bps", value_name = "list")]
+    pub device_write_bps: Vec<String>,
+
+    #[arg(long = "device-read-iops", value_name = "list")]
+    pub device_read_iops: Vec<String>,
+
+    #[arg(long = "device-write-iops", value_name = "list")]
+    pub device_write_iops: Vec<String>,
+
+    #[arg(
+        long = "memory-swappiness",
+        value_name = "int",
+        allow_hyphen_values = true
+    )]
+    pub memory_swappiness: Option<i64>,
     /// Tune container pids limit (set -1 for unlimited)
     #[arg(long = "pids-limit", value_name = "int", allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
@@ -132,6 +163,47 @@ pub struct CreateOptions {
     /// Restart policy to apply when a container exits
     #[arg(long, value_name = "string")]
     pub restart: Option<String>,
+    /// Command to run to check health
+    #[arg(long = "health-cmd", value_name = "string")]
+    pub health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h) (default 0s)
+    #[arg(
+        long = "health-interval",
+        value_name = "duration",
+        allow_hyphen_values = true
+    )]
+    pub health_interval: Option<String>,
+    /// Maximum time to allow one check to run (ms|s|m|h) (default 0s)
+    #[arg(
+        long = "health-timeout",
+        value_name = "duration",
+        allow_hyphen_values = true
+    )]
+    pub health_timeout: Option<String>,
+    /// Consecutive failures needed to report unhealthy
+    #[arg(
+        long = "health-retries",
+        value_name = "int",
+        allow_hyphen_values = true
+    )]
+    pub health_retries: Option<i64>,
+    /// Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)
+    #[arg(
+        long = "health-start-period",
+        value_name = "duration",
+        allow_hyphen_values = true
+    )]
+    pub health_start_period: Option<String>,
+    /// Time between running the check during the start period (ms|s|m|h) (default 0s)
+    #[arg(
+        long = "health-start-interval",
+        value_name = "duration",
+        allow_hyphen_values = true
+    )]
+    pub health_start_interval: Option<String>,
+    /// Disable any container-specified HEALTHCHECK
+    #[arg(long = "no-healthcheck")]
+    pub no_healthcheck: bool,
     /// Suppress the pull output
     #[arg(short = 'q', long)]
     pub quiet: bool,
@@ -641,6 +713,77 @@ pub fn to_create_body(
         }
     };
     let some_vec = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
+    // `/dev/sda:1mb` (bytes, binary units) or `/dev/sda:100` (operations).
+    let throttle = |flag: &str, list: &[String], sizes: bool| -> Result<Vec<ThrottleDevice>> {
+        let mut out = Vec::new();
+        for v in list {
+            let (path, rate) = v
+                .rsplit_once(':')
+                .ok_or_else(|| flag_err(flag, v, &format!("bad format: {v}")))?;
+            let rate = if sizes {
+                ram_in_bytes(rate)
+            } else {
+                rate.parse::<i64>().ok()
+            }
+            .filter(|r| *r >= 0)
+            .ok_or_else(|| flag_err(flag, v, &format!("invalid rate for device: {v}")))?;
+            if !path.starts_with("/dev/") {
+                return Err(flag_err(
+                    flag,
+                    v,
+                    &format!("bad format for device path: {v}"),
+                ));
+            }
+            out.push(ThrottleDevice {
+                path: Some(path.to_string()),
+                rate: Some(rate),
+            });
+        }
+        Ok(out)
+    };
+    let mut weight_devices = Vec::new();
+    for v in &o.blkio_weight_device {
+        let (path, w) = v
+            .rsplit_once(':')
+            .ok_or_else(|| flag_err("--blkio-weight-device", v, &format!("bad format: {v}")))?;
+        let w: usize = w.parse().map_err(|_| {
+            flag_err(
+                "--blkio-weight-device",
+                v,
+                &format!("invalid weight for device: {v}"),
+            )
+        })?;
+        weight_devices.push(ResourcesBlkioWeightDevice {
+            path: Some(path.to_string()),
+            weight: Some(w),
+        });
+    }
+    // `seccomp=<file>`: the client reads the profile and sends its content, as docker does.
+    let mut security_opt = Vec::new();
+    for opt in &o.security_opt {
+        let (k, v) = opt
+            .split_once('=')
+            .or_else(|| opt.split_once(':'))
+            .unwrap_or((opt.as_str(), ""));
+        if k == "seccomp" && !v.is_empty() && v != "unconfined" && v != "builtin" {
+            let text = read_file(v).map_err(|e| {
+                CliError::invalid_flag(
+                    command,
+                    format!(
+                        "invalid argument \"{opt}\" for \"--security-opt\" flag: opening seccomp profile ({v}) failed: open {v}: {}",
+                        io_text(&e)
+                    ),
+                )
+            })?;
+            // docker compacts the JSON before sending it.
+            let compact = serde_json::from_str::<serde_json::Value>(&text)
+                .map(|j| j.to_string())
+                .unwrap_or(text);
+            security_opt.push(format!("seccomp={compact}"));
+        } else {
+            security_opt.push(opt.clone());
+        }
+    }
 
     let host_config = HostConfig {
         auto_remove: Some(o.rm),
@@ -652,11 +795,19 @@ pub fn to_create_body(
         cap_add: (!o.cap_add.is_empty()).then(|| normalize_caps(&o.cap_add)),
         cap_drop: (!o.cap_drop.is_empty()).then(|| normalize_caps(&o.cap_drop)),
         // docker's CLI always sends these lists, empty when unused.
-        blkio_weight_device: Some(Vec::new()),
-        blkio_device_read_bps: Some(Vec::new()),
-        blkio_device_write_bps: Some(Vec::new()),
-        blkio_device_read_iops: Some(Vec::new()),
-        blkio_device_write_iops: Some(Vec::new()),
+        blkio_weight_device: Some(weight_devices),
+        blkio_device_read_bps: Some(throttle("--device-read-bps", &o.device_read_bps, true)?),
+        blkio_device_write_bps: Some(throttle("--device-write-bps", &o.device_write_bps, true)?),
+        blkio_device_read_iops: Some(throttle("--device-read-iops", &o.device_read_iops, false)?),
+        blkio_device_write_iops: Some(throttle(
+            "--device-write-iops",
+            &o.device_write_iops,
+            false,
+        )?),
+        blkio_weight: o.blkio_weight,
+        cpu_period: o.cpu_period,
+        cpu_quota: o.cpu_quota,
+        memory_swappiness: o.memory_swappiness,
         group_add: (!o.group_add.is_empty()).then(|| o.group_add.clone()),
         ulimits: (!ulimits.is_empty()).then_some(ulimits),
         memory,
@@ -680,7 +831,7 @@ pub fn to_create_body(
         memory_reservation: bytes("--memory-reservation", &o.memory_reservation)?,
         oom_kill_disable: o.oom_kill_disable.then_some(true),
         oom_score_adj: o.oom_score_adj,
-        security_opt: some_vec(&o.security_opt),
+        security_opt: some_vec(&security_opt),
         sysctls: (!sysctls.is_empty()).then_some(sysctls),
         ipc_mode: o.ipc.clone(),
         pid_mode: o.pid.clone(),
@@ -716,6 +867,7 @@ pub fn to_create_body(
         labels: Some(labels),
         stop_signal: o.stop_signal.clone(),
         stop_timeout: o.stop_timeout,
+        healthcheck: crate::health_flags::healthcheck(command, o)?,
         exposed_ports: (!exposed.is_empty()).then_some(exposed),
         volumes: (!anonymous.is_empty()).then_some(anonymous),
         host_config: Some(host_config),

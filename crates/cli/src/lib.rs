@@ -52,9 +52,12 @@ pub mod autostart;
 pub mod cli;
 pub mod commands;
 pub mod container_config;
+pub mod credentials;
 pub mod error;
 pub mod format;
+pub mod health_flags;
 pub mod mount_flag;
+pub mod progress;
 pub mod terminal;
 
 use std::ffi::OsString;

@@ -125,6 +125,39 @@ impl Client {
         self.call(Method::DELETE, &container_path(id, ""), &q).await
     }
 
+    /// `GET /containers/{id}/stats`: a stream of Docker stats documents (one when `stream` is
+    /// false).
+    pub async fn container_stats(
+        &self,
+        id: &str,
+        stream: bool,
+    ) -> Result<crate::JsonStream<Value>> {
+        let q = [("stream", flag(stream))];
+        let resp = self
+            .request(
+                Method::GET,
+                &container_path(id, "/stats"),
+                &q,
+                RequestBody::Empty,
+            )
+            .await?;
+        Ok(crate::JsonStream::new(resp))
+    }
+
+    /// `POST /containers/{id}/update`.
+    pub async fn container_update(
+        &self,
+        id: &str,
+        body: &crate::api::ContainerUpdateBody,
+    ) -> Result<Value> {
+        self.post_json(
+            &container_path(id, "/update"),
+            &[],
+            RequestBody::json(body)?,
+        )
+        .await
+    }
+
     /// `POST /containers/{id}/rename`.
     pub async fn container_rename(&self, id: &str, new_name: &str) -> Result<()> {
         self.call(

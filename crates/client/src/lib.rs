@@ -24,6 +24,7 @@
 //!      exit, so a `run` can register before `start` and collect the code afterwards.
 
 mod containers;
+mod distribution;
 pub mod error;
 mod exec;
 pub mod host;

@@ -133,6 +133,18 @@ pub(crate) async fn send(
     body: RequestBody,
     upgrade: bool,
 ) -> Result<Response<Incoming>> {
+    send_with_headers(host, method, uri, body, upgrade, &[]).await
+}
+
+/// [`send`] with extra request headers (`X-Registry-Auth`).
+pub(crate) async fn send_with_headers(
+    host: &Host,
+    method: hyper::Method,
+    uri: &str,
+    body: RequestBody,
+    upgrade: bool,
+    headers: &[(&str, String)],
+) -> Result<Response<Incoming>> {
     let Host::Unix(path) = host;
     let stream = UnixStream::connect(path)
         .await
@@ -154,6 +166,9 @@ pub(crate) async fn send(
     }
     if upgrade {
         req = req.header("Connection", "Upgrade").header("Upgrade", "tcp");
+    }
+    for (k, v) in headers {
+        req = req.header(*k, v);
     }
     let req = req
         .body(body.into_box())

@@ -43,6 +43,21 @@ impl Backend for Daemon {
     ) -> ApiResult<api::ContainerTopResponse> {
         Ok(self.top_container(id, ps_args).await?)
     }
+    async fn container_stats(
+        &self,
+        id: &str,
+        stream: bool,
+        one_shot: bool,
+    ) -> ApiResult<ByteStream> {
+        Ok(Daemon::container_stats(self, id, stream, one_shot).await?)
+    }
+    async fn container_update(
+        &self,
+        id: &str,
+        body: api::ContainerUpdateBody,
+    ) -> ApiResult<api::ContainerUpdateResponse> {
+        Ok(self.update_container(id, body).await?)
+    }
     async fn container_logs(&self, id: &str, opts: LogsOptions) -> ApiResult<(bool, ByteStream)> {
         Ok(Daemon::container_logs(self, id, opts).await?)
     }
@@ -224,6 +239,32 @@ impl Backend for Daemon {
             Daemon::network_disconnect(self, id, &req.container, req.force.unwrap_or(false))
                 .await?,
         )
+    }
+    async fn image_pull(&self, opts: PullOptions) -> ApiResult<ByteStream> {
+        Ok(self.pull_image(opts).await?)
+    }
+    async fn image_push(
+        &self,
+        name: &str,
+        tag: Option<String>,
+        auth: Option<String>,
+    ) -> ApiResult<ByteStream> {
+        Ok(self.push_image(name, tag, auth).await?)
+    }
+    async fn distribution_inspect(&self, name: &str, auth: Option<String>) -> ApiResult<Value> {
+        Ok(self.inspect_distribution(name, auth).await?)
+    }
+    async fn image_search(
+        &self,
+        term: &str,
+        limit: Option<usize>,
+        filters: Filters,
+        auth: Option<String>,
+    ) -> ApiResult<Value> {
+        Ok(self.search_images(term, limit, filters, auth).await?)
+    }
+    async fn registry_login(&self, body: Value) -> ApiResult<Value> {
+        Ok(Daemon::registry_login(self, body).await?)
     }
 }
 

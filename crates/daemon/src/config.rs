@@ -44,6 +44,15 @@ pub struct DaemonConfig {
     pub ignored_keys: Vec<String>,
     /// Networking: default bridge, its subnet, address pools.
     pub network: NetworkConfig,
+    /// Containers keep running when the daemon stops (daemon.json `live-restore`, on by
+    /// default in Berth). Off: the daemon stops them on shutdown, as dockerd does.
+    pub live_restore: bool,
+    /// `userns-remap` (`default` or `user[:group]`): containers' root mapped to a subordinate
+    /// range. Not implemented yet: such a daemon refuses containers with 501 (see
+    /// docs/limits.md) rather than run them unmapped.
+    pub userns_remap: Option<String>,
+    /// `insecure-registries`, `registry-mirrors` and Berth's per-registry mirrors.
+    pub registries: berth_distribution::RegistryConfig,
 }
 
 /// The default bridge's name (`None` = no default bridge, dockerd's `--bridge none`).
@@ -95,6 +104,8 @@ struct DaemonJson {
     #[serde(rename = "default-address-pools")]
     default_address_pools: Option<Vec<PoolJson>>,
     mtu: Option<u32>,
+    #[serde(rename = "userns-remap")]
+    userns_remap: Option<String>,
     // Known to dockerd; acted on by later milestones of Berth.
     #[serde(flatten)]
     other: BTreeMap<String, serde_json::Value>,
@@ -164,7 +175,6 @@ const OTHER_DOCKERD_KEYS: &[&str] = &[
     "tlsverify",
     "userland-proxy",
     "userland-proxy-path",
-    "userns-remap",
     "log-format",
     "min-api-version",
 ];
@@ -184,13 +194,15 @@ pub struct Flags {
     pub fixed_cidr: Option<String>,
     pub default_address_pools: Vec<String>,
     pub mtu: Option<u32>,
+    /// `--userns-remap`.
+    pub userns_remap: Option<String>,
 }
 
 impl DaemonConfig {
     /// Flags win over daemon.json, as with dockerd (which refuses a conflict; we let the flag
     /// win because tests pass both).
     pub fn load(flags: Flags, berth_exe: PathBuf) -> Result<DaemonConfig> {
-        let json = match &flags.config_file {
+        let mut json = match &flags.config_file {
             Some(path) => read_daemon_json(path)?,
             None => {
                 let default = Path::new("/etc/berth/daemon.json");
@@ -235,7 +247,8 @@ impl DaemonConfig {
                 )));
             }
         }
-        let mut ignored_keys: Vec<String> = json.other.keys().cloned().collect();
+        let registries = crate::distribution::registry_config(&mut json.other)?;
+        let ignored_keys: Vec<String> = json.other.keys().cloned().collect();
         let unknown: Vec<&String> = ignored_keys
             .iter()
             .filter(|k| !OTHER_DOCKERD_KEYS.contains(&k.as_str()))
@@ -246,10 +259,6 @@ impl DaemonConfig {
                 "the following directives don't match any configuration option: {}",
                 list.join(", ")
             )));
-        }
-        if json.live_restore == Some(false) {
-            ignored_keys
-                .push("live-restore (containers always survive a daemon restart in Berth)".into());
         }
         let log_level = flags.log_level.or(json.log_level).unwrap_or_else(|| {
             if json.debug == Some(true) {
@@ -301,6 +310,12 @@ impl DaemonConfig {
             berth_exe,
             ignored_keys,
             network,
+            live_restore: json.live_restore.unwrap_or(true),
+            userns_remap: flags
+                .userns_remap
+                .or(json.userns_remap)
+                .filter(|u| !u.is_empty()),
+            registries,
         })
     }
 
@@ -425,12 +440,10 @@ mod tests {
 
     #[test]
     fn known_dockerd_keys_are_accepted() {
-        let c = load_json(
-            r#"{"registry-mirrors":["http://m"],"data-root":"/d","log-opts":{"max-size":"1m"}}"#,
-        )
-        .unwrap();
+        let c = load_json(r#"{"ip-forward":true,"data-root":"/d","log-opts":{"max-size":"1m"}}"#)
+            .unwrap();
         assert_eq!(c.data_root, PathBuf::from("/d"));
-        assert_eq!(c.ignored_keys, vec!["registry-mirrors".to_string()]);
+        assert_eq!(c.ignored_keys, vec!["ip-forward".to_string()]);
         assert_eq!(c.log_opts["max-size"], "1m");
     }
 

@@ -34,6 +34,8 @@ pub enum Error {
     #[error(transparent)]
     Image(#[from] berth_image::Error),
     #[error(transparent)]
+    Distribution(#[from] berth_distribution::Error),
+    #[error(transparent)]
     Snapshot(#[from] berth_snapshot::Error),
     #[error(transparent)]
     Runtime(#[from] berth_runtime::RuntimeError),
@@ -74,6 +76,7 @@ impl Kinded for Error {
             }
             Error::Metadata(e) => e.kind(),
             Error::Image(e) => e.kind(),
+            Error::Distribution(e) => e.kind(),
             Error::Snapshot(e) => e.kind(),
             Error::Runtime(e) => e.kind(),
             Error::Volume(e) => e.kind(),

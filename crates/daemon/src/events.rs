@@ -93,9 +93,16 @@ pub fn matches(ev: &EventMessage, filters: &Filters) -> bool {
         }
         let ok = match key.as_str() {
             "type" => values.contains(&typ),
-            "event" => values
-                .iter()
-                .any(|v| Some(v.as_str()) == ev.action.as_deref()),
+            "event" => {
+                // Docker matches these three by prefix: `health_status` selects
+                // `health_status: healthy`.
+                let action = ev.action.as_deref().unwrap_or("");
+                values.iter().any(|v| {
+                    v == action
+                        || (["health_status", "exec_create", "exec_start"].contains(&v.as_str())
+                            && action.starts_with(v.as_str()))
+                })
+            }
             "container" => {
                 typ == "container"
                     && values

@@ -9,13 +9,16 @@
 //!
 //! Start-up ([`run`]): load the configuration → create the data and exec roots → take the
 //! pidfile → open the database and the image store → restore containers → listen on every
-//! `-H` socket (mode 0660) → serve until SIGTERM/SIGINT. Shutdown leaves containers running.
+//! `-H` socket (mode 0660) → serve until SIGTERM/SIGINT. Shutdown leaves containers running,
+//! unless daemon.json turns `live-restore` off (see [`container`]'s `shutdown` module).
 
 mod backend;
 pub mod config;
 pub mod container;
+mod distribution;
 pub mod error;
 pub mod events;
+mod exe_guard;
 mod images;
 pub mod network;
 mod rootfs;
@@ -38,9 +41,17 @@ pub struct Daemon {
     pub networks: network::Networks,
     pub(crate) execs: ExecTable,
     pub events: events::EventBus,
+    /// Pulls from registries (holds the downloads in flight, shared by concurrent pulls).
+    pub(crate) puller: Arc<berth_distribution::Puller>,
     /// For tasks that outlive a request (monitors).
     pub(crate) me: Weak<Daemon>,
     pub(crate) started: time::OffsetDateTime,
+    /// The read-only view of the berth binary that shims run from (CVE-2019-5736).
+    pub(crate) shim_exe: exe_guard::ShimExe,
+    /// Set once start-up recovery (containers re-adopted, networks reconciled) is over.
+    /// Restarts scheduled during recovery wait for it, so that a restarted container's
+    /// network is not mistaken for a leftover and torn down by the reconciliation.
+    pub(crate) restored: tokio::sync::watch::Sender<bool>,
 }
 
 impl Daemon {
@@ -63,7 +74,13 @@ impl Daemon {
             config.data_root.join("volumes"),
         )?);
         let networks = network::Networks::open(&config, &db)?;
+        let shim_exe = exe_guard::protect(&config.berth_exe, &config.data_root)?;
+        let puller = berth_distribution::Puller::new(
+            berth_distribution::Client::new(config.registries.clone()),
+            images.clone(),
+        );
         let daemon = Arc::new_cyclic(|me| Daemon {
+            puller,
             config,
             db,
             images,
@@ -74,9 +91,12 @@ impl Daemon {
             events: events::EventBus::default(),
             me: me.clone(),
             started: time::OffsetDateTime::now_utc(),
+            shim_exe,
+            restored: tokio::sync::watch::channel(false).0,
         });
         container::restore_all(&daemon).await?;
         daemon.network_reconcile().await;
+        daemon.restored.send_replace(true);
         Ok(daemon)
     }
 }
@@ -128,14 +148,20 @@ pub async fn run(config: DaemonConfig) -> Result<()> {
         _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}
     }
-    tracing::info!("shutting down; containers keep running");
     let _ = stop_tx.send(());
     for s in servers {
         let _ = s.await;
     }
+    if daemon.config.live_restore {
+        tracing::info!("shutting down; containers keep running");
+    } else {
+        tracing::info!("shutting down; stopping containers (live-restore is off)");
+        daemon.stop_all_for_shutdown().await;
+    }
     for path in &sockets {
         let _ = std::fs::remove_file(path);
     }
+    daemon.shim_exe.release();
     if let Some(p) = pidfile {
         let _ = std::fs::remove_file(p);
     }

@@ -103,10 +103,9 @@ impl Daemon {
     /// `force` ignores a missing volume (Docker's `PurgeOnError`); a volume in use is refused
     /// either way.
     pub async fn volume_remove(&self, name: &str, force: bool) -> Result<()> {
-        let users = self.volume_users(name);
         let store = self.volumes.clone();
         let n = name.to_owned();
-        match Self::blocking(move || Ok(store.remove(&n, &users)?)).await {
+        match Self::blocking(move || Ok(store.remove(&n)?)).await {
             Ok(()) => {
                 self.volume_event(name, "destroy", &[]);
                 Ok(())
@@ -149,15 +148,14 @@ impl Daemon {
             if !labels_ok {
                 continue;
             }
-            let users = self.volume_users(&v.name);
-            if !users.is_empty() {
+            if !self.volume_users(&v.name).is_empty() {
                 continue;
             }
             let store = self.volumes.clone();
             let name = v.name.clone();
             let res = Self::blocking(move || {
                 let size = store.size(&name);
-                store.remove(&name, &users)?;
+                store.remove(&name)?;
                 Ok(size)
             })
             .await;

@@ -60,6 +60,27 @@ impl ImageStore {
                 });
             }
         }
+        self.unpack_reader(
+            self.content.reader(blob)?,
+            parent,
+            expected,
+            image,
+            index,
+            added,
+        )
+    }
+
+    /// Unpacks the layer stream `src` (compressed or not) on top of `parent` into a new
+    /// committed snapshot, checking its diff ID against `expected` in the same pass.
+    pub(crate) fn unpack_reader(
+        &self,
+        src: impl std::io::Read,
+        parent: Option<&str>,
+        expected: Option<&Digest>,
+        image: &str,
+        index: usize,
+        added: &mut Added,
+    ) -> Result<Unpacked> {
         let key = format!("{EXTRACT_PREFIX}{}", hex::encode(rand::random::<[u8; 8]>()));
         self.snapshots.prepare(&key, parent)?;
         let applied = (|| -> Result<_> {
@@ -68,7 +89,7 @@ impl ImageStore {
                 LayerFormat::OverlayDiff => WhiteoutMode::Overlay,
                 LayerFormat::Full => WhiteoutMode::Delete,
             };
-            let applied = apply_layer(self.content.reader(blob)?, &dir, &ApplyOptions::new(mode))?;
+            let applied = apply_layer(src, &dir, &ApplyOptions::new(mode))?;
             if let Some(exp) = expected {
                 if *exp != applied.diff_id {
                     return Err(Error::DiffIdMismatch {

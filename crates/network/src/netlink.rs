@@ -30,16 +30,25 @@ pub struct Netlink {
 impl Netlink {
     /// Opens a route netlink socket in the calling thread's network namespace.
     pub fn open() -> Result<Netlink> {
-        let mut socket = Socket::new(NETLINK_ROUTE).map_err(Error::netlink("socket"))?;
+        // Opened here rather than by `Socket::new`, which has no SOCK_CLOEXEC: the daemon spawns
+        // shims from other threads, and no fd of ours may leak into them.
+        // SAFETY: a plain socket call; the fd is owned by `Socket` from here on.
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                NETLINK_ROUTE as libc::c_int,
+            )
+        };
+        if fd < 0 {
+            return Err(Error::netlink("socket")(std::io::Error::last_os_error()));
+        }
+        // SAFETY: `fd` is a fresh netlink socket nobody else owns.
+        let mut socket = unsafe { <Socket as std::os::fd::FromRawFd>::from_raw_fd(fd) };
         socket.bind_auto().map_err(Error::netlink("bind"))?;
         socket
             .connect(&SocketAddr::new(0, 0))
             .map_err(Error::netlink("connect"))?;
-        // netlink-sys opens without SOCK_CLOEXEC; no fd of ours may leak into a child.
-        let _ = nix::fcntl::fcntl(
-            socket.as_raw_fd(),
-            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-        );
         Ok(Netlink { socket, seq: 0 })
     }
 

@@ -14,7 +14,7 @@ use libcontainer::container::{Container, ContainerStatus};
 use libcontainer::error::LibcontainerError;
 use libcontainer::syscall::syscall::SyscallType;
 use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{LinuxSeccomp, Spec};
 
 use crate::error::RuntimeError;
 use crate::{ProcessIo, Runtime, RuntimeState, Status};
@@ -42,11 +42,16 @@ impl Builtin {
         Container::load(dir).map_err(|e| map_err("load", id, e))
     }
 
-    fn builder(&self, id: &str, io: ProcessIo) -> Result<ContainerBuilder, RuntimeError> {
+    fn builder(
+        &self,
+        id: &str,
+        io: ProcessIo,
+        exec_seccomp: Option<LinuxSeccomp>,
+    ) -> Result<ContainerBuilder, RuntimeError> {
         std::fs::create_dir_all(&self.root)
             .map_err(|e| RuntimeError::io(format!("create {}", self.root.display()), e))?;
         let mut b = ContainerBuilder::new(id.to_string(), SyscallType::default())
-            .with_executor(DockerExecutor)
+            .with_executor(DockerExecutor { exec_seccomp })
             .with_root_path(&self.root)
             .map_err(|e| map_err("create", id, e))?
             .with_console_socket(io.console_socket.as_deref());
@@ -120,8 +125,9 @@ fn map_err(op: &'static str, id: &str, e: LibcontainerError) -> RuntimeError {
 
 impl Runtime for Builtin {
     fn create(&self, id: &str, bundle: &Path, io: ProcessIo) -> Result<i32, RuntimeError> {
+        adapt_seccomp_args(bundle)?;
         let container = self
-            .builder(id, io)?
+            .builder(id, io, None)?
             .validate_id()
             .map_err(|e| map_err("create", id, e))?
             .as_init(bundle)
@@ -147,6 +153,10 @@ impl Runtime for Builtin {
                 message: "libcontainer reported no init pid".into(),
             })?;
         let spec = load_spec(bundle)?;
+        if let Err(e) = apply_oom_kill_disable(&spec) {
+            let _ = self.delete(id, true);
+            return Err(e);
+        }
         let new_netns = spec
             .linux()
             .as_ref()
@@ -238,8 +248,15 @@ impl Runtime for Builtin {
             .map_err(|e| RuntimeError::io("create exec process file", e))?;
         std::fs::write(pfile.path(), json)
             .map_err(|e| RuntimeError::io("write exec process file", e))?;
+        // libcontainer leaves seccomp out of an exec's spec: carry the container's filter to the
+        // executor, which loads it right before execve (as runc and Docker apply it to execs).
+        let container_spec = load_spec(self.load(id)?.bundle())?;
+        let seccomp = container_spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().clone());
         let pid = self
-            .builder(id, io)?
+            .builder(id, io, seccomp)?
             .as_tenant()
             .with_detach(true)
             .with_process(Some(pfile.path()))
@@ -256,9 +273,24 @@ fn load_spec(bundle: &Path) -> Result<Spec, RuntimeError> {
 }
 
 /// libcontainer's default executor with runc's (and so Docker's) wording for a command that
-/// cannot be found or run, which [`RuntimeError::classify`] understands.
+/// cannot be found or run, which [`RuntimeError::classify`] understands. For an exec it also
+/// loads the container's seccomp filter, which libcontainer's tenant path drops.
 #[derive(Clone)]
-struct DockerExecutor;
+struct DockerExecutor {
+    exec_seccomp: Option<LinuxSeccomp>,
+}
+
+/// Whether this process holds CAP_SYS_ADMIN in its effective set.
+fn has_cap_sys_admin() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .is_some_and(|m| m & (1 << 21) != 0)
+}
 
 fn lookup(cmd: &str, env: &[String]) -> Result<PathBuf, String> {
     let check = |p: &Path| -> Result<(), String> {
@@ -323,6 +355,17 @@ impl Executor for DockerExecutor {
         unsafe {
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         }
+        if let Some(seccomp) = &self.exec_seccomp {
+            // Capabilities are already dropped here: without CAP_SYS_ADMIN the kernel loads a
+            // filter only under no_new_privs, so an exec gets it (a deliberate difference from
+            // Docker: a filtered exec beats a setuid-capable one).
+            if !has_cap_sys_admin() {
+                nix::sys::prctl::set_no_new_privs()
+                    .map_err(|e| ExecutorError::Other(format!("no_new_privs: {e}")))?;
+            }
+            libcontainer::seccomp::initialize_seccomp(seccomp)
+                .map_err(|e| ExecutorError::Other(format!("loading seccomp: {e}")))?;
+        }
         let err = nix::unistd::execv(&path, &argv).unwrap_err();
         Err(ExecutorError::Other(format!(
             "exec: \"{}\": {}",
@@ -347,4 +390,50 @@ impl Executor for DockerExecutor {
             .map(|_| ())
             .map_err(ExecutorValidationError::ArgValidationError)
     }
+}
+
+/// Rewrites `bundle/config.json` for libcontainer's reading of masked-equality seccomp
+/// arguments (see [`crate::seccomp`]); a spec without such arguments is left untouched.
+fn adapt_seccomp_args(bundle: &Path) -> Result<(), RuntimeError> {
+    let path = bundle.join("config.json");
+    let bytes = std::fs::read(&path)
+        .map_err(|e| RuntimeError::io(format!("read {}", path.display()), e))?;
+    let mut spec: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| RuntimeError::InvalidSpec(format!("config.json: {e}")))?;
+    if crate::seccomp::swap_masked_eq_for_libcontainer(&mut spec) {
+        let bytes = serde_json::to_vec_pretty(&spec)
+            .map_err(|e| RuntimeError::InvalidSpec(format!("config.json: {e}")))?;
+        crate::durable_write(&path, &bytes)?;
+    }
+    Ok(())
+}
+
+/// libcontainer 0.7 never passes `disableOOMKiller` on to the cgroup (it hardcodes `false`):
+/// write it once the cgroup exists, before the init runs the command.
+fn apply_oom_kill_disable(spec: &Spec) -> Result<(), RuntimeError> {
+    let Some(linux) = spec.linux().as_ref() else {
+        return Ok(());
+    };
+    let wanted = linux
+        .resources()
+        .as_ref()
+        .and_then(|r| r.memory().as_ref())
+        .and_then(|m| m.disable_oom_killer())
+        .unwrap_or(false);
+    let Some(path) = linux.cgroups_path().as_ref() else {
+        return Ok(());
+    };
+    if !wanted || crate::cgroups::version() == crate::cgroups::Version::V2 {
+        // cgroup v2 has no switch for it; Docker ignores the flag there too.
+        return Ok(());
+    }
+    let memory = oci_spec::runtime::LinuxMemoryBuilder::default()
+        .disable_oom_killer(true)
+        .build()
+        .map_err(|e| RuntimeError::InvalidSpec(e.to_string()))?;
+    let resources = oci_spec::runtime::LinuxResourcesBuilder::default()
+        .memory(memory)
+        .build()
+        .map_err(|e| RuntimeError::InvalidSpec(e.to_string()))?;
+    crate::cgroups::update(&path.to_string_lossy(), &resources)
 }

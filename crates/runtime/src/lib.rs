@@ -29,8 +29,14 @@
 //! Calls are blocking and expect a single-threaded caller (libcontainer forks).
 
 pub mod builtin;
+pub mod cgroups;
+pub mod devices;
 pub mod error;
 pub mod external;
+pub mod mount_target;
+pub mod resources;
+pub mod seccomp;
+pub mod seccomp_default;
 pub mod spec;
 pub mod user;
 pub mod workdir;

@@ -28,7 +28,8 @@ pub const DEFAULT_CAPABILITIES: &[&str] = &[
     "CAP_AUDIT_WRITE",
 ];
 
-/// Every capability the kernel knows of (as of 6.x), for `ALL` and `--privileged`.
+/// Every capability the kernel knows of (as of 6.x), in the kernel's numbering order, for `ALL`
+/// and `--privileged`.
 pub const ALL_CAPABILITIES: &[&str] = &[
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
@@ -160,6 +161,18 @@ pub enum RlimitPolicy {
     Error,
 }
 
+/// The seccomp filter of a container.
+#[derive(Debug, Clone, Default)]
+pub enum Seccomp {
+    /// Docker's default profile ([`crate::seccomp_default`]).
+    #[default]
+    Default,
+    /// `seccomp=unconfined`: no filter.
+    Unconfined,
+    /// A profile in Docker's format (`seccomp=<file>`; the client sends the file's content).
+    Profile(crate::seccomp::Profile),
+}
+
 /// Everything that varies between containers. Build one with `SpecInput::new` and set what the
 /// container config asks for; [`build_spec`] adds Docker's defaults around it.
 #[derive(Debug, Clone)]
@@ -227,10 +240,15 @@ pub struct SpecInput {
     /// bind-mounted read-only at [`INIT_PATH`] and the command becomes
     /// `/sbin/docker-init -- <args>`; the binary dispatches on `argv[0] == "docker-init"`.
     pub init_binary: Option<PathBuf>,
-    /// `--memory` in bytes (0 = unlimited).
-    pub memory_limit: i64,
-    /// `--pids-limit` (0 = unlimited).
-    pub pids_limit: i64,
+    /// Resource limits (`--memory`, `--cpus`, `--pids-limit`, blkio...).
+    pub resources: crate::resources::Resources,
+    /// `--device` requests (`--privileged` gets every host device regardless).
+    pub devices: Vec<crate::devices::DeviceRequest>,
+    /// `--security-opt seccomp=...`; ignored with `--privileged` (no seccomp, like Docker).
+    pub seccomp: Seccomp,
+    /// `--cgroupns`: `Some(true)` private, `Some(false)` host, `None` Docker's default
+    /// (private on a cgroup v2 host, host otherwise).
+    pub cgroupns_private: Option<bool>,
     /// OCI annotations.
     pub annotations: BTreeMap<String, String>,
 }
@@ -269,8 +287,10 @@ impl SpecInput {
             shm_size: 64 * 1024 * 1024,
             sysctls: BTreeMap::new(),
             init_binary: None,
-            memory_limit: 0,
-            pids_limit: 0,
+            resources: Default::default(),
+            devices: Vec::new(),
+            seccomp: Seccomp::Default,
+            cgroupns_private: None,
             annotations: BTreeMap::new(),
         }
     }
@@ -299,11 +319,40 @@ pub fn normalize_capability(name: &str) -> Result<String, RuntimeError> {
     }
 }
 
+/// The capabilities this process may hand on (its bounding set). Like Docker, `ALL` and
+/// `--privileged` mean every capability *available here*: a runtime cannot raise one the host
+/// withheld (e.g. CAP_SYS_RESOURCE in some sandboxes), and asking fails the start.
+pub fn available_capabilities() -> Vec<String> {
+    let mask = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX);
+    ALL_CAPABILITIES
+        .iter()
+        .filter(|c| cap_number(c).is_some_and(|n| mask & (1u64 << n) != 0))
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// The kernel's number of a capability (its bit in the masks): [`ALL_CAPABILITIES`] is in
+/// the kernel's order.
+fn cap_number(name: &str) -> Option<u32> {
+    ALL_CAPABILITIES
+        .iter()
+        .position(|c| *c == name)
+        .map(|p| p as u32)
+}
+
 /// The capability set after Docker's rules: start from the defaults (or all when privileged),
 /// drop `cap_drop` (`ALL` empties the set), then add `cap_add` (`ALL` adds everything).
 pub fn capabilities(input: &SpecInput) -> Result<Vec<String>, RuntimeError> {
+    let available = available_capabilities();
     if input.privileged {
-        return Ok(ALL_CAPABILITIES.iter().map(|s| s.to_string()).collect());
+        return Ok(available);
     }
     let adds = input
         .cap_add
@@ -325,13 +374,19 @@ pub fn capabilities(input: &SpecInput) -> Result<Vec<String>, RuntimeError> {
             .collect()
     };
     if adds.iter().any(|a| a == "ALL") {
-        return Ok(ALL_CAPABILITIES.iter().map(|s| s.to_string()).collect());
+        return Ok(available);
     }
     for a in adds {
+        if !available.contains(&a) {
+            return Err(RuntimeError::InvalidSpec(format!(
+                "capability {a} is not available on this host (it is not in the daemon's bounding set)"
+            )));
+        }
         if !caps.contains(&a) {
             caps.push(a);
         }
     }
+    caps.retain(|c| available.contains(c));
     Ok(caps)
 }
 
@@ -516,8 +571,13 @@ fn build_spec_value(input: &SpecInput) -> Result<Value, RuntimeError> {
             "bounding": caps, "effective": caps, "permitted": caps,
         },
         "rlimits": rlimits(input)?,
-        "noNewPrivileges": input.no_new_privileges,
     });
+    // Only when set: libcontainer 0.7 tests the field's presence, not its value, to decide
+    // whether seccomp loads before capabilities are dropped (without no_new_privs, loading
+    // needs CAP_SYS_ADMIN, which is gone afterwards).
+    if input.no_new_privileges {
+        process["noNewPrivileges"] = json!(true);
+    }
     if let Some(adj) = input.oom_score_adj {
         if !(-1000..=1000).contains(&adj) {
             return Err(RuntimeError::InvalidSpec(format!(
@@ -534,7 +594,7 @@ fn build_spec_value(input: &SpecInput) -> Result<Value, RuntimeError> {
     if !input.host_ipc {
         namespaces.push(json!({"type": "ipc"}));
     }
-    if !input.privileged && cgroupns_supported() {
+    if !input.privileged && input.cgroupns_private.unwrap_or_else(cgroupns_supported) {
         namespaces.push(json!({"type": "cgroup"}));
     }
     match &input.network {
@@ -550,17 +610,22 @@ fn build_spec_value(input: &SpecInput) -> Result<Value, RuntimeError> {
         }
     }
 
-    let devices = if input.privileged {
-        json!([{"allow": true, "access": "rwm"}])
+    let (linux_devices, device_rules) = if input.privileged {
+        // Every host device node, created in the container's /dev, as Docker does.
+        let host = crate::devices::devices_under(std::path::Path::new("/dev"));
+        (
+            host.iter().map(|d| d.oci_device(&d.path)).collect(),
+            vec![json!({"allow": true, "access": "rwm"})],
+        )
     } else {
-        default_device_rules()
+        let (devs, mut rules) = crate::devices::resolve(&input.devices)?;
+        let mut all = default_device_rules();
+        all.append(&mut rules);
+        (devs, all)
     };
-    let mut resources = json!({ "devices": devices });
-    if input.memory_limit > 0 {
-        resources["memory"] = json!({"limit": input.memory_limit});
-    }
-    if input.pids_limit > 0 {
-        resources["pids"] = json!({"limit": input.pids_limit});
+    let mut resources = json!({ "devices": device_rules });
+    for (k, v) in input.resources.to_oci()? {
+        resources[k] = v;
     }
 
     let mut linux = json!({
@@ -572,9 +637,20 @@ fn build_spec_value(input: &SpecInput) -> Result<Value, RuntimeError> {
     if let Some(p) = rootfs_propagation {
         linux["rootfsPropagation"] = json!(p);
     }
+    if !linux_devices.is_empty() {
+        linux["devices"] = json!(linux_devices);
+    }
     if !input.privileged {
         linux["maskedPaths"] = json!(MASKED_PATHS);
         linux["readonlyPaths"] = json!(READONLY_PATHS);
+        let profile = match &input.seccomp {
+            Seccomp::Default => Some(crate::seccomp_default::profile()),
+            Seccomp::Unconfined => None,
+            Seccomp::Profile(p) => Some(p.clone()),
+        };
+        if let Some(p) = profile {
+            linux["seccomp"] = crate::seccomp::render(&p, &caps, crate::seccomp::kernel_version())?;
+        }
     }
 
     let mut spec = json!({
@@ -651,10 +727,8 @@ pub fn exec_process(
         }
     }
     if exec.privileged {
-        v["capabilities"] = json!({
-            "bounding": ALL_CAPABILITIES, "effective": ALL_CAPABILITIES,
-            "permitted": ALL_CAPABILITIES,
-        });
+        let all = available_capabilities();
+        v["capabilities"] = json!({"bounding": all, "effective": all, "permitted": all});
     }
     // The console size belongs to the container's terminal, not the exec's.
     if let Some(o) = v.as_object_mut() {
@@ -716,23 +790,23 @@ fn default_mounts(input: &SpecInput) -> Vec<Value> {
 }
 
 /// Docker's device cgroup rules: deny everything, then allow the standard character devices.
-fn default_device_rules() -> Value {
+fn default_device_rules() -> Vec<Value> {
     let c = |major: i64, minor: Option<i64>, access: &str| json!({"allow": true, "type": "c", "major": major, "minor": minor, "access": access});
-    json!([
-        {"allow": false, "access": "rwm"},
-        {"allow": true, "type": "c", "access": "m"},
-        {"allow": true, "type": "b", "access": "m"},
-        c(1, Some(3), "rwm"),   // null
-        c(1, Some(8), "rwm"),   // random
-        c(1, Some(7), "rwm"),   // full
-        c(5, Some(0), "rwm"),   // tty
-        c(1, Some(5), "rwm"),   // zero
-        c(1, Some(9), "rwm"),   // urandom
-        c(136, None, "rwm"),    // pts/*
-        c(5, Some(1), "rwm"),   // console
-        c(5, Some(2), "rwm"),   // ptmx
+    vec![
+        json!({"allow": false, "access": "rwm"}),
+        json!({"allow": true, "type": "c", "access": "m"}),
+        json!({"allow": true, "type": "b", "access": "m"}),
+        c(1, Some(3), "rwm"),    // null
+        c(1, Some(8), "rwm"),    // random
+        c(1, Some(7), "rwm"),    // full
+        c(5, Some(0), "rwm"),    // tty
+        c(1, Some(5), "rwm"),    // zero
+        c(1, Some(9), "rwm"),    // urandom
+        c(136, None, "rwm"),     // pts/*
+        c(5, Some(1), "rwm"),    // console
+        c(5, Some(2), "rwm"),    // ptmx
         c(10, Some(200), "rwm"), // net/tun
-    ])
+    ]
 }
 
 #[cfg(test)]
@@ -891,7 +965,7 @@ mod tests {
         i.cap_add = vec!["ALL".into()];
         assert_eq!(
             caps_of(&build_spec(&i).unwrap()).len(),
-            ALL_CAPABILITIES.len()
+            available_capabilities().len()
         );
 
         i.cap_add = vec!["NOT_A_CAP".into()];
@@ -903,7 +977,7 @@ mod tests {
         let mut i = input();
         i.privileged = true;
         let spec = build_spec(&i).unwrap();
-        assert_eq!(caps_of(&spec).len(), ALL_CAPABILITIES.len());
+        assert_eq!(caps_of(&spec).len(), available_capabilities().len());
         let linux = spec.linux().as_ref().unwrap();
         assert!(linux
             .masked_paths()

@@ -202,6 +202,12 @@ pub fn resolve_user(
         }
     }
 
+    // Docker (through runc's user lookup) always lists the primary group among the
+    // supplementary ones: `id` shows `groups=…,<gid>`, and /proc/self/status `Groups:` has it.
+    if !additional.contains(&gid) {
+        additional.push(gid);
+    }
+
     Ok(ExecUser {
         uid,
         gid,
@@ -238,12 +244,12 @@ mod tests {
         assert_eq!((u.uid, u.gid, u.home.as_str()), (0, 0, "/root"));
         let u = resolve_user(r.path(), "www", &[]).unwrap();
         assert_eq!((u.uid, u.gid, u.home.as_str()), (33, 33, "/var/www"));
-        assert_eq!(u.additional_gids, vec![50]);
+        assert_eq!(u.additional_gids, vec![50, 33]);
         let u = resolve_user(r.path(), "1000", &[]).unwrap();
         assert_eq!((u.uid, u.gid, u.home.as_str()), (1000, 0, "/"));
         let u = resolve_user(r.path(), "www:audio", &["staff".into(), "7".into()]).unwrap();
         assert_eq!((u.uid, u.gid), (33, 29));
-        assert_eq!(u.additional_gids, vec![50, 7]);
+        assert_eq!(u.additional_gids, vec![50, 7, 29]);
         let u = resolve_user(r.path(), "1000:1000", &[]).unwrap();
         assert_eq!((u.uid, u.gid), (1000, 1000));
     }
@@ -269,7 +275,10 @@ mod tests {
     fn missing_files_are_fine_for_numeric_users() {
         let d = tempfile::tempdir().unwrap();
         let u = resolve_user(d.path(), "5:6", &["7".into()]).unwrap();
-        assert_eq!((u.uid, u.gid, u.additional_gids.clone()), (5, 6, vec![7]));
+        assert_eq!(
+            (u.uid, u.gid, u.additional_gids.clone()),
+            (5, 6, vec![7, 6])
+        );
         assert!(resolve_user(d.path(), "root", &[]).is_err());
     }
 

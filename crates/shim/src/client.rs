@@ -327,6 +327,14 @@ impl ShimClient {
         }
     }
 
+    /// Forget an exec, SIGKILLing it first if it still runs.
+    pub async fn exec_delete(&self, exec_id: &str) -> Result<(), ClientError> {
+        self.call_ok(&Request::ExecDelete {
+            exec_id: exec_id.to_string(),
+        })
+        .await
+    }
+
     /// Kill the container if it runs, delete it from the runtime, and stop the shim.
     pub async fn shutdown(&self) -> Result<(), ClientError> {
         match self.call_ok(&Request::Shutdown).await {

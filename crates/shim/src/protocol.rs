@@ -130,6 +130,11 @@ pub enum Request {
     ExecState {
         exec_id: String,
     },
+    /// Forget an exec, SIGKILLing it first if it still runs (a timed-out healthcheck). Execs
+    /// are otherwise kept until the shim exits, so frequent ones (healthchecks) delete theirs.
+    ExecDelete {
+        exec_id: String,
+    },
     /// Tear down: runtime delete (killing the container if it still runs), remove the socket,
     /// and exit. Answered before the shim exits.
     Shutdown,

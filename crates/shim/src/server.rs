@@ -981,6 +981,23 @@ async fn handle(shared: Shared, counters: Rc<Counters>, mut stream: UnixStream) 
                 exit_code: e.exit_code,
             }),
         },
+        Request::ExecDelete { exec_id } => {
+            let removed = shared.borrow_mut().execs.remove(&exec_id);
+            match removed {
+                None => err(ServeError::NotFound(format!("no such exec: {exec_id}"))),
+                Some(e) => {
+                    // Not reaped yet (no exit code), so the pid is still this exec's: only
+                    // this task reaps, and it is busy here.
+                    if let (Some(pid), None) = (e.pid, e.exit_code) {
+                        let _ = nix::sys::signal::kill(
+                            nix::unistd::Pid::from_raw(pid),
+                            nix::sys::signal::Signal::SIGKILL,
+                        );
+                    }
+                    Response::Ok
+                }
+            }
+        }
         Request::Shutdown => {
             let _ = respond(&mut stream, &Response::Ok).await;
             let _ = stream.shutdown().await;

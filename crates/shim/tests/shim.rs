@@ -494,7 +494,7 @@ async fn oom_killed(rt: RuntimeChoice) {
         "-c",
         "head -c 200000000 /dev/zero | tail -c 1000000000 | wc -c",
     ]);
-    input.memory_limit = 16 * 1024 * 1024;
+    input.resources.memory = 16 * 1024 * 1024;
     let c = f.spawn(&input, &rt, false, false, 0, 1).unwrap();
     c.start().await.unwrap();
     let exit = wait(&c).await;

@@ -12,10 +12,11 @@
 //! # Lifecycle
 //!
 //! `create` (explicit, or implicitly by a container that names a missing volume, or anonymous:
-//! a 64-hex name and the label [`ANONYMOUS_LABEL`]) → `acquire` by each container that starts
-//! with it → `release` when that container stops → … → `remove` (refused while any container,
-//! running or not, refers to it: the caller passes those references, since containers are the
-//! daemon's) or `prune`.
+//! a 64-hex name and the label [`ANONYMOUS_LABEL`]) → referenced by each container that names
+//! it ([`VolumeStore::create_referenced`] at container create, [`VolumeStore::reference`] when
+//! the daemon loads its containers) → `acquire` by each container that starts with it →
+//! `release` when that container stops → … → `unreference` when the container is removed →
+//! `remove` (refused while any reference or holder is left) or `prune`.
 //!
 //! The store counts the users of each volume that are running ([`VolumeStore::acquire`] /
 //! [`VolumeStore::release`]). A volume created with the local driver's `type`/`device`/`o`
@@ -24,6 +25,12 @@
 //! local driver does. After a daemon restart the daemon acquires again for every container it
 //! re-adopts; a volume that is still mounted is recognised and not mounted twice, and
 //! [`VolumeStore::unmount_unused`] then unmounts those nobody uses any more.
+//!
+//! # Drivers
+//!
+//! What a driver does for a volume is the [`Driver`] trait: check options at create, mount on
+//! first use, unmount after the last. Berth has one, [`LocalDriver`]; a request for another
+//! driver answers 501 (`NotImplemented`).
 //!
 //! # Mounting into containers
 //!
@@ -60,6 +67,48 @@ const DATA_DIR: &str = "_data";
 /// Options of the local driver.
 const LOCAL_OPTIONS: &[&str] = &["type", "device", "o"];
 
+/// A volume driver: what happens to a volume's `_data` besides being a directory.
+pub trait Driver: Send + Sync {
+    /// The name volumes record (`local`).
+    fn name(&self) -> &'static str;
+    /// Checks a create request's options, so bad ones fail at create and not at first use.
+    fn validate(&self, volume: &str, options: &BTreeMap<String, String>) -> Result<()>;
+    /// Whether [`Driver::mount`] has anything to do for this volume.
+    fn needs_mount(&self, volume: &Volume) -> bool;
+    /// Makes `data` hold the volume's content (first user).
+    fn mount(&self, volume: &Volume, data: &Path) -> Result<()>;
+    /// Undoes [`Driver::mount`] (last user gone, or removal).
+    fn unmount(&self, data: &Path) -> Result<()>;
+}
+
+/// Docker's `local` driver: a plain directory, or what its `type`/`device`/`o` options mount.
+pub struct LocalDriver;
+
+impl Driver for LocalDriver {
+    fn name(&self) -> &'static str {
+        LOCAL_DRIVER
+    }
+    fn validate(&self, volume: &str, options: &BTreeMap<String, String>) -> Result<()> {
+        for k in options.keys() {
+            if !LOCAL_OPTIONS.contains(&k.as_str()) {
+                return Err(Error::Invalid(format!(
+                    "create {volume}: invalid option: {k:?}"
+                )));
+            }
+        }
+        local::validate_options(volume, options)
+    }
+    fn needs_mount(&self, volume: &Volume) -> bool {
+        volume.options.contains_key("type") || volume.options.contains_key("device")
+    }
+    fn mount(&self, volume: &Volume, data: &Path) -> Result<()> {
+        local::mount(volume, data)
+    }
+    fn unmount(&self, data: &Path) -> Result<()> {
+        local::unmount(data)
+    }
+}
+
 /// A volume's record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Volume {
@@ -76,9 +125,9 @@ impl Volume {
         self.labels.contains_key(ANONYMOUS_LABEL)
     }
 
-    /// Whether the local driver mounts something on `_data` for this volume.
+    /// Whether its driver mounts something on `_data` for this volume.
     pub fn needs_mount(&self) -> bool {
-        self.options.contains_key("type") || self.options.contains_key("device")
+        LocalDriver.needs_mount(self)
     }
 }
 
@@ -96,9 +145,20 @@ pub struct CreateRequest {
 /// The local volume store; see the crate documentation for its lifecycle.
 pub struct VolumeStore {
     root: PathBuf,
-    /// Serialises create, remove, acquire and release; maps each volume to the running users
-    /// that acquired it.
-    active: Mutex<HashMap<String, HashSet<String>>>,
+    driver: Box<dyn Driver>,
+    /// Serialises create, remove, reference, acquire and release.
+    state: Mutex<State>,
+}
+
+/// Who uses each volume, by volume name.
+#[derive(Default)]
+struct State {
+    /// Containers (any state) whose configuration names the volume: it cannot be removed
+    /// while any is left. Rebuilt from the containers' records at daemon start.
+    refs: HashMap<String, HashSet<String>>,
+    /// Running containers that acquired it: the first mounts driver options, the last
+    /// unmounts them.
+    active: HashMap<String, HashSet<String>>,
 }
 
 /// Checks a volume name against Docker's rule for local volumes: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
@@ -143,9 +203,15 @@ impl VolumeStore {
         let root = root.into();
         std::fs::create_dir_all(&root)
             .map_err(Error::io(format!("creating {}", root.display())))?;
+        // As Docker's: others may traverse to a path they know (a bind of a volume path) but
+        // not list the volumes.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o701))
+            .map_err(Error::io(format!("chmod {}", root.display())))?;
         let store = VolumeStore {
             root,
-            active: Mutex::new(HashMap::new()),
+            driver: Box::new(LocalDriver),
+            state: Mutex::new(State::default()),
         };
         store.clean_leftovers();
         Ok(store)
@@ -186,13 +252,64 @@ impl VolumeStore {
         self.dir(name).join(DATA_DIR)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, HashSet<String>>> {
-        self.active.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Creates a volume, or returns the existing one of that name (as Docker does, when the
     /// driver matches). The boolean says whether it was created now.
     pub fn create(&self, req: CreateRequest) -> Result<(Volume, bool)> {
+        self.create_inner(req, None)
+    }
+
+    /// [`VolumeStore::create`], and records `user` (a container ID) as referring to the
+    /// volume in the same step, so no removal can come in between.
+    pub fn create_referenced(&self, req: CreateRequest, user: &str) -> Result<(Volume, bool)> {
+        self.create_inner(req, Some(user))
+    }
+
+    /// Records that `user` refers to volume `name` (a container loaded at daemon start).
+    pub fn reference(&self, name: &str, user: &str) -> Result<()> {
+        let mut guard = self.lock();
+        self.read_record(name)?;
+        guard
+            .refs
+            .entry(name.to_owned())
+            .or_default()
+            .insert(user.to_owned());
+        Ok(())
+    }
+
+    /// Forgets every reference of `user` (a removed container, or one whose create failed).
+    pub fn unreference(&self, user: &str) {
+        let mut guard = self.lock();
+        guard.refs.retain(|_, users| {
+            users.remove(user);
+            !users.is_empty()
+        });
+    }
+
+    /// The containers that refer to or hold volume `name`, sorted.
+    pub fn users(&self, name: &str) -> Vec<String> {
+        let guard = self.lock();
+        Self::users_locked(&guard, name)
+    }
+
+    fn users_locked(state: &State, name: &str) -> Vec<String> {
+        let mut all: Vec<String> = state
+            .refs
+            .get(name)
+            .into_iter()
+            .chain(state.active.get(name))
+            .flatten()
+            .cloned()
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+
+    fn create_inner(&self, req: CreateRequest, user: Option<&str>) -> Result<(Volume, bool)> {
         let driver = req
             .driver
             .filter(|d| !d.is_empty())
@@ -201,7 +318,7 @@ impl VolumeStore {
         if let Some(n) = &name {
             validate_name(n)?;
         }
-        if driver != LOCAL_DRIVER {
+        if driver != self.driver.name() {
             return Err(Error::NotImplemented(format!(
                 "create {}: volume driver {driver:?} is not available: Berth has only the local driver",
                 name.as_deref().unwrap_or("")
@@ -215,16 +332,19 @@ impl VolumeStore {
                 random_name()
             }
         };
-        for k in req.options.keys() {
-            if !LOCAL_OPTIONS.contains(&k.as_str()) {
-                return Err(Error::Invalid(format!(
-                    "create {name}: invalid option key: {k:?}"
-                )));
+        self.driver.validate(&name, &req.options)?;
+        let mut guard = self.lock();
+        let mut add_ref = |name: &str| {
+            if let Some(u) = user {
+                guard
+                    .refs
+                    .entry(name.to_owned())
+                    .or_default()
+                    .insert(u.to_owned());
             }
-        }
-        local::validate_options(&name, &req.options)?;
-        let _g = self.lock();
+        };
         if let Ok(v) = self.read_record(&name) {
+            add_ref(&name);
             return Ok((v, false));
         }
         let vol = Volume {
@@ -263,6 +383,7 @@ impl VolumeStore {
                 .map_err(Error::io(format!("renaming {} into place", tmp.display())))?;
         }
         sync_dir(&self.root);
+        add_ref(&name);
         Ok((vol, true))
     }
 
@@ -307,21 +428,13 @@ impl VolumeStore {
         Ok(out)
     }
 
-    /// Removes a volume. `users` are the containers that refer to it (the daemon knows them);
-    /// any user, or a running one holding it, makes this a conflict with Docker's text.
-    pub fn remove(&self, name: &str, users: &[String]) -> Result<()> {
+    /// Removes a volume; one that any container refers to or holds is a conflict, with
+    /// Docker's text.
+    pub fn remove(&self, name: &str) -> Result<()> {
         let guard = self.lock();
         self.read_record(name)?;
-        let mut all: Vec<String> = users.to_vec();
-        if let Some(active) = guard.get(name) {
-            for u in active {
-                if !all.contains(u) {
-                    all.push(u.clone());
-                }
-            }
-        }
+        let all = Self::users_locked(&guard, name);
         if !all.is_empty() {
-            all.sort();
             return Err(Error::InUse {
                 name: name.to_owned(),
                 users: all,
@@ -330,7 +443,14 @@ impl VolumeStore {
         let dir = self.dir(name);
         let data = dir.join(DATA_DIR);
         if hostmount::is_mountpoint(&data) {
-            local::unmount(&data)?;
+            self.driver.unmount(&data)?;
+        }
+        // Never delete through a mount: with the driver's bind option `_data` may be the host's
+        // own directory.
+        if hostmount::has_mounts_under(&dir) {
+            return Err(Error::Conflict(format!(
+                "remove {name}: the volume's directory still has something mounted on it"
+            )));
         }
         let tomb = self
             .root
@@ -348,9 +468,9 @@ impl VolumeStore {
         let mut guard = self.lock();
         let vol = self.read_record(name)?;
         let data = self.data_path(name);
-        let users = guard.entry(name.to_owned()).or_default();
+        let users = guard.active.entry(name.to_owned()).or_default();
         if vol.needs_mount() && users.is_empty() && !hostmount::is_mountpoint(&data) {
-            local::mount(&vol, &data)?;
+            self.driver.mount(&vol, &data)?;
         }
         users.insert(user.to_owned());
         Ok(data)
@@ -361,13 +481,13 @@ impl VolumeStore {
     pub fn release(&self, user: &str) {
         let mut guard = self.lock();
         let mut emptied = Vec::new();
-        for (name, users) in guard.iter_mut() {
+        for (name, users) in guard.active.iter_mut() {
             if users.remove(user) && users.is_empty() {
                 emptied.push(name.clone());
             }
         }
         for name in emptied {
-            guard.remove(&name);
+            guard.active.remove(&name);
             self.unmount_if_mounted(&name);
         }
     }
@@ -378,7 +498,7 @@ impl VolumeStore {
         };
         let data = self.data_path(name);
         if vol.needs_mount() && hostmount::is_mountpoint(&data) {
-            if let Err(e) = local::unmount(&data) {
+            if let Err(e) = self.driver.unmount(&data) {
                 tracing::warn!("unmounting volume {name}: {e}");
             }
         }
@@ -397,7 +517,7 @@ impl VolumeStore {
         };
         let guard = self.lock();
         for n in names {
-            if guard.get(&n).is_none_or(|u| u.is_empty()) {
+            if guard.active.get(&n).is_none_or(|u| u.is_empty()) {
                 self.unmount_if_mounted(&n);
             }
         }
@@ -405,7 +525,7 @@ impl VolumeStore {
 
     /// How many running users hold the volume.
     pub fn active_users(&self, name: &str) -> usize {
-        self.lock().get(name).map_or(0, |u| u.len())
+        self.lock().active.get(name).map_or(0, |u| u.len())
     }
 
     /// Bytes used by the volume's data (regular file sizes, not following symlinks, not

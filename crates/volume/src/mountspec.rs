@@ -341,6 +341,8 @@ pub fn parse_api_mount(m: &Mount) -> Result<MountPoint> {
         }
         MountKind::Volume => {
             mp.driver = crate::LOCAL_DRIVER.into();
+            // What Docker reports for every `--mount` volume, named or not.
+            mp.mode = "z".into();
             if source.is_empty() {
                 mp.anonymous = true;
             } else {
@@ -580,6 +582,7 @@ mod tests {
         })
         .unwrap();
         assert!(!v.copy_data);
+        assert_eq!(v.mode, "z");
         assert_eq!(
             v.chown,
             Some(Chown::Ids {

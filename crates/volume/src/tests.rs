@@ -37,12 +37,25 @@ fn create_get_list_remove() {
     assert_eq!(api["Labels"]["a"], "b");
     assert_eq!(api["Options"], Value::Null);
     assert_eq!(api["Scope"], "local");
-    let e = s.remove("data1", &["c1".to_string()]).unwrap_err();
-    assert_eq!(e.to_string(), "remove data1: volume is in use - [c1]");
-    s.remove("data1", &[]).unwrap();
+    s.reference("data1", "c1").unwrap();
+    s.create_referenced(
+        CreateRequest {
+            name: Some("data1".into()),
+            ..Default::default()
+        },
+        "c0",
+    )
+    .unwrap();
+    assert_eq!(s.users("data1"), vec!["c0", "c1"]);
+    let e = s.remove("data1").unwrap_err();
+    assert_eq!(e.to_string(), "remove data1: volume is in use - [c0, c1]");
+    s.unreference("c1");
+    s.unreference("c0");
+    assert!(s.reference("nosuch", "c1").is_err());
+    s.remove("data1").unwrap();
     assert!(matches!(s.get("data1"), Err(Error::NotFound(_))));
     assert_eq!(
-        s.remove("data1", &[]).unwrap_err().to_string(),
+        s.remove("data1").unwrap_err().to_string(),
         "get data1: no such volume"
     );
 }
@@ -72,10 +85,7 @@ fn names_are_checked_like_docker() {
             ..Default::default()
         })
         .unwrap_err();
-    assert_eq!(
-        bad_opt.to_string(),
-        "create vv: invalid option key: \"foo\""
-    );
+    assert_eq!(bad_opt.to_string(), "create vv: invalid option: \"foo\"");
     let other_driver = s
         .create(CreateRequest {
             name: Some("vv".into()),
@@ -131,10 +141,10 @@ fn tmpfs_volume_is_mounted_by_first_user_and_unmounted_by_last() {
     assert!(hostmount::is_mountpoint(&data));
     s.acquire("tv", "c2").unwrap();
     assert_eq!(s.active_users("tv"), 2);
-    assert!(s.remove("tv", &[]).is_err(), "removed while mounted");
+    assert!(s.remove("tv").is_err(), "removed while mounted");
     s.release("c1");
     assert!(hostmount::is_mountpoint(&data));
     s.release("c2");
     assert!(!hostmount::is_mountpoint(&data));
-    s.remove("tv", &[]).unwrap();
+    s.remove("tv").unwrap();
 }

@@ -24,6 +24,8 @@ pub fn routes() -> Router<AppState> {
         .route("/containers/prune", post(prune))
         .route("/containers/{id}/json", get(inspect))
         .route("/containers/{id}/top", get(top))
+        .route("/containers/{id}/stats", get(stats))
+        .route("/containers/{id}/update", post(update))
         .route("/containers/{id}/logs", get(logs))
         .route("/containers/{id}/start", post(start))
         .route("/containers/{id}/stop", post(stop))
@@ -129,6 +131,38 @@ async fn top(
     Ok(json_response(
         StatusCode::OK,
         &b.container_top(&id, ps_args).await?,
+    ))
+}
+
+async fn stats(
+    State(b): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> Result<Response, ApiError> {
+    let stream = flag_or(&q, "stream", true);
+    let one_shot = flag(&q, "one-shot");
+    if one_shot && stream {
+        return Err(ApiError::bad_request(
+            "cannot have stream=true and one-shot=true",
+        ));
+    }
+    let body = b.container_stats(&id, stream, one_shot).await?;
+    Ok(stream_response("application/json", body))
+}
+
+async fn update(
+    State(b): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let req: api::ContainerUpdateBody = if body.is_empty() {
+        Default::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(e.to_string()))?
+    };
+    Ok(json_response(
+        StatusCode::OK,
+        &b.container_update(&id, req).await?,
     ))
 }
 

@@ -23,10 +23,6 @@ pub fn routes() -> Router<AppState> {
         .route("/images/load", post(load))
         .route("/images/create", post(create))
         .route("/images/prune", post(prune))
-        .route(
-            "/images/search",
-            get(|| async { ApiError::not_implemented("image search") }),
-        )
         .route("/images/get", get(save))
         .route("/images/{*rest}", any(by_name))
 }
@@ -72,6 +68,7 @@ async fn load(State(b): State<AppState>, Query(q): Q, body: Body) -> Result<Resp
 async fn create(
     State(b): State<AppState>,
     Query(pairs): Query<Vec<(String, String)>>,
+    headers: axum::http::HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let q: HashMap<String, String> = pairs.iter().cloned().collect();
@@ -93,7 +90,7 @@ async fn create(
         return Ok(stream_response("application/json", stream));
     }
     if q.contains_key("fromImage") {
-        return Err(ApiError::not_implemented("pulling images from a registry"));
+        return super::distribution::pull(b, &q, &headers).await;
     }
     Err(ApiError::bad_request(
         "either fromImage or fromSrc is required",
@@ -103,6 +100,7 @@ async fn create(
 async fn by_name(
     State(b): State<AppState>,
     method: Method,
+    headers: axum::http::HeaderMap,
     Path(rest): Path<String>,
     Query(q): Q,
 ) -> Result<Response, ApiError> {
@@ -135,7 +133,7 @@ async fn by_name(
         (Method::GET, "history") => {
             Ok(json_response(StatusCode::OK, &b.image_history(name).await?))
         }
-        (Method::POST, "push") => Err(ApiError::not_implemented("image push")),
+        (Method::POST, "push") => super::distribution::push(b, name, &q, &headers).await,
         (Method::GET, "get") => {
             let stream = b.image_save(vec![name.to_string()]).await?;
             Ok(stream_response("application/x-tar", stream))

@@ -3,6 +3,7 @@
 
 mod containers;
 mod df;
+mod distribution;
 mod exec;
 mod image_cmds;
 mod images;
@@ -42,6 +43,7 @@ fn routes() -> Router<AppState> {
         .merge(volumes::routes())
         .merge(df::routes())
         .merge(networks::routes())
+        .merge(distribution::routes())
         .merge(not_implemented_routes())
         .fallback(|| async { ApiError::not_found("page not found") })
 }
@@ -66,8 +68,6 @@ fn not_implemented_routes() -> Router<AppState> {
         ("/secrets", "swarm secrets"),
         ("/configs", "swarm configs"),
         ("/session", "build sessions"),
-        ("/distribution/{*rest}", "distribution inspection"),
-        ("/auth", "registry login"),
     ] {
         r = r.route(
             path,

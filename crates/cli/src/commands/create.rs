@@ -58,42 +58,18 @@ pub fn with_default_tag(image: &str) -> String {
     }
 }
 
-/// Splits `repo[:tag]` for the pull query.
-fn split_tag(image: &str) -> (&str, Option<&str>) {
-    if image.contains('@') {
-        return (image, None);
-    }
-    let slash = image.rfind('/').map(|i| i + 1).unwrap_or(0);
-    match image[slash..].rfind(':') {
-        Some(i) => (&image[..slash + i], Some(&image[slash + i + 1..])),
-        None => (image, None),
-    }
-}
-
-/// Pulls an image, printing the progress messages to stderr as plain lines.
+/// Pulls a missing image, rendering progress on stderr as the docker CLI does for `run`.
 pub async fn pull(ctx: &Ctx, image: &str, platform: Option<&str>, quiet: bool) -> Result<()> {
-    let (repo, tag) = split_tag(image);
-    let mut stream = ctx
-        .client
-        .image_pull(repo, Some(tag.unwrap_or("latest")), platform)
-        .await?;
-    while let Some(msg) = stream.next().await? {
-        if let Some(err) = msg.get("error").and_then(|e| e.as_str()) {
-            return Err(CliError::local(err.to_string()));
-        }
-        if quiet {
-            continue;
-        }
-        let status = msg.get("status").and_then(|s| s.as_str()).unwrap_or("");
-        let line = match msg.get("id").and_then(|i| i.as_str()) {
-            Some(id) => format!("{id}: {status}"),
-            None => status.to_string(),
-        };
-        if !line.is_empty() {
-            errln!("{line}");
-        }
-    }
-    Ok(())
+    let image = with_default_tag(image);
+    crate::commands::pull::pull_image(
+        ctx,
+        &image,
+        false,
+        platform,
+        quiet,
+        crate::progress::Target::Stderr,
+    )
+    .await
 }
 
 /// Creates the container (pulling the image first if it is missing and `--pull` allows).
@@ -179,10 +155,5 @@ mod tests {
             "localhost:5000/b:latest"
         );
         assert_eq!(with_default_tag("b@sha256:00"), "b@sha256:00");
-        assert_eq!(
-            split_tag("localhost:5000/b:2"),
-            ("localhost:5000/b", Some("2"))
-        );
-        assert_eq!(split_tag("busybox"), ("busybox", None));
     }
 }

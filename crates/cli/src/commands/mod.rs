@@ -13,21 +13,28 @@ pub mod info;
 pub mod inspect;
 pub mod kill;
 pub mod load;
+pub mod login;
 pub mod logs;
+pub mod manifest;
 pub mod network;
 pub mod pause;
 pub mod port;
 pub mod prune;
 pub mod ps;
+pub mod pull;
+pub mod push;
 pub mod rename;
 pub mod rm;
 pub mod rmi;
 pub mod run;
 pub mod save;
+pub mod search;
 pub mod start;
+pub mod stats;
 pub mod stop;
 pub mod system;
 pub mod top;
+pub mod update;
 pub mod version;
 pub mod volume;
 pub mod wait;
@@ -71,6 +78,12 @@ pub async fn dispatch(ctx: &Ctx, command: Command) -> Result {
         Command::Inspect(a) => inspect::run(ctx, a).await,
         Command::Container(ContainerCommand::Inspect(a)) => inspect::run_container(ctx, a).await,
         Command::Top(a) | Command::Container(ContainerCommand::Top(a)) => top::run(ctx, a).await,
+        Command::Stats(a) | Command::Container(ContainerCommand::Stats(a)) => {
+            stats::run(ctx, a).await
+        }
+        Command::Update(a) | Command::Container(ContainerCommand::Update(a)) => {
+            update::run(ctx, a).await
+        }
         Command::Rename(a) | Command::Container(ContainerCommand::Rename(a)) => {
             rename::run(ctx, a).await
         }
@@ -104,6 +117,12 @@ pub async fn dispatch(ctx: &Ctx, command: Command) -> Result {
         Command::Volume(c) => volume::run(ctx, c).await,
         Command::Network(c) => network::dispatch(ctx, c).await,
         Command::Port(a) | Command::Container(ContainerCommand::Port(a)) => port::run(ctx, a).await,
+        Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => pull::run(ctx, a).await,
+        Command::Push(a) | Command::Image(ImageCommand::Push(a)) => push::run(ctx, a).await,
+        Command::Search(a) => search::run(ctx, a).await,
+        Command::Manifest(c) => manifest::run(ctx, c).await,
+        Command::Login(a) => login::login(ctx, a).await,
+        Command::Logout(a) => login::logout(ctx, a).await,
     }
 }
 

@@ -180,11 +180,18 @@ fn row(v: &Value) -> Value {
         .filter(|s| *s >= 0)
         .map(|n| n.to_string())
         .unwrap_or_else(|| "N/A".into());
-    json!({
+    let mut row = json!({
         "Name": s("Name"), "Driver": s("Driver"), "Scope": s("Scope"),
         "Mountpoint": s("Mountpoint"), "Labels": labels.join(","), "Links": links,
         "Size": size, "CreatedAt": s("CreatedAt"),
-    })
+    });
+    // For `{{.Label "k"}}` (hidden from printing and `{{json .}}`).
+    row["\0Label"] = v
+        .get("Labels")
+        .filter(|l| l.is_object())
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    row
 }
 
 async fn ls(ctx: &Ctx, a: LsArgs) -> Result {
@@ -249,4 +256,25 @@ async fn prune(ctx: &Ctx, a: PruneArgs) -> Result {
         .unwrap_or(0);
     outln!("Total reclaimed space: {}", docker_size(space));
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_offer_dockers_fields_and_label_method() {
+        let v = json!({"Name": "data", "Driver": "local", "Scope": "local",
+            "Labels": {"b": "2", "a": "1"}, "Mountpoint": "/v/data/_data"});
+        let rows = vec![row(&v)];
+        let out = format::render_rows(
+            r#"{{.Name}} {{.Labels}} {{.Label "b"}} {{.Size}} {{.Links}}"#,
+            &headers(),
+            &rows,
+        )
+        .unwrap();
+        assert_eq!(out, "data a=1,b=2 2 N/A N/A\n");
+        let out = format::render_rows(DEFAULT_TABLE, &headers(), &rows).unwrap();
+        assert_eq!(out, "DRIVER    VOLUME NAME\nlocal     data\n");
+    }
 }

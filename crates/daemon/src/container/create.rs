@@ -88,8 +88,16 @@ impl Daemon {
             )));
         }
         validate_log_opts(&host_config)?;
-        let mount_points = self.resolve_mounts(&config, &host_config)?;
         let networking = self.plan_networking(&host_config, networking_config.as_ref())?;
+        if let Some(remap) = &self.config.userns_remap {
+            if host_config.userns_mode.as_deref() != Some("host") {
+                return Err(Error::NotImplemented(format!(
+                    "userns-remap ({remap}) is not implemented in Berth yet: start the daemon without it, or run the container with --userns=host"
+                )));
+            }
+        }
+        // Last of the checks: it creates volumes (undone if the create fails later).
+        let mount_points = self.resolve_mounts(&id, &config, &host_config)?;
 
         let container = Container {
             id: id.clone(),
@@ -109,6 +117,9 @@ impl Daemon {
             runtime,
             mount_points,
             networking,
+            health: None,
+            manually_stopped: false,
+            restart_backoff_ms: 0,
         };
 
         let dir = self.container_dir(&id);
@@ -343,7 +354,7 @@ fn merge_config(
         stdin_once: Some(body.stdin_once.unwrap_or(false)),
         env: Some(env),
         cmd,
-        healthcheck: body.healthcheck.clone().or(image.healthcheck.clone()),
+        healthcheck: super::health::merge(body.healthcheck.clone(), image.healthcheck.clone()),
         args_escaped: None,
         image: body.image.clone(),
         // The image's VOLUMEs and the request's anonymous volumes together, as Docker does.
@@ -381,6 +392,7 @@ fn merge_config(
     if let Some(sig) = config.stop_signal.as_deref() {
         super::parse_signal(sig)?;
     }
+    super::health::validate(config.healthcheck.as_ref())?;
 
     // Docker's defaults, so inspect shows what Docker shows.
     if host_config
@@ -405,15 +417,9 @@ fn merge_config(
         host_config.runtime = Some(default_runtime.to_owned());
     }
     if let Some(rp) = &host_config.restart_policy {
-        if !matches!(
-            rp.name,
-            None | Some(RestartPolicyNameEnum::NO) | Some(RestartPolicyNameEnum::EMPTY)
-        ) {
-            return Err(Error::NotImplemented(
-                "restart policies are not implemented in Berth yet".into(),
-            ));
-        }
+        super::restart::validate_policy(rp)?;
     }
+    super::limits::check_and_default(&mut host_config)?;
     if host_config.auto_remove == Some(true)
         && host_config
             .restart_policy

@@ -214,7 +214,7 @@ impl Daemon {
     }
 
     /// The OCI process for an exec: the container's process with the exec's settings.
-    fn exec_process(
+    pub(crate) fn exec_process(
         &self,
         state_dir: &std::path::Path,
         c: &super::Container,
@@ -266,10 +266,8 @@ impl Daemon {
                 json!({"uid": u.uid, "gid": u.gid, "additionalGids": u.additional_gids});
         }
         if cfg.privileged.unwrap_or(false) {
-            let all: Vec<String> = berth_runtime::spec::ALL_CAPABILITIES
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
+            // Every capability this host has (asking for a withheld one fails the exec).
+            let all = berth_runtime::spec::available_capabilities();
             process["capabilities"] = json!({"bounding": all, "effective": all, "permitted": all});
         }
         Ok(process)

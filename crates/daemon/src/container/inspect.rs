@@ -21,6 +21,9 @@ impl Daemon {
         let entry = self.containers.lookup(key)?;
         let c = entry.snapshot();
         let mut v = self.container_json(&c);
+        if let Some(h) = &c.health {
+            v["State"]["Health"] = json!(h);
+        }
         if size {
             let rw = self.images.snapshotter().usage(&c.id).unwrap_or(0) as i64;
             let image_size = crate::rootfs::image_size(&self.images, &c.image_id);

@@ -119,7 +119,31 @@ impl Daemon {
                     any
                 }
                 "before" | "since" => true,
-                // Filters of later milestones (health, network, volume, publish, expose) match
+                "health" => {
+                    for v in values {
+                        if !["starting", "healthy", "unhealthy", "none"].contains(&v.as_str()) {
+                            return Err(Error::InvalidArgument(format!(
+                                "Unrecognised filter value for health: {v}"
+                            )));
+                        }
+                    }
+                    let h = c
+                        .health
+                        .as_ref()
+                        .map(|h| h.status.as_str())
+                        .filter(|s| !s.is_empty())
+                        .unwrap_or("none");
+                    values.iter().any(|v| v == h)
+                }
+                // Docker matches a volume's name, a mount's destination or a bind's source.
+                "volume" => values.iter().any(|v| {
+                    c.mount_points.iter().any(|m| {
+                        m.name == *v
+                            || m.destination == *v
+                            || (m.kind == berth_volume::MountKind::Bind && m.source == *v)
+                    })
+                }),
+                // Filters of later milestones (network, publish, expose) match
                 // nothing yet rather than everything.
                 _ => false,
             };

@@ -14,7 +14,9 @@ mod attach;
 mod create;
 pub(crate) mod exec;
 pub(crate) mod files;
+mod health;
 mod inspect;
+pub(crate) mod limits;
 mod list;
 mod logs;
 mod monitor;
@@ -22,12 +24,16 @@ pub(crate) mod mounts;
 mod names;
 mod remove;
 mod rename;
+mod restart;
 mod restore;
+mod shutdown;
 mod signal;
 mod start;
+mod stats;
 mod status;
 mod stop;
 mod top;
+mod update;
 mod wait;
 
 pub use exec::ExecRecord;
@@ -118,6 +124,16 @@ pub struct Container {
     /// The networks it belongs to and, while running, what it holds on them.
     #[serde(default)]
     pub networking: crate::network::ContainerNetworking,
+    /// The healthcheck's state, once a container with a healthcheck has started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<health::HealthState>,
+    /// Stopped or killed by a user since its last start: `unless-stopped` does not bring it
+    /// back, not even when the daemon starts (Docker's `HasBeenManuallyStopped`).
+    #[serde(default)]
+    pub manually_stopped: bool,
+    /// The restart back-off last waited (ms), kept so it keeps doubling across daemon restarts.
+    #[serde(default)]
+    pub restart_backoff_ms: u64,
 }
 
 impl Container {
@@ -157,6 +173,8 @@ pub struct Entry {
     pub op: tokio::sync::Mutex<()>,
     pub wait_tx: watch::Sender<WaitState>,
     pub pending_attaches: Mutex<Vec<PendingAttach>>,
+    /// The healthcheck monitor and the pending automatic restart, if any.
+    pub(crate) supervision: Mutex<restart::Supervision>,
 }
 
 impl Entry {
@@ -173,6 +191,7 @@ impl Entry {
             op: tokio::sync::Mutex::new(()),
             wait_tx: watch::channel(ws).0,
             pending_attaches: Mutex::new(Vec::new()),
+            supervision: Mutex::new(restart::Supervision::default()),
         })
     }
 

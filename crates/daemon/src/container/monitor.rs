@@ -56,9 +56,18 @@ impl Daemon {
                 "the container's shim exited unexpectedly".to_owned(),
             ),
         };
+        self.stop_health_monitor(entry);
+        let restart = self.plan_restart(entry, code, &finished);
         let updated = self.update(entry, |c| {
             if c.state.status.is_running() {
-                c.state.status = Status::Exited;
+                c.state.status = match restart {
+                    Some(_) => Status::Restarting,
+                    None => Status::Exited,
+                };
+                if let Some(backoff) = restart {
+                    c.restart_count += 1;
+                    c.restart_backoff_ms = backoff.as_millis() as u64;
+                }
                 c.state.pid = 0;
                 c.state.exit_code = code;
                 c.state.oom_killed = oom;
@@ -80,9 +89,13 @@ impl Daemon {
         }
         self.container_event(&c, "die", &[("exitCode", code.to_string())]);
         self.teardown_runtime(&c.id).await;
+        if let Some(backoff) = restart {
+            self.schedule_restart(entry.clone(), backoff);
+        }
         entry.wait_tx.send_modify(|w| {
             w.exits += 1;
-            w.running = false;
+            // A restarting container still counts as running, as in Docker.
+            w.running = restart.is_some();
             w.exit_code = code;
             w.error = if error.is_empty() {
                 None
@@ -90,7 +103,7 @@ impl Daemon {
                 Some(error.clone())
             };
         });
-        if c.host_config.auto_remove == Some(true) {
+        if c.host_config.auto_remove == Some(true) && restart.is_none() {
             let _op = entry.op.lock().await;
             if let Err(e) = self.remove_locked(entry, false).await {
                 tracing::warn!("auto-removing {}: {e}", c.id);

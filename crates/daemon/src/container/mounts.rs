@@ -35,6 +35,7 @@ impl Daemon {
     /// anonymous volumes made here are removed again.
     pub(crate) fn resolve_mounts(
         &self,
+        id: &str,
         config: &ContainerConfig,
         hc: &HostConfig,
     ) -> Result<Vec<MountPoint>> {
@@ -72,8 +73,9 @@ impl Daemon {
                 let mut m = mp.clone();
                 if let Some(rw) = rw {
                     m.rw = rw;
-                    m.mode = if rw { "rw" } else { "ro" }.into();
                 }
+                // Docker shows no mode for inherited mounts.
+                m.mode.clear();
                 m.copy_data = false;
                 m.chown = None;
                 by_dest.insert(m.destination.clone(), m);
@@ -104,12 +106,15 @@ impl Daemon {
         let result = (|| -> Result<()> {
             for mp in out.iter_mut().filter(|m| m.kind == MountKind::Volume) {
                 let name = (!mp.name.is_empty()).then(|| mp.name.clone());
-                let (vol, created) = self.volumes.create(CreateRequest {
-                    name: name.clone(),
-                    driver: Some(mp.driver.clone()),
-                    labels: mp.volume_labels.clone(),
-                    options: mp.volume_options.clone(),
-                })?;
+                let (vol, created) = self.volumes.create_referenced(
+                    CreateRequest {
+                        name: name.clone(),
+                        driver: Some(mp.driver.clone()),
+                        labels: mp.volume_labels.clone(),
+                        options: mp.volume_options.clone(),
+                    },
+                    id,
+                )?;
                 if created {
                     if name.is_none() {
                         created_anonymous.push(vol.name.clone());
@@ -127,8 +132,9 @@ impl Daemon {
             Ok(())
         })();
         if let Err(e) = result {
+            self.volumes.unreference(id);
             for n in created_anonymous {
-                let _ = self.volumes.remove(&n, &[]);
+                let _ = self.volumes.remove(&n);
             }
             return Err(e);
         }
@@ -215,24 +221,26 @@ impl Daemon {
 
     /// The IDs of the containers (any state) that refer to volume `name`.
     pub(crate) fn volume_users(&self, name: &str) -> Vec<String> {
-        let mut users: Vec<String> = self
-            .containers
-            .all()
-            .iter()
-            .map(|e| e.snapshot())
-            .filter(|c| {
-                c.mount_points
-                    .iter()
-                    .any(|m| m.kind == MountKind::Volume && m.name == name)
-            })
-            .map(|c| c.id)
-            .collect();
-        users.sort();
-        users
+        self.volumes.users(name)
     }
 
-    /// Removes the anonymous volumes of a removed container that no other container uses.
+    /// Records the volume references of a container loaded at start-up.
+    pub(crate) fn reference_volumes(&self, c: &Container) {
+        for mp in c
+            .mount_points
+            .iter()
+            .filter(|m| m.kind == MountKind::Volume)
+        {
+            if let Err(e) = self.volumes.reference(&mp.name, &c.id) {
+                tracing::warn!("container {}: volume {}: {e}", c.id, mp.name);
+            }
+        }
+    }
+
+    /// Drops the references of a removed (or never recorded) container and removes its
+    /// anonymous volumes that no other container uses.
     pub(crate) fn remove_anonymous_volumes(&self, c: &Container) {
+        self.volumes.unreference(&c.id);
         for mp in c
             .mount_points
             .iter()
@@ -244,12 +252,29 @@ impl Daemon {
             if !vol.is_anonymous() {
                 continue;
             }
-            let users = self.volume_users(&mp.name);
-            match self.volumes.remove(&mp.name, &users) {
+            match self.volumes.remove(&mp.name) {
                 Ok(()) => self.volume_event(&mp.name, "destroy", &[]),
                 Err(e) => tracing::info!("keeping volume {}: {e}", mp.name),
             }
         }
+    }
+
+    /// Releases what container `id` acquired at start (unmounting driver options after the
+    /// last user), with Docker's `volume unmount` events.
+    pub(crate) fn release_volumes(&self, id: &str) {
+        if let Ok(entry) = self.containers.lookup(id) {
+            let c = entry.snapshot();
+            for mp in c
+                .mount_points
+                .iter()
+                .filter(|m| m.kind == MountKind::Volume)
+            {
+                if self.volumes.users(&mp.name).contains(&c.id) {
+                    self.volume_event(&mp.name, "unmount", &[("container", c.id.clone())]);
+                }
+            }
+        }
+        self.volumes.release(id);
     }
 
     /// Re-registers the volumes of a container re-adopted after a daemon restart.

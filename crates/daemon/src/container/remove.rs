@@ -28,8 +28,9 @@ impl Daemon {
         if c.state.status.is_running() {
             if !force {
                 return Err(Error::Conflict(format!(
-                    "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
-                    c.name
+                    "cannot remove container \"/{}\": container is {}: stop the container before removing or force remove",
+                    c.name,
+                    c.state.status.as_str()
                 )));
             }
             self.stop_locked(entry, Some("SIGKILL".into()), Some(0))
@@ -58,6 +59,8 @@ impl Daemon {
         self.container_event(&c, "destroy", &[]);
         if volumes {
             self.remove_anonymous_volumes(&c);
+        } else {
+            self.volumes.unreference(&c.id);
         }
         Ok(())
     }

@@ -8,6 +8,10 @@
 //! * A container caught half-way through `start` (state dir present, status created/exited) is
 //!   torn down: shim stopped, rootfs unmounted, state dir removed.
 //! * A container caught half-way through `rm` (status removing) is removed.
+//! * Restart policies: a container whose init exited while the daemon was down is restarted
+//!   as its policy says; one caught waiting out a back-off resumes the wait; a stopped one
+//!   comes back if its policy asks for it at daemon start (see [`super::restart`]).
+//! * Healthchecks of running containers resume.
 //! * State dirs and container dirs without a database row are orphans of an interrupted
 //!   create and are removed, as are container snapshots without a row.
 
@@ -34,15 +38,22 @@ pub async fn restore_all(daemon: &Arc<Daemon>) -> Result<()> {
             }
         };
         known.insert(c.id.clone());
+        daemon.reference_volumes(&c);
         let entry = Entry::new(c.clone());
         daemon.containers.insert(entry.clone());
         let state_dir = daemon.state_dir(&c.id);
         match c.state.status {
-            Status::Running | Status::Paused | Status::Restarting => {
+            Status::Restarting => {
+                // Killed while waiting out a restart back-off (or half-way through the
+                // restart, which starts over: `start` clears what a run left behind).
+                daemon.restart_at_startup(&entry);
+            }
+            Status::Running | Status::Paused => {
                 if shim_alive(&state_dir) {
                     tracing::info!("re-adopting running container {}", c.short_id());
                     daemon.reacquire_volumes(&c);
-                    daemon.spawn_monitor(entry);
+                    daemon.spawn_monitor(entry.clone());
+                    daemon.start_health_monitor(&entry, false);
                 } else {
                     let exit = read_exit_file(&state_dir);
                     daemon.handle_exit(&entry, exit).await;
@@ -59,6 +70,7 @@ pub async fn restore_all(daemon: &Arc<Daemon>) -> Result<()> {
                 if state_dir.exists() {
                     daemon.teardown_runtime(&c.id).await;
                 }
+                daemon.restart_at_startup(&entry);
             }
         }
     }

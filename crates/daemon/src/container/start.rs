@@ -38,6 +38,7 @@ impl Daemon {
             }
             Status::Created | Status::Exited => {}
         }
+        self.reset_restart_manager(&entry)?;
         match self.start_locked(&entry, &c).await {
             Ok(()) => Ok(Changed::Yes),
             Err(e) => {
@@ -149,7 +150,7 @@ impl Daemon {
                 .open(&log)
                 .map_err(Error::io(format!("creating {}", log.display())))?;
         }
-        let exe = self.config.berth_exe.clone();
+        let exe = self.shim_exe.path.clone();
         let dir = state_dir.clone();
         tokio::task::spawn_blocking(move || berth_shim::client::spawn(&exe, &dir))
             .await
@@ -202,6 +203,7 @@ impl Daemon {
         entry.wait_tx.send_modify(|w| w.running = true);
         self.container_event(&started, "start", &[]);
         self.spawn_monitor(entry.clone());
+        self.start_health_monitor(entry, true);
         Ok(())
     }
 
@@ -240,29 +242,19 @@ impl Daemon {
         input.privileged = hc.privileged.unwrap_or(false);
         input.cap_add = hc.cap_add.clone().unwrap_or_default();
         input.cap_drop = hc.cap_drop.clone().unwrap_or_default();
-        input.memory_limit = hc.memory.unwrap_or(0);
-        input.pids_limit = hc.pids_limit.unwrap_or(0).max(0);
+        input.resources = super::limits::resources(hc);
+        input.devices = super::limits::devices(hc);
+        input.cgroupns_private = super::limits::cgroupns_private(hc);
         if let Some(shm) = hc.shm_size.filter(|s| *s > 0) {
             input.shm_size = shm as u64;
         }
         input.oom_score_adj = hc.oom_score_adj.map(|v| v as i32);
-        input.no_new_privileges = hc.security_opt.iter().flatten().any(|o| {
-            o == "no-new-privileges"
-                || o == "no-new-privileges:true"
-                || o == "no-new-privileges=true"
-        });
-        input.cgroup_parent = hc
-            .cgroup_parent
-            .clone()
-            .filter(|p| !p.is_empty())
-            .unwrap_or_else(|| "/berth".into());
-        for u in hc.ulimits.iter().flatten() {
-            input.rlimits.push(berth_runtime::spec::Rlimit {
-                name: u.name.clone().unwrap_or_default(),
-                soft: u.soft.unwrap_or(0).max(0) as u64,
-                hard: u.hard.unwrap_or(0).max(0) as u64,
-            });
-        }
+        let security = super::limits::security(hc)?;
+        input.no_new_privileges = security.no_new_privileges;
+        input.seccomp = security.seccomp;
+        input.cgroup_parent = super::limits::cgroup_parent(hc);
+        input.rlimits = super::limits::rlimits(hc);
+        input.rlimit_policy = berth_runtime::spec::RlimitPolicy::Error;
         if hc.init == Some(true) {
             input.init_binary = Some(self.config.berth_exe.clone());
         }
@@ -310,9 +302,12 @@ impl Daemon {
             ("hostname", "/etc/hostname"),
             ("hosts", "/etc/hosts"),
         ] {
+            // The image may make these symlinks to anywhere (CVE-2021-30465): mount on the
+            // file they lead to inside the root.
+            let destination = berth_runtime::mount_target::resolve_file_target(rootfs, dest)?;
             input.mounts.push(BindMount {
                 source: dir.join(file),
-                destination: dest.into(),
+                destination,
                 readonly: false,
             });
         }
@@ -358,7 +353,7 @@ impl Daemon {
         }
         let rootfs = state_dir.join("rootfs");
         let _ = tokio::task::spawn_blocking(move || crate::rootfs::unmount(&rootfs)).await;
-        self.volumes.release(id);
+        self.release_volumes(id);
         if let Err(e) = std::fs::remove_dir_all(&state_dir) {
             tracing::warn!("removing {}: {e}", state_dir.display());
         }

@@ -15,7 +15,14 @@ fn since(ts: &str, now: time::OffsetDateTime) -> time::Duration {
 pub fn status_line(c: &Container, now: time::OffsetDateTime) -> String {
     let s = &c.state;
     match s.status {
-        Status::Running => format!("Up {}", human_duration(since(&s.started_at, now))),
+        Status::Running => {
+            let up = human_duration(since(&s.started_at, now));
+            match c.health.as_ref().map(|h| h.status.as_str()) {
+                Some(super::health::STARTING) => format!("Up {up} (health: starting)"),
+                Some(h) if !h.is_empty() => format!("Up {up} ({h})"),
+                _ => format!("Up {up}"),
+            }
+        }
         Status::Paused => format!("Up {} (Paused)", human_duration(since(&s.started_at, now))),
         Status::Restarting => format!(
             "Restarting ({}) {} ago",

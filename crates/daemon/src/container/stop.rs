@@ -44,6 +44,22 @@ impl Daemon {
         signal: Option<String>,
         timeout: Option<i64>,
     ) -> Result<()> {
+        // Stopped by hand: no automatic restart until the next start.
+        self.mark_manually_stopped(entry);
+        if self.cancel_restarts(entry) {
+            return Ok(());
+        }
+        self.signal_and_wait(entry, signal, timeout).await
+    }
+
+    /// The stop signal (the request's, else the container's, else SIGTERM), then SIGKILL after
+    /// the timeout (the request's, else the container's, else 10 s; negative = forever).
+    pub(crate) async fn signal_and_wait(
+        &self,
+        entry: &Entry,
+        signal: Option<String>,
+        timeout: Option<i64>,
+    ) -> Result<()> {
         let c = entry.snapshot();
         let sig = match signal.or(c.config.stop_signal.clone()) {
             Some(s) => parse_signal(&s)?,
@@ -111,6 +127,22 @@ impl Daemon {
                 c.id
             )));
         }
+        // Docker's rule: SIGKILL, the container's stop signal, or any signal when it has none
+        // ends automatic restarts until the next start.
+        let stop_signal = c
+            .config
+            .stop_signal
+            .as_deref()
+            .and_then(|s| parse_signal(s).ok());
+        let exit_on_next = sig == libc::SIGKILL || stop_signal.is_none_or(|s| s == sig);
+        self.mark_manually_stopped(&entry);
+        if exit_on_next && self.cancel_restarts(&entry) {
+            return Ok(());
+        }
+        if c.state.status == Status::Restarting {
+            // Nothing runs to take the signal.
+            return Ok(());
+        }
         self.container_event(&c, "kill", &[("signal", sig.to_string())]);
         self.shim_for(&c.id)
             .kill(sig, false)
@@ -142,9 +174,10 @@ impl Daemon {
         if entry.snapshot().state.status.is_running() {
             self.stop_locked(&entry, signal, timeout).await?;
         }
+        // Docker's restart is a manual start: the restart policy starts afresh (count 0).
+        self.reset_restart_manager(&entry)?;
         let c = entry.snapshot();
         self.start_locked(&entry, &c).await?;
-        self.update(&entry, |c| c.restart_count += 1)?;
         self.container_event(&entry.snapshot(), "restart", &[]);
         Ok(())
     }

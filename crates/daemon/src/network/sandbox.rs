@@ -134,7 +134,8 @@ impl Daemon {
             .into_iter()
             .flatten()
         {
-            if key == "default" {
+            // The docker CLI names the network of `--network` (or `default`) here too.
+            if key == mode || key == "default" {
                 continue;
             }
             let net = self.networks.find(key)?;
@@ -207,9 +208,11 @@ impl Daemon {
         } else {
             c
         };
+        let t0 = std::time::Instant::now();
         let path = self.networks.netns_dir.join(&c.id);
         let p = path.clone();
         blocking(move || Ok(netns::create(&p)?)).await?;
+        let t_netns = t0.elapsed();
         let mut live = Live {
             netns: Some(path.clone()),
             ..Live::default()
@@ -278,6 +281,12 @@ impl Daemon {
         }
         let ip = live.endpoints.first().map(|e| e.ip);
         self.update(entry, |c| c.networking.live = Some(live))?;
+        tracing::debug!(
+            "network of {}: namespace {:?}, all {:?}",
+            c.short_id(),
+            t_netns,
+            t0.elapsed()
+        );
         Ok(Setup {
             mode: NetworkMode::Join(path),
             ip,
