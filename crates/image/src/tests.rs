@@ -956,8 +956,13 @@ fn prune_dangling_then_all_and_check_repairs_a_corrupt_blob() {
     fs::remove_file(&layer_blob).unwrap();
     let r = e.store.check(true).unwrap();
     assert!(r.problems.iter().any(|p| p.contains("layer blob")), "{r:?}");
-    assert!(e.store.resolve(&id2).is_ok(), "repair removed a runnable image");
-    e.store.load(&docker_save_legacy(&l1, &c2, &["a:1"])[..]).unwrap();
+    assert!(
+        e.store.resolve(&id2).is_ok(),
+        "repair removed a runnable image"
+    );
+    e.store
+        .load(&docker_save_legacy(&l1, &c2, &["a:1"])[..])
+        .unwrap();
     assert!(layer_blob.exists());
     assert!(e.store.check(false).unwrap().is_clean());
 
