@@ -101,9 +101,26 @@ impl ImageStore {
             r.images_checked += 1;
             let blobs = self.image_blobs(&row);
             let mut problem = None;
+            // The config and manifest define the image; without them it is broken. A layer
+            // blob only serves save and push (containers run from the unpacked snapshot), so
+            // losing one is reported but does not condemn the image.
+            let defining: Vec<Digest> = [Some(row.id.as_str()), row.manifest.as_deref()]
+                .into_iter()
+                .flatten()
+                .filter_map(|d| Digest::parse(d).ok())
+                .collect();
             for b in &blobs {
-                if corrupt.contains(b) || !self.content.exists(b) {
+                if !corrupt.contains(b) && self.content.exists(b) {
+                    continue;
+                }
+                if defining.contains(b) {
                     problem = Some(format!("blob {b} is missing or corrupt"));
+                } else {
+                    r.problems.push(format!(
+                        "image {}: layer blob {b} is missing or corrupt; the image runs but \
+                         cannot be saved or pushed until it is loaded or pulled again",
+                        row.id
+                    ));
                 }
             }
             if problem.is_none() {

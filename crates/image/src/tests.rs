@@ -950,6 +950,22 @@ fn prune_dangling_then_all_and_check_repairs_a_corrupt_blob() {
         .images_deleted
         .is_none());
 
+    // A lost layer blob does not condemn the image (it runs from its snapshot); loading it
+    // again restores what save and push need.
+    let layer_blob = e.store.content().blob_path(&Digest::of(&l1[0]));
+    fs::remove_file(&layer_blob).unwrap();
+    let r = e.store.check(true).unwrap();
+    assert!(r.problems.iter().any(|p| p.contains("layer blob")), "{r:?}");
+    assert!(
+        e.store.resolve(&id2).is_ok(),
+        "repair removed a runnable image"
+    );
+    e.store
+        .load(&docker_save_legacy(&l1, &c2, &["a:1"])[..])
+        .unwrap();
+    assert!(layer_blob.exists());
+    assert!(e.store.check(false).unwrap().is_clean());
+
     // Corrupt the config blob: check finds it, repair removes the image and its layer.
     let blob = e.store.content().blob_path(&Digest::parse(&id2).unwrap());
     fs::write(&blob, b"{\"tampered\":true}").unwrap();
