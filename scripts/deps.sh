@@ -17,7 +17,7 @@ if ! command -v docker >/dev/null; then need+=(docker-cli); fi
 # Networking: nftables for NAT and published ports, iproute2/curl/iperf3 for tests and bench.
 command -v nft >/dev/null || need+=(nftables)
 command -v ip >/dev/null || need+=(iproute2)
-command -v curl >/dev/null || need+=(curl)
+command -v iptables >/dev/null || need+=(iptables)  # the network tests cover the iptables fallback
 command -v iperf3 >/dev/null || need+=(iperf3)
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
