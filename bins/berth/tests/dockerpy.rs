@@ -38,16 +38,5 @@ fn docker_py_runs_execs_and_removes() {
     );
     let d = TestDaemon::start("dockerpy");
     d.load_busybox();
-    let out = std::process::Command::new("python3")
-        .args(["-c", SCRIPT, &d.host()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "stdout: {}\nstderr: {}\n{}",
-        stdout(&out),
-        stderr(&out),
-        d.log_text()
-    );
-    assert!(stdout(&out).contains("docker-py ok"));
+    assert!(d.docker_py(SCRIPT).contains("docker-py ok"));
 }

@@ -892,18 +892,7 @@ print("docker-py health ok")
 fn health_and_restart_via_docker_py() {
     let d = TestDaemon::start("healthpy");
     d.load_busybox();
-    let out = std::process::Command::new("python3")
-        .args(["-c", DOCKER_PY, &d.host()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "stdout: {}\nstderr: {}\n{}",
-        stdout(&out),
-        stderr(&out),
-        d.log_text()
-    );
-    assert!(stdout(&out).contains("docker-py health ok"));
+    assert!(d.docker_py(DOCKER_PY).contains("docker-py health ok"));
 }
 
 #[test]

@@ -551,17 +551,7 @@ print("docker-py images ok")
 fn docker_py_history_archive_diff_commit_save_prune() {
     let d = TestDaemon::start("img-py");
     d.load_busybox();
-    let out = std::process::Command::new("python3")
-        .args(["-c", PY, &d.host()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "stdout: {}\nstderr: {}\n{}",
-        stdout(&out),
-        stderr(&out),
-        d.log_text()
-    );
+    d.docker_py(PY);
 }
 
 /// A `docker save` archive of one image with a large random layer, so that a load takes long

@@ -745,17 +745,7 @@ print("docker-py network ok")
 fn docker_py_sees_networks_and_ports() {
     let d = TestDaemon::start("net-dockerpy");
     d.load_busybox();
-    let out = std::process::Command::new("python3")
-        .args(["-c", DOCKER_PY, &d.host()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "stdout: {}\nstderr: {}\n{}",
-        stdout(&out),
-        stderr(&out),
-        tail(&d.log_text())
-    );
+    d.docker_py(DOCKER_PY);
 }
 
 #[test]

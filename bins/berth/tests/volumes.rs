@@ -1251,16 +1251,5 @@ print("docker-py volumes ok")
 fn docker_py_manages_and_mounts_volumes() {
     let d = TestDaemon::start("vol-py");
     d.load_busybox();
-    let out = std::process::Command::new("python3")
-        .args(["-c", DOCKER_PY, &d.host()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "stdout: {}\nstderr: {}\n{}",
-        stdout(&out),
-        stderr(&out),
-        d.log_text()
-    );
-    assert!(stdout(&out).contains("docker-py volumes ok"));
+    assert!(d.docker_py(DOCKER_PY).contains("docker-py volumes ok"));
 }

@@ -201,6 +201,23 @@ impl TestDaemon {
         );
     }
 
+    /// Runs a docker-py script against this daemon (its `sys.argv[1]` is the daemon's host) and
+    /// returns its stdout; a failing script fails the test with its output and the daemon log.
+    pub fn docker_py(&self, script: &str) -> String {
+        let out = Command::new("python3")
+            .args(["-c", script, &self.host()])
+            .output()
+            .expect("running python3");
+        assert!(
+            out.status.success(),
+            "docker-py script failed\nstdout: {}\nstderr: {}\n{}",
+            stdout(&out),
+            stderr(&out),
+            self.log_text()
+        );
+        stdout(&out)
+    }
+
     /// A raw HTTP request on the API socket; returns (status, headers, body).
     pub fn api(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String, String) {
         use std::io::Read;
