@@ -80,37 +80,25 @@ impl Endpoint {
 /// TCP/TLS connector shared by every registry request.
 #[derive(Clone)]
 pub struct Transport {
-    tls: Option<tokio_rustls::TlsConnector>,
+    extra_cas: Arc<[std::path::PathBuf]>,
+    /// Built on the first HTTPS request: parsing the system's CA bundle costs the idle daemon
+    /// memory and start time that plain-HTTP (loopback, insecure) registries never need.
+    tls: Arc<std::sync::OnceLock<Option<tokio_rustls::TlsConnector>>>,
 }
 
 impl Transport {
     /// A transport trusting the system's CA bundle plus every PEM file in `extra_cas`.
     pub fn new(extra_cas: &[std::path::PathBuf]) -> Transport {
-        use rustls::pki_types::pem::PemObject;
-        use rustls::pki_types::CertificateDer;
-        let mut roots = rustls::RootCertStore::empty();
-        let mut files: Vec<std::path::PathBuf> = extra_cas.to_vec();
-        if std::path::Path::new(SYSTEM_CAS).is_file() {
-            files.push(SYSTEM_CAS.into());
+        Transport {
+            extra_cas: extra_cas.into(),
+            tls: Arc::default(),
         }
-        for f in &files {
-            if let Ok(certs) = CertificateDer::pem_file_iter(f) {
-                for c in certs.flatten() {
-                    // One unusable certificate in a bundle must not disable the rest.
-                    let _ = roots.add(c);
-                }
-            }
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .ok()
-            .map(|b| {
-                tokio_rustls::TlsConnector::from(Arc::new(
-                    b.with_root_certificates(roots).with_no_client_auth(),
-                ))
-            });
-        Transport { tls }
+    }
+
+    fn tls_connector(&self) -> Option<&tokio_rustls::TlsConnector> {
+        self.tls
+            .get_or_init(|| tls_connector(&self.extra_cas))
+            .as_ref()
     }
 
     /// Sends `req` to `ep` on a fresh connection.
@@ -143,8 +131,7 @@ impl Transport {
             return exchange(TokioIo::new(stream), req).await;
         }
         let connector = self
-            .tls
-            .as_ref()
+            .tls_connector()
             .ok_or_else(|| Error::Registry("TLS is not available".into()))?;
         let name = rustls::pki_types::ServerName::try_from(host)
             .map_err(|e| Error::Registry(format!("invalid TLS server name: {e}")))?;
@@ -192,4 +179,32 @@ pub async fn read_body(body: Incoming, limit: usize) -> Result<Bytes> {
         }
     }
     Ok(out.freeze())
+}
+
+/// A TLS connector trusting the system's CA bundle plus every PEM file in `extra_cas`.
+fn tls_connector(extra_cas: &[std::path::PathBuf]) -> Option<tokio_rustls::TlsConnector> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let mut roots = rustls::RootCertStore::empty();
+    let mut files: Vec<std::path::PathBuf> = extra_cas.to_vec();
+    if std::path::Path::new(SYSTEM_CAS).is_file() {
+        files.push(SYSTEM_CAS.into());
+    }
+    for f in &files {
+        if let Ok(certs) = CertificateDer::pem_file_iter(f) {
+            for c in certs.flatten() {
+                // One unusable certificate in a bundle must not disable the rest.
+                let _ = roots.add(c);
+            }
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .ok()
+        .map(|b| {
+            tokio_rustls::TlsConnector::from(Arc::new(
+                b.with_root_certificates(roots).with_no_client_auth(),
+            ))
+        })
 }
