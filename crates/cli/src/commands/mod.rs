@@ -146,6 +146,16 @@ where
     Ok(if failed { 1 } else { 0 })
 }
 
+/// Prints `warning` and docker's prune question; true when the user answers `y` or `yes`.
+pub fn confirm(warning: &str) -> bool {
+    use std::io::{BufRead, Write};
+    out!("{warning}\nAre you sure you want to continue? [y/N] ");
+    let _ = std::io::stdout().flush();
+    let mut line = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut line);
+    matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
 /// Builds the `filters` query value (`{"key":{"value":true}}`, docker's legacy map form that
 /// every daemon version accepts) from `key=value` flags.
 pub fn filters_json(filters: &[String]) -> std::result::Result<Option<String>, String> {

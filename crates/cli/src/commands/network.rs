@@ -1,7 +1,6 @@
 //! `berth network create|ls|inspect|rm|prune|connect|disconnect`.
 
 use std::collections::BTreeMap;
-use std::io::BufRead;
 
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
@@ -285,15 +284,12 @@ async fn ls(ctx: &Ctx, a: LsArgs) -> Result {
 }
 
 async fn prune(ctx: &Ctx, a: PruneArgs) -> Result {
-    if !a.force {
-        out!("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ");
-        use std::io::Write;
-        let _ = std::io::stdout().flush();
-        let mut line = String::new();
-        let _ = std::io::stdin().lock().read_line(&mut line);
-        if !matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
-            return Ok(0);
-        }
+    if !a.force
+        && !super::confirm(
+            "WARNING! This will remove all custom networks not used by at least one container.",
+        )
+    {
+        return Ok(0);
     }
     let filters = super::filters_json(&a.filter).map_err(CliError::local)?;
     let r = ctx.client.networks_prune(filters.as_deref()).await?;

@@ -1,7 +1,5 @@
 //! `berth container prune [-f --filter]`.
 
-use std::io::BufRead;
-
 use clap::Args;
 
 use crate::error::{CliError, Result};
@@ -20,15 +18,8 @@ pub struct PruneArgs {
 }
 
 pub async fn run(ctx: &Ctx, a: PruneArgs) -> Result {
-    if !a.force {
-        out!("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ");
-        use std::io::Write;
-        let _ = std::io::stdout().flush();
-        let mut line = String::new();
-        let _ = std::io::stdin().lock().read_line(&mut line);
-        if !matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
-            return Ok(0);
-        }
+    if !a.force && !super::confirm("WARNING! This will remove all stopped containers.") {
+        return Ok(0);
     }
     let filters = super::filters_json(&a.filter).map_err(CliError::local)?;
     let r = ctx.client.containers_prune(filters.as_deref()).await?;

@@ -1,7 +1,5 @@
 //! `berth system df`, `berth system prune`, `berth system check` and `berth image prune`.
 
-use std::io::BufRead;
-
 use clap::Args;
 use serde_json::Value;
 
@@ -57,13 +55,6 @@ pub struct CheckArgs {
     /// Remove what is broken or unreferenced
     #[arg(long)]
     pub repair: bool,
-}
-
-fn confirm(warning: &str) -> bool {
-    out!("{warning}\nAre you sure you want to continue? [y/N] ");
-    let mut line = String::new();
-    let _ = std::io::stdin().lock().read_line(&mut line);
-    matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }
 
 fn i(v: &Value, k: &str) -> i64 {
@@ -274,7 +265,7 @@ pub async fn image_prune(ctx: &Ctx, a: ImagePruneArgs) -> Result {
     } else {
         "WARNING! This will remove all dangling images."
     };
-    if !a.force && !confirm(warning) {
+    if !a.force && !super::confirm(warning) {
         return Ok(0);
     }
     let r = ctx
@@ -306,7 +297,7 @@ pub async fn system_prune(ctx: &Ctx, a: SystemPruneArgs) -> Result {
             "  - all dangling images\n"
         });
         w.push_str("  - unused build cache\n");
-        if !confirm(&w) {
+        if !super::confirm(&w) {
             return Ok(0);
         }
     }

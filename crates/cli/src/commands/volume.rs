@@ -1,7 +1,5 @@
 //! `berth volume create|ls|inspect|rm|prune`.
 
-use std::io::BufRead;
-
 use clap::{Args, Subcommand};
 use serde_json::{json, Map, Value};
 
@@ -215,22 +213,13 @@ async fn ls(ctx: &Ctx, a: LsArgs) -> Result {
 }
 
 async fn prune(ctx: &Ctx, a: PruneArgs) -> Result {
-    if !a.force {
-        if a.all {
-            out!(
-                "WARNING! This will remove all local volumes not used by at least one container.\n"
-            );
-        } else {
-            out!("WARNING! This will remove anonymous local volumes not used by at least one container.\n");
-        }
-        out!("Are you sure you want to continue? [y/N] ");
-        use std::io::Write;
-        let _ = std::io::stdout().flush();
-        let mut line = String::new();
-        let _ = std::io::stdin().lock().read_line(&mut line);
-        if !matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
-            return Ok(0);
-        }
+    let warning = if a.all {
+        "WARNING! This will remove all local volumes not used by at least one container."
+    } else {
+        "WARNING! This will remove anonymous local volumes not used by at least one container."
+    };
+    if !a.force && !super::confirm(warning) {
+        return Ok(0);
     }
     let mut filter = a.filter.clone();
     if a.all {
