@@ -63,7 +63,7 @@ impl Daemon {
                     .map(move |v| (k.to_string(), v.clone()))
             })
             .collect();
-        let (list, bounds) = blocking(move || {
+        let (list, bounds, created) = blocking(move || {
             // `since`/`before` name an image; compare creation times with it.
             let mut bounds = Vec::new();
             for (k, v) in refs {
@@ -74,15 +74,21 @@ impl Daemon {
                     }
                     Err(e) => return Err(e.into()),
                 };
-                bounds.push((k, created));
+                bounds.push((k, rfc3339_nanos(&created)));
             }
-            Ok((images.list()?, bounds))
+            let list = images.list()?;
+            // The summaries carry whole seconds; Docker compares full creation times, so an
+            // image made in the same second as the named one still counts as later or earlier.
+            let mut created: HashMap<String, i128> = HashMap::new();
+            if !bounds.is_empty() {
+                for s in &list {
+                    let c = images.resolve(&s.id)?.row.created.unwrap_or_default();
+                    created.insert(s.id.clone(), rfc3339_nanos(&c));
+                }
+            }
+            Ok((list, bounds, created))
         })
         .await?;
-        let bounds: Vec<(String, i64)> = bounds
-            .into_iter()
-            .map(|(k, c)| (k, rfc3339_seconds(&c)))
-            .collect();
         // Untagged parents of other images are intermediate images, shown only with `all`.
         let parents: std::collections::HashSet<String> = list
             .iter()
@@ -94,9 +100,10 @@ impl Daemon {
             if !all && s.repo_tags.is_empty() && parents.contains(&s.id) {
                 continue;
             }
+            let c = created.get(&s.id).copied().unwrap_or_default();
             if bounds.iter().any(|(k, t)| match k.as_str() {
-                "since" => s.created <= *t,
-                _ => s.created >= *t,
+                "since" => c <= *t,
+                _ => c >= *t,
             }) {
                 continue;
             }
@@ -300,9 +307,9 @@ fn image_matches(s: &ImageSummary, filters: &Filters, _all: bool) -> Result<bool
     Ok(true)
 }
 
-fn rfc3339_seconds(s: &str) -> i64 {
+fn rfc3339_nanos(s: &str) -> i128 {
     time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .map_or(0, |t| t.unix_timestamp())
+        .map_or(0, |t| t.unix_timestamp_nanos())
 }
 
 /// `reference` filters match `repo` or `repo:tag`, with `*` as a wildcard in either part.
