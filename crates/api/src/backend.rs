@@ -142,6 +142,64 @@ pub struct PullOptions {
     pub auth: Option<String>,
 }
 
+/// `POST /build` (the legacy builder's API, which the docker CLI uses without buildx).
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// `dockerfile`: path inside the context (default `Dockerfile`), or a path the `remote`
+    /// context defines.
+    pub dockerfile: Option<String>,
+    /// `t`, repeated: `name[:tag]` for the result.
+    pub tags: Vec<String>,
+    /// `remote`: a git URL (`...git#ref:subdir`) or an http(s) URL of a tar or a Dockerfile;
+    /// the request body is then empty.
+    pub remote: Option<String>,
+    /// `q`: only the image ID in the stream.
+    pub quiet: bool,
+    /// `nocache`.
+    pub no_cache: bool,
+    /// `nocachefilter` (Berth extension, BuildKit's `--no-cache-filter`): stage names.
+    pub no_cache_filter: Vec<String>,
+    /// `pull`: re-pull every `FROM` image.
+    pub pull: bool,
+    /// `rm` (default true) / `forcerm`: remove intermediate containers after success / always.
+    pub remove: bool,
+    pub force_remove: bool,
+    /// `buildargs` (JSON object; a `null` value means "from the client's environment", which
+    /// the client has already resolved).
+    pub build_args: HashMap<String, Option<String>>,
+    /// `labels` (JSON object) added to the final image.
+    pub labels: HashMap<String, String>,
+    /// `target`: the stage to stop at.
+    pub target: Option<String>,
+    /// `platform`.
+    pub platform: Option<String>,
+    /// `networkmode` for `RUN` (`default`, `none`, `host`, a network name).
+    pub network_mode: Option<String>,
+    /// `extrahosts` (`host:ip`, comma-separated in the query).
+    pub extra_hosts: Vec<String>,
+    /// `shmsize`, `memory`, `memswap`, `cpushares`, `cpusetcpus`, `cpuperiod`, `cpuquota` for
+    /// `RUN` containers.
+    pub shm_size: Option<i64>,
+    pub memory: Option<i64>,
+    pub memory_swap: Option<i64>,
+    pub cpu_shares: Option<i64>,
+    pub cpuset_cpus: Option<String>,
+    pub cpu_period: Option<i64>,
+    pub cpu_quota: Option<i64>,
+    /// `X-Registry-Config`: base64 JSON of registry → auth config, for pulling `FROM` images.
+    pub registry_config: Option<String>,
+}
+
+/// `POST /build/prune`.
+#[derive(Debug, Clone, Default)]
+pub struct BuildPruneOptions {
+    /// `all`: also cache records still reachable from tagged images.
+    pub all: bool,
+    /// `keep-storage` / `reserved-space` in bytes.
+    pub keep_storage: Option<u64>,
+    pub filters: Filters,
+}
+
 /// The engine behind the API.
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
@@ -320,5 +378,16 @@ pub trait Backend: Send + Sync + 'static {
         _auth: Option<String>,
     ) -> ApiResult<serde_json::Value> {
         Err(ApiError::not_implemented("image search"))
+    }
+    // --- build ---
+    /// Builds an image from `context` (a tar, possibly compressed; empty when
+    /// `opts.remote` is set). The stream carries the legacy builder's JSON messages
+    /// (`{"stream":"Step 1/7 : ..."}`, `{"aux":{"ID":...}}`, `{"error":...,"errorDetail":...}`).
+    async fn build(&self, _opts: BuildOptions, _context: ByteStream) -> ApiResult<ByteStream> {
+        Err(ApiError::not_implemented("image build"))
+    }
+    /// `POST /build/prune`: `{"CachesDeleted":[...],"SpaceReclaimed":n}`.
+    async fn build_prune(&self, _opts: BuildPruneOptions) -> ApiResult<serde_json::Value> {
+        Err(ApiError::not_implemented("build cache pruning"))
     }
 }
