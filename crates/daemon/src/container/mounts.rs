@@ -170,7 +170,8 @@ impl Daemon {
         let res = tokio::task::spawn_blocking(move || -> Result<()> {
             std::fs::create_dir_all(&rootfs)
                 .map_err(Error::io(format!("creating {}", rootfs.display())))?;
-            crate::rootfs::mount(&images, &cid, &rootfs)?;
+            // Copy-up only reads the rootfs; its writable layer stays untouched.
+            crate::rootfs::mount_discardable(&images, &cid, &rootfs)?;
             let copied = todo
                 .iter()
                 .try_for_each(|(dest, data)| copyup::copy_up(&rootfs, dest, data).map(|_| ()));

@@ -90,9 +90,16 @@ impl Daemon {
 
         let images = self.images.clone();
         let (cid, target) = (c.id.clone(), rootfs.clone());
-        tokio::task::spawn_blocking(move || crate::rootfs::mount(&images, &cid, &target))
-            .await
-            .map_err(|e| Error::Internal(format!("mount task: {e}")))??;
+        let discardable = c.host_config.auto_remove == Some(true);
+        tokio::task::spawn_blocking(move || {
+            if discardable {
+                crate::rootfs::mount_discardable(&images, &cid, &target)
+            } else {
+                crate::rootfs::mount(&images, &cid, &target)
+            }
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("mount task: {e}")))??;
 
         let net = self.network_setup(entry, c).await?;
         let mut spec_input = self.spec_input(c, &rootfs, &net)?;
