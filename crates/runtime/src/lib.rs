@@ -36,6 +36,7 @@ pub mod external;
 pub mod mount_target;
 pub mod resources;
 pub mod seccomp;
+pub mod seccomp_cache;
 pub mod seccomp_default;
 pub mod spec;
 pub mod user;

@@ -72,6 +72,12 @@ pub trait Executor: CloneBoxExecutor {
     /// runs before waiting for the container start signal.
     fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError>;
 
+    /// Berth patch: a BPF program precompiled (by `seccomp::export_seccomp`) for exactly
+    /// `seccomp`, which the init then loads instead of compiling the filter itself.
+    fn compiled_seccomp(&self, _seccomp: &oci_spec::runtime::LinuxSeccomp) -> Option<&[u8]> {
+        None
+    }
+
     /// Set environment variables for the container process to be executed.
     /// This step runs after the container init process is created, entered
     /// into the correct namespace and cgroups, and pivot_root into the rootfs.

@@ -354,7 +354,7 @@ pub fn container_init_process(
     #[cfg(feature = "libseccomp")]
     if let Some(seccomp) = ctx.linux.seccomp() {
         if ctx.process.no_new_privileges().is_none() {
-            let notify_fd = seccomp::initialize_seccomp(seccomp).map_err(|err| {
+            let notify_fd = load_seccomp(args.executor.as_ref(), seccomp).map_err(|err| {
                 tracing::error!(?err, "failed to initialize seccomp");
                 err
             })?;
@@ -401,7 +401,7 @@ pub fn container_init_process(
     #[cfg(feature = "libseccomp")]
     if let Some(seccomp) = ctx.linux.seccomp() {
         if ctx.process.no_new_privileges().is_some() {
-            let notify_fd = seccomp::initialize_seccomp(seccomp).map_err(|err| {
+            let notify_fd = load_seccomp(args.executor.as_ref(), seccomp).map_err(|err| {
                 tracing::error!(?err, "failed to initialize seccomp");
                 err
             })?;
@@ -933,6 +933,21 @@ fn setup_scheduler(sc_op: &Option<Scheduler>) -> Result<()> {
         };
     }
     Ok(())
+}
+
+/// Berth patch: the executor's precompiled program for `seccomp` when it has one, else
+/// libcontainer's own compile-and-load.
+#[cfg(feature = "libseccomp")]
+fn load_seccomp(
+    executor: &dyn crate::workload::Executor,
+    seccomp: &oci_spec::runtime::LinuxSeccomp,
+) -> std::result::Result<Option<std::os::unix::io::RawFd>, seccomp::SeccompError> {
+    match executor.compiled_seccomp(seccomp) {
+        Some(program) if !seccomp::is_notify(seccomp) => {
+            seccomp::load_exported(seccomp, program).map(|()| None)
+        }
+        _ => seccomp::initialize_seccomp(seccomp),
+    }
 }
 
 #[cfg(feature = "libseccomp")]
