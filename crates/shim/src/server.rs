@@ -886,8 +886,11 @@ async fn handle(shared: Shared, counters: Rc<Counters>, mut stream: UnixStream) 
     let resp = match req {
         Request::Start => {
             let r = do_start(&shared);
+            // The start path is cold code for the idle shim; forgotten once the daemon has
+            // its answer, off the critical path of `run`.
+            let _ = respond(&mut stream, &r).await;
             drop_cold_pages();
-            r
+            return;
         }
         Request::State => {
             let s = shared.borrow();
@@ -1228,8 +1231,6 @@ async fn exec_start(
     want_stdin: bool,
 ) {
     let started = launch_exec(shared, &exec_id, detach, want_stdin);
-    // The runtime's exec path is cold code for the idle shim.
-    drop_cold_pages();
     let LaunchedExec {
         pid,
         outs,
@@ -1247,11 +1248,15 @@ async fn exec_start(
                 });
             }
             let _ = respond(&mut stream, &err(e)).await;
+            drop_cold_pages();
             return;
         }
     };
     watch_pid(shared.clone(), counters.clone(), pid);
     let _ = respond(&mut stream, &Response::Ok).await;
+    // The runtime's exec path is cold code for the idle shim; forgotten once the daemon has
+    // its answer.
+    drop_cold_pages();
 
     let mut fds = Vec::new();
     for (fd, st) in outs {

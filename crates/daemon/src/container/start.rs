@@ -91,17 +91,23 @@ impl Daemon {
         let images = self.images.clone();
         let (cid, target) = (c.id.clone(), rootfs.clone());
         let discardable = c.host_config.auto_remove == Some(true);
-        tokio::task::spawn_blocking(move || {
-            if discardable {
-                crate::rootfs::mount_discardable(&images, &cid, &target)
-            } else {
-                crate::rootfs::mount(&images, &cid, &target)
-            }
-        })
-        .await
-        .map_err(|e| Error::Internal(format!("mount task: {e}")))??;
-
-        let net = self.network_setup(entry, c).await?;
+        let mount = async move {
+            tokio::task::spawn_blocking(move || {
+                if discardable {
+                    crate::rootfs::mount_discardable(&images, &cid, &target)
+                } else {
+                    crate::rootfs::mount(&images, &cid, &target)
+                }
+            })
+            .await
+            .map_err(|e| Error::Internal(format!("mount task: {e}")))?
+        };
+        // Independent of each other: the rootfs is mounted while the network namespace is
+        // made and plugged. Whatever one did when the other failed is undone by the caller's
+        // teardown, as for any failed start.
+        let (mounted, net) = tokio::join!(mount, self.network_setup(entry, c));
+        mounted?;
+        let net = net?;
         let mut spec_input = self.spec_input(c, &rootfs, &net)?;
         spec_input.extra_mounts = self
             .prepare_mounts(c, &rootfs, spec_input.uid, spec_input.gid)
@@ -349,7 +355,12 @@ impl Daemon {
     /// Stops any shim left for `id`, unmounts its rootfs and removes its state directory. Safe
     /// to call when nothing is there.
     pub(crate) async fn teardown_runtime(&self, id: &str) {
-        self.network_teardown(id).await;
+        // Independent resources, released side by side: the network namespace and its
+        // interfaces, and the shim, rootfs and volumes.
+        tokio::join!(self.network_teardown(id), self.teardown_state(id));
+    }
+
+    async fn teardown_state(&self, id: &str) {
         let state_dir = self.state_dir(id);
         if !state_dir.exists() {
             return;
