@@ -510,6 +510,8 @@ struct Counters {
     exit: watch::Sender<Option<ExitStatus>>,
     /// Set once the end of the container has been handled completely.
     done: watch::Sender<bool>,
+    /// Bumped whenever an exec process is reaped.
+    exec_exits: watch::Sender<u64>,
 }
 
 async fn serve(mut shim: Shim) -> i32 {
@@ -530,6 +532,7 @@ async fn serve(mut shim: Shim) -> i32 {
         connections: watch::Sender::new(0),
         exit: watch::Sender::new(None),
         done: watch::Sender::new(false),
+        exec_exits: watch::Sender::new(0),
     });
     let shared: Shared = Rc::new(RefCell::new(shim));
 
@@ -682,6 +685,7 @@ fn reap(shared: &Shared, counters: &Rc<Counters>) {
                     tokio::task::spawn_local(async move { finish(sh, c, code).await });
                 } else if let Some(e) = s.execs.values_mut().find(|e| e.pid == Some(pid)) {
                     e.exit_code = Some(code);
+                    counters.exec_exits.send_modify(|n| *n += 1);
                 }
             }
         }
@@ -1333,11 +1337,33 @@ async fn exec_start(
             client_gone = true;
         }
     }
+    // The output ends a moment before the process is reaped. Closing the stream only once the
+    // exit code is known lets the daemon read it at once instead of polling for it (bounded:
+    // a process that closed its output may run on).
+    let mut exits = counters.exec_exits.subscribe();
+    let reaped = || {
+        shared
+            .borrow()
+            .execs
+            .get(&exec_id)
+            .is_none_or(|e| e.exit_code.is_some())
+    };
+    let _ = tokio::time::timeout(EXEC_REAP_WAIT, async {
+        while !reaped() {
+            if exits.changed().await.is_err() {
+                break;
+            }
+        }
+    })
+    .await;
     let _ = wr.shutdown().await;
     if let Some(t) = input_task {
         t.abort();
     }
 }
+
+/// How long a finished exec's stream waits for the process to be reaped.
+const EXEC_REAP_WAIT: Duration = Duration::from_secs(2);
 
 async fn shutdown(shared: &Shared, counters: &Rc<Counters>) {
     let already = shared.borrow().finishing;
