@@ -258,6 +258,37 @@ fn user_network_resolves_names_and_isolates_networks() {
     );
     assert!(resolv.contains("nameserver 127.0.0.11"), "{resolv}");
 
+    // The same name over DNS-over-TCP (what resolvers fall back to on a truncated answer):
+    // a length-prefixed A query for "srv", the answer's last four bytes are its address.
+    let srv_ip = ok(
+        &d,
+        &[
+            "inspect",
+            "-f",
+            "{{.NetworkSettings.Networks.front.IPAddress}}",
+            "srv",
+        ],
+    );
+    let query =
+        r"\000\025\022\064\001\000\000\001\000\000\000\000\000\000\003srv\000\000\001\000\001";
+    let bytes = ok(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "front",
+            "busybox",
+            "sh",
+            "-c",
+            &format!("(printf '{query}'; sleep 2) | nc 127.0.0.11 53 | od -An -tu1"),
+        ],
+    );
+    let octets: Vec<&str> = bytes.split_whitespace().collect();
+    assert!(octets.len() > 6, "no TCP answer: {bytes:?}");
+    let answered = octets[octets.len() - 4..].join(".");
+    assert_eq!(answered, srv_ip.trim(), "TCP answer {bytes:?}");
+
     // From another network the name does not resolve and the address is unreachable.
     let o = d.berth(&[
         "run",

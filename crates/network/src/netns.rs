@@ -144,16 +144,22 @@ pub fn detach(host_name: &str) -> Result<()> {
     Netlink::open()?.delete_link(host_name)
 }
 
-/// Opens a UDP socket bound to `addr` inside the namespace at `netns`: the embedded DNS server
-/// answers on it from the daemon's own namespace.
-pub fn udp_socket_in(netns: &Path, addr: std::net::SocketAddr) -> Result<std::net::UdpSocket> {
+/// Opens the UDP socket and the TCP listener bound to `addr` inside the namespace at `netns`:
+/// the embedded DNS server answers on them from the daemon's own namespace.
+pub fn dns_sockets_in(netns: &Path, addr: std::net::SocketAddr) -> Result<crate::dns::Sockets> {
     on_own_thread(|| {
         enter(netns)?;
-        let s = std::net::UdpSocket::bind(addr)
-            .map_err(Error::netns(format!("binding {addr} inside the container")))?;
-        s.set_nonblocking(true)
+        let udp = std::net::UdpSocket::bind(addr).map_err(Error::netns(format!(
+            "binding UDP {addr} inside the container"
+        )))?;
+        udp.set_nonblocking(true)
             .map_err(Error::io("setting the DNS socket non-blocking"))?;
-        Ok(s)
+        let tcp = std::net::TcpListener::bind(addr).map_err(Error::netns(format!(
+            "binding TCP {addr} inside the container"
+        )))?;
+        tcp.set_nonblocking(true)
+            .map_err(Error::io("setting the DNS listener non-blocking"))?;
+        Ok(crate::dns::Sockets { udp, tcp })
     })
 }
 

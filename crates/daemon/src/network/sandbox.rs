@@ -269,15 +269,7 @@ impl Daemon {
             self.networks.apply_firewall()?;
         }
         if embedded_dns {
-            let p = path.clone();
-            let sock = blocking(move || {
-                Ok(netns::udp_socket_in(
-                    &p,
-                    SocketAddr::from((Ipv4Addr::new(127, 0, 0, 11), 53)),
-                )?)
-            })
-            .await?;
-            self.start_dns(&c.id, sock, hc)?;
+            self.start_dns(&c.id, &path, hc).await?;
         }
         let ip = live.endpoints.first().map(|e| e.ip);
         self.update(entry, |c| c.networking.live = Some(live))?;
@@ -366,12 +358,22 @@ impl Daemon {
         Ok(true)
     }
 
-    pub(crate) fn start_dns(
+    /// Starts the embedded DNS server at 127.0.0.11:53 (UDP and TCP) in the namespace at
+    /// `netns_path`.
+    pub(crate) async fn start_dns(
         &self,
         id: &str,
-        sock: std::net::UdpSocket,
+        netns_path: &std::path::Path,
         hc: &HostConfig,
     ) -> Result<()> {
+        let p = netns_path.to_owned();
+        let sockets = blocking(move || {
+            Ok(netns::dns_sockets_in(
+                &p,
+                SocketAddr::from((Ipv4Addr::new(127, 0, 0, 11), 53)),
+            )?)
+        })
+        .await?;
         let upstreams = match hc.dns.as_ref().filter(|d| !d.is_empty()) {
             Some(list) => Arc::new(
                 list.iter()
@@ -382,7 +384,7 @@ impl Daemon {
             None => self.networks.upstreams(),
         };
         let lookup = Arc::new(super::lookup::DnsView(self.me.clone()));
-        let task = berth_network::dns::serve(sock, id.to_owned(), lookup, upstreams)
+        let task = berth_network::dns::serve(sockets, id.to_owned(), lookup, upstreams)
             .map_err(Error::io("serving DNS"))?;
         self.networks.set_dns(id, task);
         Ok(())
@@ -474,21 +476,8 @@ impl Daemon {
                     .is_some_and(|n| !n.is_predefined())
             });
             if let (true, Some(path)) = (user_net, live.netns.clone()) {
-                let p = path.clone();
-                match blocking(move || {
-                    Ok(netns::udp_socket_in(
-                        &p,
-                        SocketAddr::from((Ipv4Addr::new(127, 0, 0, 11), 53)),
-                    )?)
-                })
-                .await
-                {
-                    Ok(sock) => {
-                        if let Err(e) = self.start_dns(&c.id, sock, &c.host_config) {
-                            tracing::warn!("DNS of {}: {e}", c.id);
-                        }
-                    }
-                    Err(e) => tracing::warn!("DNS of {}: {e}", c.id),
+                if let Err(e) = self.start_dns(&c.id, &path, &c.host_config).await {
+                    tracing::warn!("DNS of {}: {e}", c.id);
                 }
             }
         }
