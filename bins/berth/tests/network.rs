@@ -888,3 +888,143 @@ fn embedded_dns_forwards_other_names() {
     drop(d);
     assert!(server.join().unwrap() > 0);
 }
+
+#[test]
+fn legacy_links_on_the_default_bridge_and_on_user_networks() {
+    let d = TestDaemon::start("net-links");
+    d.load_busybox();
+    ok(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "db",
+            "-e",
+            "SECRET=s3",
+            "--expose",
+            "6379",
+            "busybox",
+            "sleep",
+            "300",
+        ],
+    );
+    let db_ip = ok(
+        &d,
+        &["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "db"],
+    );
+    let db_ip = db_ip.trim();
+    assert!(!db_ip.is_empty());
+
+    // Default bridge: an /etc/hosts line and Docker's variables, taken at start.
+    let out = ok(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--name",
+            "web",
+            "--link",
+            "db:database",
+            "busybox",
+            "sh",
+            "-c",
+            "cat /etc/hosts; env; ping -c1 -W3 database >/dev/null && echo PING-OK",
+        ],
+    );
+    let hosts_line = out
+        .lines()
+        .find(|l| l.starts_with(db_ip))
+        .unwrap_or_else(|| panic!("no hosts line for {db_ip}: {out}"));
+    let names: Vec<&str> = hosts_line.split_whitespace().skip(1).collect();
+    assert_eq!(names.first(), Some(&"database"), "{hosts_line}");
+    assert!(names.contains(&"db"), "{hosts_line}");
+    for var in [
+        format!("DATABASE_PORT=tcp://{db_ip}:6379"),
+        format!("DATABASE_PORT_6379_TCP_ADDR={db_ip}"),
+        "DATABASE_PORT_6379_TCP_PROTO=tcp".to_string(),
+        "DATABASE_NAME=/web/database".to_string(),
+        "DATABASE_ENV_SECRET=s3".to_string(),
+    ] {
+        assert!(out.lines().any(|l| l == var), "missing {var}: {out}");
+    }
+    assert!(out.contains("PING-OK"), "{out}");
+
+    // Recorded as Docker shows it.
+    ok(
+        &d,
+        &[
+            "create",
+            "--name",
+            "web2",
+            "--link",
+            "db:database",
+            "busybox",
+            "true",
+        ],
+    );
+    let links = ok(&d, &["inspect", "-f", "{{json .HostConfig.Links}}", "web2"]);
+    assert_eq!(links.trim(), r#"["/db:/web2/database"]"#);
+
+    // A link to a missing container is refused at create, one to a stopped container at start.
+    let o = d.berth(&["create", "--link", "nosuch:x", "busybox", "true"]);
+    assert_ne!(code(&o), 0);
+    assert!(
+        stderr(&o).contains("could not get container for nosuch"),
+        "{}",
+        stderr(&o)
+    );
+    ok(&d, &["create", "--name", "idle", "busybox", "true"]);
+    let o = d.berth(&["run", "--rm", "--link", "idle", "busybox", "true"]);
+    assert_ne!(code(&o), 0);
+    assert!(
+        stderr(&o).contains("Cannot link to a non running container"),
+        "{}",
+        stderr(&o)
+    );
+
+    // User-defined network: the alias is a DNS name for the linking container only.
+    ok(&d, &["network", "create", "linknet"]);
+    ok(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "store",
+            "--network",
+            "linknet",
+            "busybox",
+            "sleep",
+            "300",
+        ],
+    );
+    ok(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "linknet",
+            "--link",
+            "store:cache",
+            "busybox",
+            "ping",
+            "-c1",
+            "-W3",
+            "cache",
+        ],
+    );
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "linknet",
+        "busybox",
+        "ping",
+        "-c1",
+        "-W3",
+        "cache",
+    ]);
+    assert_ne!(code(&o), 0, "an unlinked container resolved the alias");
+}

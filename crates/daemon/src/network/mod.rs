@@ -10,6 +10,7 @@
 //! namespace files removed. A container's network is built at each start
 //! ([`Daemon::network_setup`]) and torn down with its runtime ([`Daemon::network_teardown`]).
 
+mod links;
 mod lookup;
 mod sandbox;
 mod verbs;
