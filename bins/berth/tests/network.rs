@@ -1028,3 +1028,70 @@ fn legacy_links_on_the_default_bridge_and_on_user_networks() {
     ]);
     assert_ne!(code(&o), 0, "an unlinked container resolved the alias");
 }
+
+#[test]
+fn enable_icc_false_cuts_containers_off_from_each_other() {
+    let d = TestDaemon::start("net-icc");
+    d.load_busybox();
+    ok(
+        &d,
+        &[
+            "network",
+            "create",
+            "-o",
+            "com.docker.network.bridge.enable_icc=false",
+            "closed",
+        ],
+    );
+    ok(&d, &["network", "create", "open"]);
+    for (name, net) in [
+        ("c1", "closed"),
+        ("c2", "closed"),
+        ("o1", "open"),
+        ("o2", "open"),
+    ] {
+        ok(
+            &d,
+            &[
+                "run",
+                "-d",
+                "--name",
+                name,
+                "--network",
+                net,
+                "busybox",
+                "sleep",
+                "300",
+            ],
+        );
+    }
+    let ip = |c: &str, net: &str| {
+        ok(
+            &d,
+            &[
+                "inspect",
+                "-f",
+                &format!("{{{{.NetworkSettings.Networks.{net}.IPAddress}}}}"),
+                c,
+            ],
+        )
+        .trim()
+        .to_owned()
+    };
+    let gw = ok(
+        &d,
+        &[
+            "network",
+            "inspect",
+            "-f",
+            "{{(index .IPAM.Config 0).Gateway}}",
+            "closed",
+        ],
+    );
+    // The gateway (the host) answers; the neighbour on the same bridge does not.
+    ok(&d, &["exec", "c1", "ping", "-c1", "-W2", gw.trim()]);
+    let o = d.berth(&["exec", "c1", "ping", "-c1", "-W2", &ip("c2", "closed")]);
+    assert_ne!(code(&o), 0, "c1 reached c2 on an enable_icc=false network");
+    // On an ordinary network they do.
+    ok(&d, &["exec", "o1", "ping", "-c1", "-W2", &ip("o2", "open")]);
+}

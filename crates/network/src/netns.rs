@@ -91,6 +91,9 @@ pub struct Link {
     /// Set for the interface that carries the default route.
     pub default_gateway: Option<Ipv4Addr>,
     pub mtu: u32,
+    /// `enable_icc=false`: an isolated bridge port, which the bridge forwards nothing to from
+    /// another isolated port — containers reach the gateway and the outside, not each other.
+    pub isolated: bool,
 }
 
 /// Plugs the container whose namespace is at `netns` into its bridge.
@@ -119,6 +122,16 @@ pub fn attach(netns: &Path, link: &Link) -> Result<()> {
             "1",
         );
         let inside = (|| {
+            if link.isolated {
+                std::fs::write(
+                    format!("/sys/class/net/{}/brport/isolated", link.host_name),
+                    "1",
+                )
+                .map_err(Error::netns(format!(
+                    "isolating bridge port {} (enable_icc=false)",
+                    link.host_name
+                )))?;
+            }
             enter(netns)?;
             let mut nl = Netlink::open()?;
             let idx = nl.link_index(&link.ifname)?.ok_or_else(|| Error::Netlink {

@@ -259,7 +259,10 @@ impl Networks {
                     "com.docker.network.bridge.default_bridge".into(),
                     "true".into(),
                 ),
-                ("com.docker.network.bridge.enable_icc".into(), "true".into()),
+                (
+                    "com.docker.network.bridge.enable_icc".into(),
+                    nc.icc.to_string(),
+                ),
                 (
                     "com.docker.network.bridge.enable_ip_masquerade".into(),
                     "true".into(),

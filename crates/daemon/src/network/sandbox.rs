@@ -332,6 +332,10 @@ impl Daemon {
                 None
             },
             mtu: self.networks.mtu,
+            isolated: net
+                .options
+                .get("com.docker.network.bridge.enable_icc")
+                .is_some_and(|v| v == "false"),
         };
         let (l, p) = (link.clone(), netns_path.to_owned());
         blocking(move || Ok(netns::attach(&p, &l)?)).await?;
