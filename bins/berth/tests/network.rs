@@ -619,7 +619,11 @@ fn refusals_are_clear() {
             "{{.Action}} {{.Actor.Attributes.name}}",
         ],
     );
-    assert_eq!(events, "create one\ndestroy one\n");
+    // A container's start and removal connect and disconnect it, as in Docker.
+    assert_eq!(
+        events,
+        "create one\nconnect one\ndisconnect one\ndestroy one\n"
+    );
 }
 
 #[test]

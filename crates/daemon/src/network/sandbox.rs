@@ -272,7 +272,16 @@ impl Daemon {
             self.start_dns(&c.id, &path, hc).await?;
         }
         let ip = live.endpoints.first().map(|e| e.ip);
+        let joined: Vec<String> = live
+            .endpoints
+            .iter()
+            .map(|e| e.network_id.clone())
+            .collect();
         self.update(entry, |c| c.networking.live = Some(live))?;
+        // Docker reports each network a starting container joins.
+        for net in joined.iter().filter_map(|n| self.networks.by_id(n)) {
+            self.network_event("connect", &net.id, &net.name, &net.driver, Some(&c.id));
+        }
         tracing::debug!(
             "network of {}: namespace {:?}, all {:?}",
             c.short_id(),
@@ -401,9 +410,13 @@ impl Daemon {
         let had_ports = self.networks.release_ports(id);
         let entry = self.containers.lookup(id).ok();
         let mut veths: Vec<String> = (0..4).map(|n| veth_name(id, n)).collect();
+        let mut left = Vec::new();
         if let Some(e) = &entry {
             if let Some(live) = e.snapshot().networking.live {
-                veths.extend(live.endpoints.into_iter().map(|ep| ep.host_veth));
+                for ep in live.endpoints {
+                    veths.push(ep.host_veth);
+                    left.push(ep.network_id);
+                }
             }
         }
         let netns_path = self.networks.netns_dir.join(id);
@@ -425,6 +438,9 @@ impl Daemon {
             if e.snapshot().networking.live.is_some() {
                 let _ = self.update(e, |c| c.networking.live = None);
             }
+        }
+        for net in left.iter().filter_map(|n| self.networks.by_id(n)) {
+            self.network_event("disconnect", &net.id, &net.name, &net.driver, Some(id));
         }
         if had_ports {
             let _g = self.networks.op.lock().await;

@@ -479,7 +479,7 @@ impl Daemon {
     }
 
     /// Docker's `network` events (`docker events --filter type=network`).
-    fn network_event(
+    pub(crate) fn network_event(
         &self,
         action: &str,
         id: &str,
