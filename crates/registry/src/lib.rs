@@ -45,6 +45,7 @@ mod manifests;
 mod metrics;
 mod names;
 mod proxy;
+mod ratelimit;
 mod server;
 mod storage;
 mod tags;

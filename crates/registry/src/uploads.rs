@@ -52,7 +52,9 @@ impl Uploads {
 
     fn create(&self, reg: &Registry, repo: &str) -> Result<String> {
         if self.len() >= self.max {
-            return Err(Error::TooManyRequests);
+            return Err(Error::TooManyRequests {
+                retry_after: Duration::from_secs(1),
+            });
         }
         let id = format!("{:032x}", rand::random::<u128>());
         let writer = reg.store.writer(&format!("upload-{id}"))?;
