@@ -193,7 +193,8 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Opens the storage and loads credentials. Unfinished uploads of a previous run are gone.
+    /// Opens the storage and loads credentials. Unfinished uploads of a previous run stay on disk
+    /// until their clients come back or the purge age passes.
     pub fn open(config: Config) -> Result<Registry> {
         let root = config.root();
         std::fs::create_dir_all(&root).map_err(Error::io("create storage root"))?;
