@@ -96,7 +96,7 @@ impl SeccompCache {
 }
 
 fn is_program(bytes: &[u8]) -> bool {
-    !bytes.is_empty() && bytes.len() % INSN == 0
+    !bytes.is_empty() && bytes.len().is_multiple_of(INSN)
 }
 
 fn chain(e: &dyn std::error::Error) -> String {
