@@ -996,7 +996,15 @@ async fn handle(shared: Shared, counters: Rc<Counters>, mut stream: UnixStream) 
             exec_id,
             detach,
             stdin,
+            process,
         } => {
+            if let Some(process) = process {
+                let created = exec_create(&shared, exec_id.clone(), process);
+                if !matches!(created, Response::Ok) {
+                    let _ = respond(&mut stream, &created).await;
+                    return;
+                }
+            }
             exec_start(&shared, &counters, stream, exec_id, detach, stdin).await;
             return;
         }
