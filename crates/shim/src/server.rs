@@ -95,8 +95,17 @@ pub(crate) fn run(state_dir: &Path) -> ! {
 /// setup): the idle shim runs a small event loop, and only the pages it uses fault back in.
 /// Only read-only file mappings without any anonymous (copied-on-write) page are touched: their
 /// pages are clean copies of the file, so dropping them loses nothing, while relocated
-/// read-only data (which has anonymous pages) is left alone.
+/// read-only data (which has anonymous pages) is left alone. The main stack below the current
+/// frame and the heap's free pages go as well.
 fn drop_cold_pages() {
+    drop_clean_mappings();
+    // Reading smaps took a large transient buffer (and the work before, more): give the heap's
+    // free pages back too.
+    // SAFETY: plain glibc call.
+    unsafe { libc::malloc_trim(0) };
+}
+
+fn drop_clean_mappings() {
     let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
         return;
     };
@@ -141,7 +150,7 @@ fn drop_cold_pages() {
 
 /// Room left below the current frame: what the caller's next calls (and a signal frame) use
 /// right away.
-const STACK_MARGIN: usize = 64 * 1024;
+const STACK_MARGIN: usize = 16 * 1024;
 
 /// Gives back the main stack's pages below the current frame (and a margin): create and exec
 /// run deep call chains once, and nothing lives below the stack pointer afterwards. A later
