@@ -464,7 +464,7 @@ fn parse_healthcheck(node: &Node) -> Result<InstructionKind, String> {
     if args.is_empty() {
         return Err(err_at_least_one("HEALTHCHECK"));
     }
-    let typ = args[0].to_ascii_uppercase();
+    let typ = args[0].to_uppercase();
     let rest = &args[1..];
     if typ == "NONE" {
         if !rest.is_empty() {

@@ -285,11 +285,6 @@ impl Node {
     }
 }
 
-/// Go's `unicode.IsSpace` over a byte, as BuildKit's byte loops use it.
-fn is_space_byte(b: u8) -> bool {
-    matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ' | 0x85 | 0xa0)
-}
-
 /// `[\t\v\f\r ]+`
 fn is_re_whitespace(c: char) -> bool {
     matches!(c, '\t' | '\x0b' | '\x0c' | '\r' | ' ')
@@ -377,19 +372,12 @@ pub(crate) fn node_from_line(line: &str, escape: char) -> Result<Node, String> {
             }
         }
         "healthcheck" => {
-            let bytes = rest.as_bytes();
-            let sep = bytes
-                .iter()
-                .position(|&b| is_space_byte(b))
-                .unwrap_or(bytes.len());
+            // BuildKit walks bytes with unicode.IsSpace; walking characters gives the same
+            // split on valid text without cutting a multi-byte character in two.
+            let sep = rest.find(char::is_whitespace).unwrap_or(rest.len());
             if sep > 0 {
-                let next = bytes[sep..]
-                    .iter()
-                    .position(|&b| !is_space_byte(b))
-                    .map(|p| p + sep)
-                    .unwrap_or(bytes.len());
+                let cmdpart = rest[sep..].trim_start();
                 node.args.push(rest[..sep].to_string());
-                let cmdpart = &rest[next..];
                 if !cmdpart.is_empty() {
                     match parse_json(cmdpart)? {
                         Some(v) => {
