@@ -91,7 +91,7 @@ fn convert(node: &Node) -> Result<Parsed, String> {
             if args.is_empty() {
                 return Err(err_at_least_one(&name));
             }
-            if args.len() % 3 != 0 {
+            if !args.len().is_multiple_of(3) {
                 return Err(format!("Bad input to {name}, too many arguments"));
             }
             let mut pairs = Vec::new();
@@ -496,9 +496,9 @@ fn parse_healthcheck(node: &Node) -> Result<InstructionKind, String> {
     let retries = match flags.string("retries").filter(|s| !s.is_empty()) {
         None => None,
         Some(s) => {
-            let n: i32 = s.parse().map_err(|_| {
-                format!("strconv.ParseInt: parsing {s:?}: invalid syntax")
-            })?;
+            let n: i32 = s
+                .parse()
+                .map_err(|_| format!("strconv.ParseInt: parsing {s:?}: invalid syntax"))?;
             if n < 0 {
                 return Err(format!("--retries cannot be negative ({n})"));
             }

@@ -262,10 +262,7 @@ pub(crate) fn parse_lines(text: &str) -> Result<ParsedLines, Error> {
     }
 
     if nodes.is_empty() {
-        return Err(Error::new(
-            current_line.max(1),
-            "file with no instructions",
-        ));
+        return Err(Error::new(current_line.max(1), "file with no instructions"));
     }
     Ok(ParsedLines {
         directives,
@@ -351,25 +348,19 @@ pub(crate) fn node_from_line(line: &str, escape: char) -> Result<Node, String> {
             }
             None => node.args = strings_whitespace_delimited(rest),
         },
-        "cmd" | "entrypoint" | "run" | "shell" => {
-            if !rest.is_empty() {
-                match parse_json(rest)? {
-                    Some(v) => {
-                        node.args = v;
-                        node.json = true;
-                    }
-                    None => node.args = vec![rest.to_string()],
-                }
+        "cmd" | "entrypoint" | "run" | "shell" if !rest.is_empty() => match parse_json(rest)? {
+            Some(v) => {
+                node.args = v;
+                node.json = true;
             }
-        }
+            None => node.args = vec![rest.to_string()],
+        },
         "arg" => node.args = parse_words(rest, escape),
         "env" => node.args = parse_name_val(rest, "ENV", escape)?,
         "label" => node.args = parse_name_val(rest, "LABEL", escape)?,
         "expose" | "from" => node.args = strings_whitespace_delimited(rest),
-        "maintainer" | "stopsignal" | "user" | "workdir" => {
-            if !rest.is_empty() {
-                node.args = vec![rest.to_string()];
-            }
+        "maintainer" | "stopsignal" | "user" | "workdir" if !rest.is_empty() => {
+            node.args = vec![rest.to_string()];
         }
         "healthcheck" => {
             // BuildKit walks bytes with unicode.IsSpace; walking characters gives the same
@@ -389,14 +380,12 @@ pub(crate) fn node_from_line(line: &str, escape: char) -> Result<Node, String> {
                 }
             }
         }
-        "onbuild" => {
-            if !rest.is_empty() {
-                let child = node_from_line(rest, escape)?;
-                node.args.push(child.cmd.clone());
-                node.args.extend(child.args.iter().cloned());
-                node.json = child.json;
-                node.sub = Some(Box::new(child));
-            }
+        "onbuild" if !rest.is_empty() => {
+            let child = node_from_line(rest, escape)?;
+            node.args.push(child.cmd.clone());
+            node.args.extend(child.args.iter().cloned());
+            node.json = child.json;
+            node.sub = Some(Box::new(child));
         }
         _ => {}
     }
@@ -671,16 +660,12 @@ pub(crate) fn parse_heredoc(src: &str) -> Result<Option<RawHeredoc>, String> {
     }
     let mut lex = ShellLex::new('\\');
     lex.skip_unset_env = true;
-    let words = lex
-        .process_words(rest, &|_| None)
-        .map_err(|e| e.message)?;
+    let words = lex.process_words(rest, &|_| None).map_err(|e| e.message)?;
     if words.len() != 1 {
         return Ok(None);
     }
     lex.raw_quotes = true;
-    let raw = lex
-        .process_words(rest, &|_| None)
-        .map_err(|e| e.message)?;
+    let raw = lex.process_words(rest, &|_| None).map_err(|e| e.message)?;
     if raw.len() != words.len() {
         return Err(format!(
             "internal lexing of heredoc produced inconsistent results: {rest}"
