@@ -227,7 +227,8 @@ pub(crate) fn parse_lines(text: &str) -> Result<ParsedLines, Error> {
                 message: format!("Empty continuation line found in: {line}"),
             });
         }
-        let mut node = node_from_line(&line, escape).map_err(|m| Error::new(start_line, m))?;
+        let mut node =
+            node_from_line(&line, escape, false).map_err(|m| Error::new(start_line, m))?;
 
         if node.can_contain_heredoc() && line.contains("<<") {
             let docs = heredocs_from_line(&line).map_err(|m| Error::new(start_line, m))?;
@@ -319,7 +320,10 @@ fn split_re_whitespace_2(s: &str) -> (String, Option<String>) {
     }
 }
 
-pub(crate) fn node_from_line(line: &str, escape: char) -> Result<Node, String> {
+/// `in_onbuild`: parsing an `ONBUILD` trigger. A trigger that is itself `ONBUILD` is not
+/// parsed further (it is refused later), so `ONBUILD ONBUILD ONBUILD ...` cannot recurse
+/// without bound.
+pub(crate) fn node_from_line(line: &str, escape: char, in_onbuild: bool) -> Result<Node, String> {
     let (cmd, rest) = split_re_whitespace_2(line.trim());
     let (args_str, flags) = match rest {
         Some(rest) => {
@@ -380,8 +384,8 @@ pub(crate) fn node_from_line(line: &str, escape: char) -> Result<Node, String> {
                 }
             }
         }
-        "onbuild" if !rest.is_empty() => {
-            let child = node_from_line(rest, escape)?;
+        "onbuild" if !rest.is_empty() && !in_onbuild => {
+            let child = node_from_line(rest, escape, true)?;
             node.args.push(child.cmd.clone());
             node.args.extend(child.args.iter().cloned());
             node.json = child.json;

@@ -335,6 +335,16 @@ fn hostile_inputs_stay_fast() {
         format!("FROM x\nRUN --mount={} true\n", fold(&"a=b,".repeat(n))),
         format!("FROM x\nRUN {} true\n", fold(&"--network=host ".repeat(n))),
         format!("FROM x\n{}", "# comment\n".repeat(n)),
+        format!("FROM x\n{}RUN x\n", fold(&"ONBUILD ".repeat(n))),
+        format!(
+            "FROM x\nCOPY {} /d\n{}",
+            fold(&"<<E ".repeat(n / 10)),
+            "E\n".repeat(n / 10)
+        ),
+        format!(
+            "FROM x\nENV A={}\nWORKDIR ${{A//*b/c}}\n",
+            fold(&"a".repeat(n * 2))
+        ),
         format!("FROM x\nRUN <<E\n{}E\n", "line\n".repeat(n)),
         format!("FROM x\nLABEL a=\"{}\"\n", fold(&"\\\"".repeat(n))),
         format!("FROM x\nEXPOSE {}\n", fold(&"${A//?/x} ".repeat(n / 10))),
