@@ -416,6 +416,52 @@ fn concurrent_pulls_download_a_shared_layer_once() {
 }
 
 #[test]
+fn system_check_repair_refetches_a_broken_pulled_image() {
+    let reg = Registry::berth(None, &[]);
+    push_image(&reg.host, "fix/me", "1", &[busybox_layer()]);
+    let d = TestDaemon::start("pull-repair");
+    let image = format!("{}/fix/me:1", reg.host);
+    ok(&berth(&d, &["pull", &image]), "pull");
+    let id = ok(
+        &berth(&d, &["image", "inspect", "-f", "{{.Id}}", &image]),
+        "inspect",
+    );
+    let id = id.trim().to_owned();
+    // Corrupt the image's config blob on disk: the image is now broken.
+    let blob = d
+        .data_root
+        .join("content/blobs/sha256")
+        .join(id.trim_start_matches("sha256:"));
+    let mut perms = std::fs::metadata(&blob).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o644);
+    std::fs::set_permissions(&blob, perms).unwrap();
+    std::fs::write(&blob, b"{\"not\":\"the config\"}").unwrap();
+    let out = stdout(&berth(&d, &["system", "check"]));
+    assert!(out.contains(&format!("image {id}")), "{out}");
+
+    let out = ok(&berth(&d, &["system", "check", "--repair"]), "repair");
+    assert!(
+        out.contains(&format!("re-fetched image {id} from")),
+        "{out}"
+    );
+    assert!(out.contains(&format!("tagged it {image}")), "{out}");
+    let out = ok(&berth(&d, &["system", "check"]), "check after repair");
+    assert!(out.contains("The image store is consistent."), "{out}");
+    assert_eq!(
+        ok(
+            &berth(&d, &["image", "inspect", "-f", "{{.Id}}", &image]),
+            "inspect"
+        )
+        .trim(),
+        id
+    );
+    assert_eq!(
+        ok(&berth(&d, &["run", "--rm", &image, "echo", "ok"]), "run"),
+        "ok\n"
+    );
+}
+
+#[test]
 fn sigkill_of_the_daemon_mid_pull_then_pull_again_completes() {
     let fake = Fake::start();
     let base = busybox_layer();
