@@ -424,6 +424,11 @@ fn parse_json(rest: &str) -> Result<Option<Vec<String>>, String> {
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Some),
+        // Nested deeper than serde_json's limit (Go's is far higher): an array, and not of
+        // strings.
+        Err(e) if e.to_string().starts_with("recursion limit exceeded") => Err(
+            "when using JSON array syntax, arrays must be comprised of strings only".to_string(),
+        ),
         _ => Ok(None),
     }
 }
