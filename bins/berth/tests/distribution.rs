@@ -745,3 +745,59 @@ fn search_manifest_inspect_and_distribution_json() {
     assert_eq!(v["Platforms"][0]["architecture"], "amd64");
     assert_eq!(v["Platforms"][0]["os"], "linux");
 }
+
+#[test]
+fn registry_access_logs_in_json_are_one_object_per_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("127.0.0.1:{}", l.local_addr().unwrap().port())
+    };
+    let log = dir.path().join("registry.log");
+    let mut child = Command::new(BERTH)
+        .args([
+            "registry",
+            "serve",
+            "--addr",
+            &host,
+            "--log-format",
+            "json",
+            "--storage",
+        ])
+        .arg(dir.path().join("data"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    assert!(
+        eventually(Duration::from_secs(20), || std::net::TcpStream::connect(
+            &host
+        )
+        .is_ok()),
+        "registry did not start"
+    );
+    let (status, _, _) = regpeer::http(&host, "GET", "/v2/nosuch/tags/list", &[], b"");
+    assert_eq!(status, 404);
+    let mut access = None;
+    eventually(Duration::from_secs(10), || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        access = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["target"] == "berth_registry::access");
+        access.is_some()
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).unwrap();
+    for line in text.lines() {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(line).is_ok(),
+            "not a JSON line: {line}"
+        );
+    }
+    let a = access.unwrap_or_else(|| panic!("no access line in {text}"));
+    assert_eq!(a["method"], "GET", "{a}");
+    assert_eq!(a["path"], "/v2/nosuch/tags/list", "{a}");
+    assert_eq!(a["status"], 404, "{a}");
+}
