@@ -39,6 +39,7 @@ pub mod seccomp;
 pub mod seccomp_default;
 pub mod spec;
 pub mod user;
+pub mod userns;
 pub mod workdir;
 
 use std::io::Write;
