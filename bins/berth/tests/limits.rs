@@ -1160,19 +1160,3 @@ fn cve_2025_31133_masked_paths_are_the_real_null_device() {
     ]);
     assert_eq!(ok(&out, &d), "character special file 1:3\n");
 }
-
-#[test]
-fn userns_remap_is_refused_clearly_until_implemented() {
-    let d = TestDaemon::start_with("lim-userns", &["--userns-remap", "default"]);
-    d.load_busybox();
-    let (status, _, body) = d.api(
-        "POST",
-        "/containers/create",
-        Some(r#"{"Image":"busybox","Cmd":["true"]}"#),
-    );
-    assert_eq!(status, 501, "{body}");
-    assert!(body.contains("userns-remap"), "{body}");
-    // Opting out per container, as Docker allows, works.
-    let out = d.berth(&["run", "--rm", "--userns", "host", "busybox", "echo", "ok"]);
-    assert_eq!(ok(&out, &d), "ok\n");
-}
