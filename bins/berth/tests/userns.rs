@@ -203,6 +203,41 @@ fn userns_remapped_root_is_root_inside_and_unprivileged_outside() {
     assert_ne!(code(&out), 0, "the remapped root wrote a host root's file");
     assert_eq!(std::fs::read(bind.path().join("host-only")).unwrap(), b"x");
 
+    // Commit, export and cp out write the image world's owners, not the host's.
+    ok(
+        &d.berth(&["exec", "c1", "sh", "-c", "echo z > /made; chown 5:6 /made"]),
+        &d,
+    );
+    ok(&d.berth(&["commit", "c1", "committed:1"]), &d);
+    let out = ok(
+        &d.berth(&[
+            "run", "--rm", "committed:1", "stat", "-c", "%u:%g", "/made", "/bin/busybox",
+        ]),
+        &d,
+    );
+    assert_eq!(out, "5:6\n0:0\n");
+    let export = tempfile::NamedTempFile::new().unwrap();
+    ok(
+        &d.berth(&["export", "-o", export.path().to_str().unwrap(), "c1"]),
+        &d,
+    );
+    let mut seen = 0;
+    let mut ar = tar::Archive::new(std::fs::File::open(export.path()).unwrap());
+    for e in ar.entries().unwrap() {
+        let e = e.unwrap();
+        let path = e.path().unwrap().to_string_lossy().into_owned();
+        let h = e.header();
+        if path.trim_start_matches("./") == "made" {
+            assert_eq!((h.uid().unwrap(), h.gid().unwrap()), (5, 6));
+            seen += 1;
+        }
+        if path.trim_start_matches("./") == "bin/busybox" {
+            assert_eq!((h.uid().unwrap(), h.gid().unwrap()), (0, 0));
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 2, "export lacks /made or /bin/busybox");
+
     // The docker CLI sees the same.
     let out = ok(
         &d.docker(&["exec", "c1", "cat", "/proc/self/uid_map"]),
