@@ -30,6 +30,7 @@
 
 pub mod builtin;
 pub mod cgroups;
+pub mod cgroups_v2;
 pub mod devices;
 pub mod error;
 pub mod external;
