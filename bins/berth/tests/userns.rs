@@ -142,7 +142,12 @@ fn userns_remapped_root_is_root_inside_and_unprivileged_outside() {
 
     // The host: the daemon's subtree is <uid>.<gid>, the unpacked image belongs to the range.
     let sub = d.data_root.join(format!("{s}.{s}"));
-    assert_eq!(owner(&sub), (s, s));
+    // dockerd's modes: root's, the remapped root's group may traverse.
+    for dir in [&d.data_root, &sub] {
+        assert_eq!(owner(dir), (0, s));
+        let mode = std::fs::metadata(dir).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o710, "{}", dir.display());
+    }
     let info = ok(
         &d.docker(&["info", "--format", "{{.DockerRootDir}} {{.SecurityOptions}}"]),
         &d,

@@ -175,16 +175,22 @@ fn run(tool: &str, args: &[&str]) -> Result<()> {
     Ok(())
 }
 
-/// Prepares the remapped daemon's data subtree `<data-root>/<uid>.<gid>` as dockerd does: the
-/// data root becomes traversable (0711) so that the remapped root can reach the subtree, which
-/// it owns (0700). Returns the subtree.
+/// Prepares the remapped daemon's data subtree `<data-root>/<uid>.<gid>` as dockerd does:
+/// the data root and the subtree belong to root and to the remapped root's group, mode 0710,
+/// so that the containers' root can reach its files there (bind sources, volumes) and list
+/// nothing. Returns the subtree.
 pub fn prepare_root(data_root: &Path, map: &IdMap) -> Result<std::path::PathBuf> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(data_root)
-        .map_err(Error::io(format!("creating {}", data_root.display())))?;
-    std::fs::set_permissions(data_root, std::fs::Permissions::from_mode(0o711))
-        .map_err(Error::io(format!("chmod {}", data_root.display())))?;
-    // The containers' root must reach its files (bind sources, volumes) through every parent.
+    let (_, gid) = map.root();
+    let sub = data_root.join(map.subtree_name());
+    std::fs::create_dir_all(&sub).map_err(Error::io(format!("creating {}", sub.display())))?;
+    for dir in [data_root, sub.as_path()] {
+        std::os::unix::fs::chown(dir, Some(0), Some(gid))
+            .map_err(Error::io(format!("chown {}", dir.display())))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o710))
+            .map_err(Error::io(format!("chmod {}", dir.display())))?;
+    }
+    // Above the data root, the containers' root is "other": it needs o+x all the way.
     for dir in data_root.ancestors().skip(1) {
         let Ok(md) = std::fs::metadata(dir) else {
             continue;
@@ -197,13 +203,6 @@ pub fn prepare_root(data_root: &Path, map: &IdMap) -> Result<std::path::PathBuf>
             )));
         }
     }
-    let sub = data_root.join(map.subtree_name());
-    std::fs::create_dir_all(&sub).map_err(Error::io(format!("creating {}", sub.display())))?;
-    let (uid, gid) = map.root();
-    std::os::unix::fs::chown(&sub, Some(uid), Some(gid))
-        .map_err(Error::io(format!("chown {}", sub.display())))?;
-    std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o700))
-        .map_err(Error::io(format!("chmod {}", sub.display())))?;
     Ok(sub)
 }
 
