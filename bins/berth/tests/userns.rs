@@ -400,3 +400,67 @@ fn userns_bad_remap_values_stop_the_daemon_clearly() {
         drop(d);
     }
 }
+
+/// `--userns-remap default`: the daemon creates `dockremap` (user, group, a free 65536-id
+/// range) as dockerd does, when the host has none; removed again if this test made it.
+#[test]
+fn userns_remap_default_creates_dockremap() {
+    let had = std::fs::read_to_string("/etc/passwd")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("dockremap:"));
+    struct Cleanup(bool);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            if self.0 {
+                return;
+            }
+            let ranges: Vec<String> = std::fs::read_to_string("/etc/subuid")
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| {
+                    let mut f = l.split(':');
+                    (f.next()? == "dockremap").then_some(())?;
+                    let a: u64 = f.next()?.parse().ok()?;
+                    let n: u64 = f.next()?.parse().ok()?;
+                    Some(format!("{a}-{}", a + n - 1))
+                })
+                .collect();
+            for r in ranges {
+                let _ = Command::new("usermod")
+                    .args(["--del-subuids", &r, "--del-subgids", &r, "dockremap"])
+                    .output();
+            }
+            let _ = Command::new("userdel").arg("dockremap").output();
+            let _ = Command::new("groupdel").arg("dockremap").output();
+        }
+    }
+    let _cleanup = Cleanup(had);
+    let d = remapped_daemon("userns-def", &["--userns-remap", "default"]);
+    let line = std::fs::read_to_string("/etc/subuid")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("dockremap:"))
+        .map(str::to_owned)
+        .expect("no dockremap range in /etc/subuid");
+    let start: u32 = line.split(':').nth(1).unwrap().parse().unwrap();
+    assert!(std::fs::read_to_string("/etc/group")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("dockremap:")));
+    d.load_busybox();
+    let out = ok(
+        &d.berth(&["run", "--rm", "busybox", "cat", "/proc/self/uid_map"]),
+        &d,
+    );
+    let words: Vec<String> = out.split_whitespace().map(str::to_owned).collect();
+    assert_eq!(words[0], "0");
+    assert_eq!(words[1], start.to_string());
+    let gid_start = std::fs::read_to_string("/etc/subgid")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("dockremap:")?.split(':').next()?.parse::<u32>().ok())
+        .expect("no dockremap range in /etc/subgid");
+    assert!(d.data_root.join(format!("{start}.{gid_start}")).is_dir());
+    drop(d);
+}

@@ -23,6 +23,21 @@ const FIRST_SUBORDINATE: u32 = 100000;
 
 /// Resolves `--userns-remap` to the id mappings, creating `dockremap` for `default`.
 pub fn resolve(spec: &str) -> Result<IdMap> {
+    resolve_with(spec, true)
+}
+
+/// The data root a daemon with `config` keeps its state in: the mapping's subtree when
+/// remapped (resolved without creating anything; `None` if the remap user is gone).
+pub fn effective_data_root(config: &crate::DaemonConfig) -> Option<std::path::PathBuf> {
+    match &config.userns_remap {
+        None => Some(config.data_root.clone()),
+        Some(spec) => resolve_with(spec, false)
+            .ok()
+            .map(|m| config.data_root.join(m.subtree_name())),
+    }
+}
+
+fn resolve_with(spec: &str, create: bool) -> Result<IdMap> {
     let (user, group) = match spec.split_once(':') {
         Some((u, g)) => (u.to_owned(), Some(g.to_owned())),
         None => (spec.to_owned(), None),
@@ -36,7 +51,9 @@ pub fn resolve(spec: &str) -> Result<IdMap> {
                 "--userns-remap default takes no group".to_owned(),
             ));
         }
-        ensure_default_user()?;
+        if create {
+            ensure_default_user()?;
+        }
         (DEFAULT_REMAP_USER.to_owned(), DEFAULT_REMAP_USER.to_owned())
     } else {
         let group = group.unwrap_or_else(|| user.clone());
