@@ -149,7 +149,11 @@ fn userns_remapped_root_is_root_inside_and_unprivileged_outside() {
         assert_eq!(mode, 0o710, "{}", dir.display());
     }
     let info = ok(
-        &d.docker(&["info", "--format", "{{.DockerRootDir}} {{.SecurityOptions}}"]),
+        &d.docker(&[
+            "info",
+            "--format",
+            "{{.DockerRootDir}} {{.SecurityOptions}}",
+        ]),
         &d,
     );
     assert!(info.starts_with(sub.to_str().unwrap()), "{info}");
@@ -216,7 +220,14 @@ fn userns_remapped_root_is_root_inside_and_unprivileged_outside() {
     ok(&d.berth(&["commit", "c1", "committed:1"]), &d);
     let out = ok(
         &d.berth(&[
-            "run", "--rm", "committed:1", "stat", "-c", "%u:%g", "/made", "/bin/busybox",
+            "run",
+            "--rm",
+            "committed:1",
+            "stat",
+            "-c",
+            "%u:%g",
+            "/made",
+            "/bin/busybox",
         ]),
         &d,
     );
@@ -244,10 +255,7 @@ fn userns_remapped_root_is_root_inside_and_unprivileged_outside() {
     assert_eq!(seen, 2, "export lacks /made or /bin/busybox");
 
     // The docker CLI sees the same.
-    let out = ok(
-        &d.docker(&["exec", "c1", "cat", "/proc/self/uid_map"]),
-        &d,
-    );
+    let out = ok(&d.docker(&["exec", "c1", "cat", "/proc/self/uid_map"]), &d);
     assert_eq!(
         out.split_whitespace().collect::<Vec<_>>().join(" "),
         map_line
@@ -255,8 +263,14 @@ fn userns_remapped_root_is_root_inside_and_unprivileged_outside() {
 
     // dockerd's refusals, and the opt-out.
     for (flags, msg) in [
-        (vec!["--privileged"], "privileged mode is incompatible with user namespaces"),
-        (vec!["--network", "host"], "cannot share the host's network namespace"),
+        (
+            vec!["--privileged"],
+            "privileged mode is incompatible with user namespaces",
+        ),
+        (
+            vec!["--network", "host"],
+            "cannot share the host's network namespace",
+        ),
         (vec!["--pid", "host"], "cannot share the host PID namespace"),
     ] {
         let mut args = vec!["run", "--rm"];
@@ -310,7 +324,16 @@ fn userns_remapped_containers_have_working_networks() {
     let mut last = String::new();
     let got = eventually(std::time::Duration::from_secs(20), || {
         let out = d.berth(&[
-            "run", "--rm", "--network", "unet", "busybox", "nc", "-w", "3", "srv", "7777",
+            "run",
+            "--rm",
+            "--network",
+            "unet",
+            "busybox",
+            "nc",
+            "-w",
+            "3",
+            "srv",
+            "7777",
         ]);
         last = format!("{}{}", stdout(&out), stderr(&out));
         stdout(&out).contains("hello-from-userns")
@@ -459,7 +482,13 @@ fn userns_remap_default_creates_dockremap() {
     let gid_start = std::fs::read_to_string("/etc/subgid")
         .unwrap()
         .lines()
-        .find_map(|l| l.strip_prefix("dockremap:")?.split(':').next()?.parse::<u32>().ok())
+        .find_map(|l| {
+            l.strip_prefix("dockremap:")?
+                .split(':')
+                .next()?
+                .parse::<u32>()
+                .ok()
+        })
         .expect("no dockremap range in /etc/subgid");
     assert!(d.data_root.join(format!("{start}.{gid_start}")).is_dir());
     drop(d);

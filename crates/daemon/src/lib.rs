@@ -80,12 +80,10 @@ impl Daemon {
             .map_err(Error::io("creating the containers directory"))?;
         let db = berth_metadata::Db::open(&config.data_root.join("berth.db"))?;
         let snapshots = berth_snapshot::open(&config.data_root, berth_snapshot::Backend::Auto)?;
-        let images = Arc::new(berth_image::ImageStore::open(
-            &config.data_root,
-            db.clone(),
-            snapshots,
-        )?
-        .with_id_map(config.id_map.clone()));
+        let images = Arc::new(
+            berth_image::ImageStore::open(&config.data_root, db.clone(), snapshots)?
+                .with_id_map(config.id_map.clone()),
+        );
         let volumes = Arc::new(
             berth_volume::VolumeStore::open(config.data_root.join("volumes"))?
                 .with_data_owner(config.id_map.as_ref().map(|m| m.root())),

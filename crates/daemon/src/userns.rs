@@ -43,7 +43,9 @@ fn resolve_with(spec: &str, create: bool) -> Result<IdMap> {
         None => (spec.to_owned(), None),
     };
     if user.is_empty() || group.as_deref() == Some("") {
-        return Err(Error::Config(format!("invalid --userns-remap value: {spec:?}")));
+        return Err(Error::Config(format!(
+            "invalid --userns-remap value: {spec:?}"
+        )));
     }
     let (user, group) = if user == "default" {
         if group.is_some() {
@@ -63,9 +65,8 @@ fn resolve_with(spec: &str, create: bool) -> Result<IdMap> {
     let groups = read("/etc/group")?;
     let (uname, uid) = lookup(&passwd, &user)
         .ok_or_else(|| Error::Config(format!("cannot find user {user:?} for --userns-remap")))?;
-    let (gname, gid) = lookup(&groups, &group).ok_or_else(|| {
-        Error::Config(format!("cannot find group {group:?} for --userns-remap"))
-    })?;
+    let (gname, gid) = lookup(&groups, &group)
+        .ok_or_else(|| Error::Config(format!("cannot find group {group:?} for --userns-remap")))?;
     let uids = subordinate(&read("/etc/subuid")?, &uname, uid);
     let gids = subordinate(&read("/etc/subgid")?, &gname, gid);
     if uids.is_empty() {
@@ -151,7 +152,10 @@ fn ensure_default_user() -> Result<()> {
     }
     let subuid = read("/etc/subuid")?;
     let subgid = read("/etc/subgid")?;
-    let has = |t: &str| t.lines().any(|l| l.split(':').next() == Some(DEFAULT_REMAP_USER));
+    let has = |t: &str| {
+        t.lines()
+            .any(|l| l.split(':').next() == Some(DEFAULT_REMAP_USER))
+    };
     if !has(&subuid) || !has(&subgid) {
         let start = free_start(&[&subuid, &subgid], DEFAULT_RANGE);
         let range = format!("{start}-{}", start + DEFAULT_RANGE - 1);

@@ -74,12 +74,10 @@ pub fn stats(cgroups_path: &str) -> Result<Stats, RuntimeError> {
             &Path::new("/sys/fs/cgroup").join(cgroups_path.trim_start_matches('/')),
         );
     }
-    manager
-        .stats()
-        .map_err(|e| RuntimeError::Runtime {
-            op: "stats",
-            message: e.to_string(),
-        })
+    manager.stats().map_err(|e| RuntimeError::Runtime {
+        op: "stats",
+        message: e.to_string(),
+    })
 }
 
 /// Writes `resources` (memory, cpu, pids, block I/O members; `devices` is left alone) into the

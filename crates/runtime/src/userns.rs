@@ -40,9 +40,10 @@ fn mappings(ranges: &[IdRange]) -> Value {
 /// Adds the user namespace with `map` to a spec built by [`crate::spec::build_spec`].
 pub(crate) fn apply(spec: &mut Value, map: &IdMap) {
     let linux = &mut spec["linux"];
-    let joins_netns = linux["namespaces"]
-        .as_array()
-        .is_some_and(|ns| !ns.iter().any(|n| n["type"] == "network" && n["path"].is_null()));
+    let joins_netns = linux["namespaces"].as_array().is_some_and(|ns| {
+        !ns.iter()
+            .any(|n| n["type"] == "network" && n["path"].is_null())
+    });
     if let Some(ns) = linux["namespaces"].as_array_mut() {
         ns.insert(0, json!({"type": "user"}));
     }
@@ -126,9 +127,8 @@ pub(crate) fn in_netns<T>(
         )
     })?;
     let out = f();
-    setns(own.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|e| {
-        RuntimeError::io("return to the runtime's network namespace", e.into())
-    })?;
+    setns(own.as_fd(), CloneFlags::CLONE_NEWNET)
+        .map_err(|e| RuntimeError::io("return to the runtime's network namespace", e.into()))?;
     out
 }
 

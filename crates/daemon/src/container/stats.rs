@@ -360,7 +360,11 @@ mod tests {
         assert!(mem.get("max_usage").is_none() && mem.get("failcnt").is_none());
         assert_eq!(mem["stats"]["inactive_file"], 6_291_456);
         let host = host_memory();
-        let want = if host > 0 && 104_857_600 > host { host } else { 104_857_600 };
+        let want = if host > 0 && 104_857_600 > host {
+            host
+        } else {
+            104_857_600
+        };
         assert_eq!(mem["limit"], want);
 
         assert_eq!(pids_stats(&st), json!({"current": 7, "limit": 100}));
