@@ -254,6 +254,38 @@ fn userns_remapped_root_is_root_inside_and_unprivileged_outside() {
     }
     assert_eq!(seen, 2, "export lacks /made or /bin/busybox");
 
+    // cp in: the copied file belongs to root inside (its host owner is the remapped root; an
+    // unshifted one would show as 65534).
+    let src = bind.path().join("to-copy");
+    std::fs::write(&src, b"copied").unwrap();
+    ok(&d.berth(&["cp", src.to_str().unwrap(), "c1:/copied"]), &d);
+    assert_eq!(
+        ok(
+            &d.berth(&["exec", "c1", "stat", "-c", "%u:%g", "/copied"]),
+            &d
+        ),
+        "0:0\n"
+    );
+
+    // --init: docker-init (the berth binary, bound in from the host) runs as pid 1 in the
+    // user namespace.
+    let out = ok(
+        &d.berth(&[
+            "run",
+            "--rm",
+            "--init",
+            "busybox",
+            "sh",
+            "-c",
+            "cat /proc/self/uid_map; cat /proc/1/cmdline | tr '\\0' ' '",
+        ]),
+        &d,
+    );
+    assert!(
+        out.contains(&s.to_string()) && out.contains("docker-init"),
+        "{out}"
+    );
+
     // The docker CLI sees the same.
     let out = ok(&d.docker(&["exec", "c1", "cat", "/proc/self/uid_map"]), &d);
     assert_eq!(
@@ -302,7 +334,7 @@ fn userns_remapped_root_is_root_inside_and_unprivileged_outside() {
 #[test]
 fn userns_remapped_containers_have_working_networks() {
     let user = RemapUser::create("n");
-    let d = remapped_daemon("userns-n", &["--userns-remap", &user.name]);
+    let mut d = remapped_daemon("userns-n", &["--userns-remap", &user.name]);
     d.load_busybox();
     ok(&d.berth(&["network", "create", "unet"]), &d);
     ok(
@@ -352,6 +384,27 @@ fn userns_remapped_containers_have_working_networks() {
         &d,
     );
     assert_eq!(out, "1\nro\n");
+
+    // A daemon killed and started again re-adopts the container: exec still joins its user
+    // and network namespaces.
+    d.kill9();
+    d.spawn();
+    let out = ok(
+        &d.berth(&[
+            "exec",
+            "srv",
+            "sh",
+            "-c",
+            "cat /proc/self/uid_map; ip -o addr show eth0 | grep -c 'inet '",
+        ]),
+        &d,
+    );
+    let words: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(
+        words,
+        vec!["0", &user.start.to_string(), "65536", "1"],
+        "{out}"
+    );
 }
 
 #[test]
