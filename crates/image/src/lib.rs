@@ -35,7 +35,7 @@ mod store;
 mod unpack;
 
 pub use changes::apply_changes;
-pub use check::CheckReport;
+pub use check::{CheckReport, RemovedImage};
 pub use commit::CommitOptions;
 pub use error::{Error, Result};
 pub use load::LoadedImage;
