@@ -267,6 +267,24 @@ fn userns_remapped_root_is_root_inside_and_unprivileged_outside() {
         "0:0\n"
     );
 
+    // A volume's `chown` option names container ids: the host gets the range's.
+    let out = ok(
+        &d.berth(&[
+            "run",
+            "--rm",
+            "--mount",
+            "source=cvol,target=/d,chown=1000:1001",
+            "busybox",
+            "stat",
+            "-c",
+            "%u:%g",
+            "/d",
+        ]),
+        &d,
+    );
+    assert_eq!(out, "1000:1001\n");
+    assert_eq!(owner(&sub.join("volumes/cvol/_data")), (s + 1000, s + 1001));
+
     // --init: docker-init (the berth binary, bound in from the host) runs as pid 1 in the
     // user namespace.
     let out = ok(
