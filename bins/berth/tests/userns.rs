@@ -311,6 +311,26 @@ fn userns_remapped_root_is_root_inside_and_unprivileged_outside() {
         map_line
     );
 
+    // docker-py: the same mapping, and the refusal as an APIError with dockerd's words.
+    let out = d.docker_py(
+        r#"
+import sys, docker
+c = docker.DockerClient(base_url=sys.argv[1])
+print(c.containers.run("busybox", "cat /proc/self/uid_map", remove=True).decode().split())
+print("name=userns" in c.info()["SecurityOptions"])
+try:
+    c.containers.run("busybox", "true", privileged=True, remove=True)
+    print("ran")
+except docker.errors.APIError as e:
+    print(e.status_code, "incompatible with user namespaces" in str(e))
+"#,
+    );
+    assert_eq!(
+        out,
+        format!("['0', '{s}', '65536']\nTrue\n400 True\n"),
+        "{out}"
+    );
+
     // dockerd's refusals, and the opt-out.
     for (flags, msg) in [
         (
