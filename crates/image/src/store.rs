@@ -57,11 +57,16 @@ pub(crate) enum Matched {
     Id,
 }
 
+/// How long a partial download waits for a pull to resume it.
+const STALE_DOWNLOAD: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 impl ImageStore {
     /// Opens the image store on the data root's content store, with `db` and `snapshots`.
-    /// Unpacks a previous process left unfinished are discarded.
+    /// Unpacks a previous process left unfinished are discarded, and so are partial downloads
+    /// nobody resumed within a day.
     pub fn open(data_root: &Path, db: Db, snapshots: Arc<dyn Snapshotter>) -> Result<ImageStore> {
         let content = Store::open(data_root)?;
+        content.remove_stale_resumable(STALE_DOWNLOAD)?;
         for info in snapshots.list()? {
             if info.key.starts_with(EXTRACT_PREFIX) && info.kind == berth_snapshot::Kind::Active {
                 snapshots.remove(&info.key)?;
