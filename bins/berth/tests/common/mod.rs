@@ -53,6 +53,13 @@ impl TestDaemon {
     }
 
     pub fn start_with(name: &str, extra_args: &[&str]) -> TestDaemon {
+        let mut d = Self::unstarted(name, extra_args);
+        d.spawn();
+        d
+    }
+
+    /// A daemon on private paths, not started yet (call [`TestDaemon::spawn`]).
+    pub fn unstarted(name: &str, extra_args: &[&str]) -> TestDaemon {
         require_root();
         let tmp = tempfile::Builder::new()
             .prefix(&format!("berth-it-{name}-"))
@@ -65,7 +72,7 @@ impl TestDaemon {
         std::fs::create_dir_all(&exec_root).unwrap();
         let socket = exec_root.join("api.sock");
         let log = tmp.path().join("daemon.log");
-        let mut d = TestDaemon {
+        TestDaemon {
             name: name.to_owned(),
             data_root,
             exec_root,
@@ -76,9 +83,7 @@ impl TestDaemon {
             bridge: unique_bridge_name(),
             env: Vec::new(),
             _tmp: tmp,
-        };
-        d.spawn();
-        d
+        }
     }
 
     pub fn host(&self) -> String {
