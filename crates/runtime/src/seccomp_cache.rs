@@ -5,7 +5,7 @@
 //! program it produces depends only on the filter, the architecture, libseccomp's version and
 //! the running kernel (whose seccomp features libseccomp probes), so it is compiled once —
 //! with libcontainer's own filter construction (`libcontainer::seccomp::export_seccomp`, our
-//! patch in `third_party/libcontainer`) — and stored as `<dir>/<key>.bpf`, the key a SHA-256
+//! patch in `vendor/libcontainer`) — and stored as `<dir>/<key>.bpf`, the key a SHA-256
 //! of all four. The init then loads the stored program at the point where it would have
 //! compiled the filter: the same filter, the same flags, the same moment.
 //!
