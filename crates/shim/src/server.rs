@@ -114,11 +114,8 @@ fn drop_clean_mappings() {
         if let (Some((a, b)), 0) = (m, anon_kb) {
             // SAFETY: a private, never-written file mapping: MADV_DONTNEED only drops our page
             // table entries and the next access re-reads identical bytes from the page cache.
-            // MADV_RANDOM turns off fault-around, which would otherwise map 16 neighbouring
-            // pages back in for every page the idle loop touches.
             unsafe {
                 libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_DONTNEED);
-                libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_RANDOM);
             }
         }
     };
