@@ -463,26 +463,25 @@ fn serve(
         );
     };
     let len = data.len();
+    // The blob from `off` on: all of it (200), or the rest of it for a `Range` (206).
+    let whole_or_rest = |s: &mut TcpStream, off: usize| {
+        if off == 0 {
+            return reply(s, "200 OK", &[("Content-Length", len.to_string())], &data);
+        }
+        reply(
+            s,
+            "206 Partial Content",
+            &[
+                ("Content-Length", (len - off).to_string()),
+                ("Content-Range", format!("bytes {off}-{}/{len}", len - 1)),
+            ],
+            &data[off..],
+        )
+    };
     match how {
         Blob::Normal => match range {
-            Some(off) if (off as usize) < len => {
-                let off = off as usize;
-                reply(
-                    &mut s,
-                    "206 Partial Content",
-                    &[
-                        ("Content-Length", (len - off).to_string()),
-                        ("Content-Range", format!("bytes {off}-{}/{len}", len - 1)),
-                    ],
-                    &data[off..],
-                )
-            }
-            _ => reply(
-                &mut s,
-                "200 OK",
-                &[("Content-Length", len.to_string())],
-                &data,
-            ),
+            Some(off) if (off as usize) < len => whole_or_rest(&mut s, off as usize),
+            _ => whole_or_rest(&mut s, 0),
         },
         Blob::Corrupt => {
             let mut bad = data.clone();
@@ -503,24 +502,8 @@ fn serve(
             &data[..len / 2],
         ),
         Blob::BreaksOnce => match range {
-            Some(off) if count > 1 => {
-                let off = off as usize;
-                reply(
-                    &mut s,
-                    "206 Partial Content",
-                    &[
-                        ("Content-Length", (len - off).to_string()),
-                        ("Content-Range", format!("bytes {off}-{}/{len}", len - 1)),
-                    ],
-                    &data[off..],
-                )
-            }
-            _ if count > 1 => reply(
-                &mut s,
-                "200 OK",
-                &[("Content-Length", len.to_string())],
-                &data,
-            ),
+            Some(off) if count > 1 => whole_or_rest(&mut s, off as usize),
+            _ if count > 1 => whole_or_rest(&mut s, 0),
             _ => reply(
                 &mut s,
                 "200 OK",
