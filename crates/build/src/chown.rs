@@ -16,8 +16,11 @@ pub fn resolve(spec: &str, root: Option<&Path>) -> Result<(u32, u32)> {
     };
     let uid = match user.parse::<u32>() {
         Ok(n) => n,
-        Err(_) => lookup(root, "etc/passwd", user)
-            .map_err(|e| Error::Invalid(format!("unable to convert uid/gid chown string to host mapping: {e}")))?,
+        Err(_) => lookup(root, "etc/passwd", user).map_err(|e| {
+            Error::Invalid(format!(
+                "unable to convert uid/gid chown string to host mapping: {e}"
+            ))
+        })?,
     };
     let gid = match group {
         None => uid,
@@ -76,7 +79,11 @@ mod tests {
     fn names_from_the_image() {
         let d = tempfile::tempdir().unwrap();
         std::fs::create_dir(d.path().join("etc")).unwrap();
-        std::fs::write(d.path().join("etc/passwd"), "root:x:0:0::/:/bin/sh\napp:x:1001:1002::/app:/bin/sh\n").unwrap();
+        std::fs::write(
+            d.path().join("etc/passwd"),
+            "root:x:0:0::/:/bin/sh\napp:x:1001:1002::/app:/bin/sh\n",
+        )
+        .unwrap();
         std::fs::write(d.path().join("etc/group"), "root:x:0:\nstaff:x:50:\n").unwrap();
         assert_eq!(resolve("app", Some(d.path())).unwrap(), (1001, 1001));
         assert_eq!(resolve("app:staff", Some(d.path())).unwrap(), (1001, 50));

@@ -59,8 +59,16 @@ pub struct CopyJob {
 }
 
 enum Item {
-    Path { real: PathBuf, name: String, dir: bool, archive: bool },
-    Heredoc { name: String, content: String },
+    Path {
+        real: PathBuf,
+        name: String,
+        dir: bool,
+        archive: bool,
+    },
+    Heredoc {
+        name: String,
+        content: String,
+    },
 }
 
 /// The resolved sources and their checksum.
@@ -77,7 +85,10 @@ pub fn plan(job: CopyJob, hashes: &HashCache) -> Result<Plan> {
     for s in &job.sources {
         if let Some(name) = heredoc_name(s) {
             if let Some((n, c)) = job.heredocs.iter().find(|(n, _)| *n == name) {
-                items.push(Item::Heredoc { name: n.clone(), content: c.clone() });
+                items.push(Item::Heredoc {
+                    name: n.clone(),
+                    content: c.clone(),
+                });
                 continue;
             }
         }
@@ -116,7 +127,12 @@ pub fn plan(job: CopyJob, hashes: &HashCache) -> Result<Plan> {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
             let archive = job.unpack && meta.is_file() && is_archive(&real);
-            items.push(Item::Path { real, name, dir: meta.is_dir(), archive });
+            items.push(Item::Path {
+                real,
+                name,
+                dir: meta.is_dir(),
+                archive,
+            });
         }
     }
     let multi = items.len() > 1;
@@ -138,7 +154,12 @@ pub fn plan(job: CopyJob, hashes: &HashCache) -> Result<Plan> {
                 h.update(format!("heredoc\0{name}\0{}\n", content.len()));
                 h.update(content.as_bytes());
             }
-            Item::Path { real, name, archive, .. } => {
+            Item::Path {
+                real,
+                name,
+                archive,
+                ..
+            } => {
                 h.update(format!("src\0{name}\0{archive}\n"));
                 walk(real, &job.excludes, &mut |rel, path, m| {
                     let ft = m.file_type();
@@ -185,7 +206,11 @@ pub fn write_layer(
         None => clean_abs(&job.dest),
     };
     let dest_exists_dir = parent_root
-        .map(|r| fs::metadata(r.join(&dest_rel)).map(|m| m.is_dir()).unwrap_or(false))
+        .map(|r| {
+            fs::metadata(r.join(&dest_rel))
+                .map(|m| m.is_dir())
+                .unwrap_or(false)
+        })
         .unwrap_or(false);
     let (uid, gid) = owner.unwrap_or((0, 0));
     let f = File::create(out).map_err(Error::io("creating the layer file"))?;
@@ -254,7 +279,11 @@ pub fn write_layer(
                 b.append_data(&mut h, target, content.as_bytes())
                     .map_err(werr)?;
             }
-            Item::Path { real, archive: true, .. } => {
+            Item::Path {
+                real,
+                archive: true,
+                ..
+            } => {
                 unpack_archive(real, target, &mut b)?;
             }
             Item::Path { real, dir, .. } => {
@@ -291,7 +320,8 @@ pub fn write_layer(
                         }
                     }
                     if ft.is_file() {
-                        let f = File::open(path).map_err(Error::io(format!("reading {}", path.display())))?;
+                        let f = File::open(path)
+                            .map_err(Error::io(format!("reading {}", path.display())))?;
                         b.append_data(&mut h, &dest, f).map_err(werr)?;
                     } else if ft.is_symlink() {
                         let t = fs::read_link(path).map_err(Error::io("reading a link"))?;
@@ -338,7 +368,11 @@ fn walk(
         excludes: &[String],
         f: &mut dyn FnMut(&Path, &Path, &fs::Metadata) -> Result<()>,
     ) -> Result<()> {
-        let path = base.join(rel);
+        let path = if rel.as_os_str().is_empty() {
+            base.to_path_buf()
+        } else {
+            base.join(rel)
+        };
         let m = if rel.as_os_str().is_empty() {
             fs::metadata(&path)
         } else {
@@ -366,16 +400,22 @@ fn walk(
 
 fn excluded(rel: &Path, excludes: &[String]) -> bool {
     let s = rel.to_string_lossy();
-    let name = rel.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let name = rel
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     excludes.iter().any(|p| {
         let p = p.trim_start_matches("./").trim_end_matches('/');
-        crate::paths::wildcard_match(p, &s) || (!p.contains('/') && crate::paths::wildcard_match(p, &name))
+        crate::paths::wildcard_match(p, &s)
+            || (!p.contains('/') && crate::paths::wildcard_match(p, &name))
     })
 }
 
 fn is_archive(p: &Path) -> bool {
     let mut head = [0u8; 512];
-    let Ok(mut f) = File::open(p) else { return false };
+    let Ok(mut f) = File::open(p) else {
+        return false;
+    };
     let mut n = 0;
     while n < head.len() {
         match f.read(&mut head[n..]) {
@@ -418,7 +458,9 @@ fn unpack_archive<W: Write>(src: &Path, dest: &Path, b: &mut tar::Builder<W>) ->
         let mut e = e.map_err(werr)?;
         let p = e.path().map_err(werr)?.to_string_lossy().into_owned();
         let Some(rel) = clean_rel(&p) else {
-            return Err(Error::Copy(format!("ADD: archive entry {p:?} leaves the destination")));
+            return Err(Error::Copy(format!(
+                "ADD: archive entry {p:?} leaves the destination"
+            )));
         };
         if rel.as_os_str().is_empty() {
             continue;
@@ -432,7 +474,11 @@ fn unpack_archive<W: Write>(src: &Path, dest: &Path, b: &mut tar::Builder<W>) ->
                 b.append_link(&mut h, &target, dest.join(l)).map_err(werr)?;
             }
             tar::EntryType::Symlink => {
-                let l = e.link_name().map_err(werr)?.unwrap_or_default().into_owned();
+                let l = e
+                    .link_name()
+                    .map_err(werr)?
+                    .unwrap_or_default()
+                    .into_owned();
                 b.append_link(&mut h, &target, l).map_err(werr)?;
             }
             _ => {

@@ -116,9 +116,9 @@ pub async fn build(worker: Arc<dyn Worker>, req: BuildRequest, out: Output) -> R
             let v = match req.build_args.get(&d.name).cloned().flatten() {
                 Some(v) => Some(v),
                 None => match &d.default {
-                    Some(def) => Some(
-                        expand::word(&lex, def, &|k: &str| meta_args.get(k).cloned())?,
-                    ),
+                    Some(def) => Some(expand::word(&lex, def, &|k: &str| {
+                        meta_args.get(k).cloned()
+                    })?),
                     None => None,
                 },
             };
@@ -183,7 +183,9 @@ pub async fn build(worker: Arc<dyn Worker>, req: BuildRequest, out: Output) -> R
         let done = senders.remove(&i).expect("a sender per needed stage");
         stage_futs.push(async move {
             let r = StageBuilder::run(&sh, i, &stage_out).await;
-            let _ = done.send(Some(r.as_ref().map(|s| s.clone()).map_err(|e| e.to_string())));
+            let _ = done.send(Some(
+                r.as_ref().map(|s| s.clone()).map_err(|e| e.to_string()),
+            ));
             drop(stage_out);
             r.map(|id| (i, id))
         });
@@ -212,7 +214,11 @@ pub async fn build(worker: Arc<dyn Worker>, req: BuildRequest, out: Output) -> R
         image = StageBuilder::label_step(&shared, &image, &out).await?;
     }
 
-    let used = shared.used_args.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let used = shared
+        .used_args
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     let unused: BTreeSet<&String> = shared
         .req
         .build_args

@@ -31,7 +31,9 @@ pub async fn lock(dir: &Path) -> Result<Held> {
     tokio::task::spawn_blocking(move || {
         // SAFETY: flock on an fd we own.
         if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(Error::io("locking a cache mount")(std::io::Error::last_os_error()));
+            return Err(Error::io("locking a cache mount")(
+                std::io::Error::last_os_error(),
+            ));
         }
         Ok(Held::Lock(f))
     })

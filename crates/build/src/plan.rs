@@ -38,7 +38,9 @@ pub fn needed_stages(
         None => last,
         Some(t) => stage_ref(df, t, df.stages.len())
             .filter(|_| t.parse::<usize>().is_err())
-            .ok_or_else(|| Error::Invalid(format!("failed to reach build target {t} in Dockerfile")))?,
+            .ok_or_else(|| {
+                Error::Invalid(format!("failed to reach build target {t} in Dockerfile"))
+            })?,
     };
     let mut deps: HashMap<usize, Vec<usize>> = HashMap::new();
     for (i, st) in df.stages.iter().enumerate() {
@@ -49,7 +51,9 @@ pub fn needed_stages(
         for inst in &st.instructions {
             let froms: Vec<&String> = match &inst.kind {
                 InstructionKind::Copy(c) | InstructionKind::Add(c) => c.from.iter().collect(),
-                InstructionKind::Run(r) => r.mounts.iter().filter_map(|m| m.from.as_ref()).collect(),
+                InstructionKind::Run(r) => {
+                    r.mounts.iter().filter_map(|m| m.from.as_ref()).collect()
+                }
                 _ => Vec::new(),
             };
             for f in froms {

@@ -41,13 +41,18 @@ impl<'a> StageBuilder<'a> {
         let df = &sh.req.dockerfile;
         let st = &df.stages[index];
         let mut step = sh.first_step[&index];
-        out.stream(format!("Step {step}/{} : {}\n", sh.total_steps, st.original));
+        out.stream(format!(
+            "Step {step}/{} : {}\n",
+            sh.total_steps, st.original
+        ));
         let base = sh.bases[index].clone();
         let no_cache = sh.req.no_cache
-            || st
-                .name
-                .as_ref()
-                .is_some_and(|n| sh.req.no_cache_filter.iter().any(|f| f.eq_ignore_ascii_case(n)));
+            || st.name.as_ref().is_some_and(|n| {
+                sh.req
+                    .no_cache_filter
+                    .iter()
+                    .any(|f| f.eq_ignore_ascii_case(n))
+            });
         let (image, config) = if base.eq_ignore_ascii_case("scratch") {
             let (os, arch) = host_platform();
             (
@@ -57,7 +62,8 @@ impl<'a> StageBuilder<'a> {
                     architecture: Some(arch.into()),
                     config: Some(ContainerConfig {
                         env: Some(vec![
-                            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+                            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+                                .into(),
                         ]),
                         ..Default::default()
                     }),
@@ -87,11 +93,7 @@ impl<'a> StageBuilder<'a> {
             index,
         };
         // The base's ONBUILD triggers run first and are not inherited.
-        let triggers = sb
-            .run_config()
-            .on_build
-            .take()
-            .unwrap_or_default();
+        let triggers = sb.run_config().on_build.take().unwrap_or_default();
         if !triggers.is_empty() {
             out.stream(format!(
                 "# Executing {} build trigger{}\n",
@@ -112,13 +114,23 @@ impl<'a> StageBuilder<'a> {
         }
         for inst in &st.instructions {
             step += 1;
-            out.stream(format!("Step {step}/{} : {}\n", sh.total_steps, inst.original));
+            out.stream(format!(
+                "Step {step}/{} : {}\n",
+                sh.total_steps, inst.original
+            ));
             sb.dispatch(inst).await?;
         }
         // A stage that is only `FROM` with triggers cleared still needs its own image.
-        if !triggers.is_empty() && sb.config.config.as_ref().is_some_and(|c| c.on_build.is_none()) {
+        if !triggers.is_empty()
+            && sb
+                .config
+                .config
+                .as_ref()
+                .is_some_and(|c| c.on_build.is_none())
+        {
             if sb.image.is_none() {
-                sb.commit_meta("/bin/sh -c #(nop) ONBUILD triggers run".into(), None).await?;
+                sb.commit_meta("/bin/sh -c #(nop) ONBUILD triggers run".into(), None)
+                    .await?;
             }
         }
         match sb.image {
@@ -253,7 +265,8 @@ impl<'a> StageBuilder<'a> {
             return Ok(false);
         };
         let cfg = self.sh.worker.image_config(&id).await?;
-        self.out.stream(format!(" ---> Using cache\n ---> {}\n", short(&id)));
+        self.out
+            .stream(format!(" ---> Using cache\n ---> {}\n", short(&id)));
         self.config = cfg;
         self.image = Some(id);
         Ok(true)
@@ -320,7 +333,8 @@ impl<'a> StageBuilder<'a> {
                 let v = self.command(f);
                 self.run_config().cmd = Some(v.clone());
                 self.cmd_set = true;
-                self.commit_meta(format!("{nop} CMD {}", json(&v)), None).await
+                self.commit_meta(format!("{nop} CMD {}", json(&v)), None)
+                    .await
             }
             InstructionKind::Entrypoint(f) => {
                 let v = self.command(f);
@@ -384,7 +398,8 @@ impl<'a> StageBuilder<'a> {
             }
             InstructionKind::Maintainer(m) => {
                 self.config.author = Some(m.clone());
-                self.commit_meta(format!("{nop} MAINTAINER {m}"), None).await
+                self.commit_meta(format!("{nop} MAINTAINER {m}"), None)
+                    .await
             }
             InstructionKind::Expose(ports) => {
                 let mut added = Vec::new();
@@ -396,9 +411,7 @@ impl<'a> StageBuilder<'a> {
                             format!("{w}/tcp")
                         };
                         let (num, _) = spec.split_once('/').unwrap_or((&spec, ""));
-                        let ok = num
-                            .split('-')
-                            .all(|n| n.parse::<u16>().is_ok());
+                        let ok = num.split('-').all(|n| n.parse::<u16>().is_ok());
                         if !ok {
                             return Err(Error::Invalid(format!("invalid containerPort: {w}")));
                         }
@@ -418,7 +431,9 @@ impl<'a> StageBuilder<'a> {
                 let vs = self.run_config().volumes.get_or_insert_with(Vec::new);
                 for v in vols {
                     if v.is_empty() {
-                        return Err(Error::Invalid("VOLUME specified can not be an empty string".into()));
+                        return Err(Error::Invalid(
+                            "VOLUME specified can not be an empty string".into(),
+                        ));
                     }
                     if !vs.contains(v) {
                         vs.push(v.clone());
@@ -446,15 +461,13 @@ impl<'a> StageBuilder<'a> {
                         start_interval,
                         retries,
                     } => {
-                        let ns = |d: &Option<std::time::Duration>| {
-                            d.map(|d| d.as_nanos() as i64)
-                        };
+                        let ns = |d: &Option<std::time::Duration>| d.map(|d| d.as_nanos() as i64);
                         HealthConfig {
                             test: Some(match test {
                                 CommandForm::Shell(s) => vec!["CMD-SHELL".into(), s.clone()],
-                                CommandForm::Exec(v) => {
-                                    std::iter::once("CMD".to_string()).chain(v.iter().cloned()).collect()
-                                }
+                                CommandForm::Exec(v) => std::iter::once("CMD".to_string())
+                                    .chain(v.iter().cloned())
+                                    .collect(),
                             }),
                             interval: ns(interval),
                             timeout: ns(timeout),
@@ -478,11 +491,13 @@ impl<'a> StageBuilder<'a> {
             }
             InstructionKind::Shell(s) => {
                 self.run_config().shell = Some(s.clone());
-                self.commit_meta(format!("{nop} SHELL {}", json(s)), None).await
+                self.commit_meta(format!("{nop} SHELL {}", json(s)), None)
+                    .await
             }
             InstructionKind::StopSignal(s) => {
                 self.run_config().stop_signal = Some(s.clone());
-                self.commit_meta(format!("{nop} STOPSIGNAL {s}"), None).await
+                self.commit_meta(format!("{nop} STOPSIGNAL {s}"), None)
+                    .await
             }
         }
     }
@@ -502,7 +517,10 @@ impl<'a> StageBuilder<'a> {
         let abs = if w.starts_with('/') {
             format!("/{}", clean_abs(w).display())
         } else {
-            format!("/{}", clean_abs(&format!("{}/{w}", self.workdir())).display())
+            format!(
+                "/{}",
+                clean_abs(&format!("{}/{w}", self.workdir())).display()
+            )
         };
         self.run_config().working_dir = Some(abs.clone());
         let created_by = format!("/bin/sh -c #(nop) WORKDIR {abs}");
@@ -615,12 +633,21 @@ impl<'a> StageBuilder<'a> {
                     return Err(Error::NotImplemented("RUN --mount=type=ssh".into()));
                 }
                 MountType::Tmpfs => {
-                    let target = m.target.clone().ok_or_else(|| Error::Invalid("mount: target is required".into()))?;
+                    let target = m
+                        .target
+                        .clone()
+                        .ok_or_else(|| Error::Invalid("mount: target is required".into()))?;
                     extra.push_str(&format!("tmpfs:{target};"));
-                    mounts.push(RunMountSpec::Tmpfs { target, size: m.size });
+                    mounts.push(RunMountSpec::Tmpfs {
+                        target,
+                        size: m.size,
+                    });
                 }
                 MountType::Cache => {
-                    let target = m.target.clone().ok_or_else(|| Error::Invalid("mount: target is required".into()))?;
+                    let target = m
+                        .target
+                        .clone()
+                        .ok_or_else(|| Error::Invalid("mount: target is required".into()))?;
                     if m.from.is_some() {
                         return Err(Error::NotImplemented("RUN --mount=type=cache,from=".into()));
                     }
@@ -628,12 +655,17 @@ impl<'a> StageBuilder<'a> {
                     let dir = self.sh.worker.cache_mount_dir(&id)?;
                     let data = dir.join("data");
                     if !data.exists() {
-                        std::fs::create_dir_all(&data).map_err(Error::io("creating a cache mount"))?;
+                        std::fs::create_dir_all(&data)
+                            .map_err(Error::io("creating a cache mount"))?;
                         use std::os::unix::fs::PermissionsExt;
                         let mode = m.mode.unwrap_or(0o755);
                         std::fs::set_permissions(&data, std::fs::Permissions::from_mode(mode))
                             .map_err(Error::io("setting a cache mount's mode"))?;
-                        let _ = std::os::unix::fs::chown(&data, Some(m.uid.unwrap_or(0)), Some(m.gid.unwrap_or(0)));
+                        let _ = std::os::unix::fs::chown(
+                            &data,
+                            Some(m.uid.unwrap_or(0)),
+                            Some(m.gid.unwrap_or(0)),
+                        );
                     }
                     let source = match m.sharing {
                         berth_dockerfile::CacheSharing::Shared => data,
@@ -650,7 +682,8 @@ impl<'a> StageBuilder<'a> {
                                 // In use: a private build gets a fresh directory of its own.
                                 None => {
                                     let t = self.scratch_file("cache")?;
-                                    std::fs::create_dir_all(&t).map_err(Error::io("creating a private cache"))?;
+                                    std::fs::create_dir_all(&t)
+                                        .map_err(Error::io("creating a private cache"))?;
                                     temp_files.push(t.clone());
                                     t
                                 }
@@ -658,13 +691,22 @@ impl<'a> StageBuilder<'a> {
                         }
                     };
                     extra.push_str(&format!("cache:{id}:{target};"));
-                    mounts.push(RunMountSpec::Bind { source, target, read_only: m.read_only });
+                    mounts.push(RunMountSpec::Bind {
+                        source,
+                        target,
+                        read_only: m.read_only,
+                    });
                 }
                 MountType::Bind => {
-                    let target = m.target.clone().ok_or_else(|| Error::Invalid("mount: target is required".into()))?;
+                    let target = m
+                        .target
+                        .clone()
+                        .ok_or_else(|| Error::Invalid("mount: target is required".into()))?;
                     let src = m.source.clone().unwrap_or_else(|| "/".into());
                     let rel = crate::paths::clean_rel(&src).ok_or_else(|| {
-                        Error::Copy(format!("RUN --mount: forbidden path outside the build context: {src}"))
+                        Error::Copy(format!(
+                            "RUN --mount: forbidden path outside the build context: {src}"
+                        ))
                     })?;
                     let (root, tag) = match &m.from {
                         Some(f) => {
@@ -694,20 +736,34 @@ impl<'a> StageBuilder<'a> {
                             instruction: "RUN --mount",
                         };
                         let sh = self.sh.clone();
-                        tokio::task::spawn_blocking(move || copy::plan(job, &sh.hashes).map(|p| p.checksum))
-                            .await
-                            .map_err(|e| Error::Invalid(format!("hashing task: {e}")))??
+                        tokio::task::spawn_blocking(move || {
+                            copy::plan(job, &sh.hashes).map(|p| p.checksum)
+                        })
+                        .await
+                        .map_err(|e| Error::Invalid(format!("hashing task: {e}")))??
                     } else {
                         tag
                     };
                     extra.push_str(&format!("bind:{src}:{target}:{sum}:{};", m.read_only));
                     // Bind mounts are read-only unless `rw` (BuildKit discards writes; Berth
                     // refuses them instead of copying the source).
-                    mounts.push(RunMountSpec::Bind { source: real, target, read_only: true });
+                    mounts.push(RunMountSpec::Bind {
+                        source: real,
+                        target,
+                        read_only: true,
+                    });
                 }
                 MountType::Secret => {
-                    let id = m.id.clone().or_else(|| m.target.as_ref().and_then(|t| t.rsplit('/').next().map(str::to_string)))
-                        .ok_or_else(|| Error::Invalid("secret mount needs an id or target".into()))?;
+                    let id =
+                        m.id.clone()
+                            .or_else(|| {
+                                m.target
+                                    .as_ref()
+                                    .and_then(|t| t.rsplit('/').next().map(str::to_string))
+                            })
+                            .ok_or_else(|| {
+                                Error::Invalid("secret mount needs an id or target".into())
+                            })?;
                     let Some(value) = self.sh.req.secrets.get(&id) else {
                         if m.required {
                             return Err(Error::Invalid(format!("secret {id}: not provided")));
@@ -720,7 +776,10 @@ impl<'a> StageBuilder<'a> {
                             continue;
                         }
                     }
-                    let target = m.target.clone().unwrap_or_else(|| format!("/run/secrets/{id}"));
+                    let target = m
+                        .target
+                        .clone()
+                        .unwrap_or_else(|| format!("/run/secrets/{id}"));
                     let f = self.scratch_file("secret")?;
                     {
                         use std::io::Write;
@@ -733,11 +792,19 @@ impl<'a> StageBuilder<'a> {
                             .map_err(Error::io("writing a secret"))?;
                         fh.write_all(value).map_err(Error::io("writing a secret"))?;
                     }
-                    let _ = std::os::unix::fs::chown(&f, Some(m.uid.unwrap_or(0)), Some(m.gid.unwrap_or(0)));
+                    let _ = std::os::unix::fs::chown(
+                        &f,
+                        Some(m.uid.unwrap_or(0)),
+                        Some(m.gid.unwrap_or(0)),
+                    );
                     temp_files.push(f.clone());
                     // A secret is never part of the cache key's content, only its presence.
                     extra.push_str(&format!("secret:{id}:{target};"));
-                    mounts.push(RunMountSpec::Bind { source: f, target, read_only: true });
+                    mounts.push(RunMountSpec::Bind {
+                        source: f,
+                        target,
+                        read_only: true,
+                    });
                 }
             }
         }
@@ -760,7 +827,10 @@ impl<'a> StageBuilder<'a> {
             }
             let mut env = self.env_list();
             for (k, v) in args.iter().chain(proxies.iter()) {
-                if !env.iter().any(|e| e.split_once('=').map(|(a, _)| a) == Some(k.as_str())) {
+                if !env
+                    .iter()
+                    .any(|e| e.split_once('=').map(|(a, _)| a) == Some(k.as_str()))
+                {
                     env.push(format!("{k}={v}"));
                 }
             }
@@ -782,7 +852,10 @@ impl<'a> StageBuilder<'a> {
             };
             let id = match self.sh.worker.run(req, self.out).await {
                 Err(Error::RunFailed { code, .. }) => {
-                    return Err(Error::RunFailed { command: shown.clone(), code })
+                    return Err(Error::RunFailed {
+                        command: shown.clone(),
+                        code,
+                    })
                 }
                 r => r?,
             };
@@ -806,7 +879,12 @@ impl<'a> StageBuilder<'a> {
                 "invalid from flag value {from}: refers to current build stage or a later one"
             )));
         }
-        Ok(self.sh.worker.resolve_image(from, false, self.out).await?.id)
+        Ok(self
+            .sh
+            .worker
+            .resolve_image(from, false, self.out)
+            .await?
+            .id)
     }
 
     async fn copy_step(&mut self, c: &berth_dockerfile::Copy, add: bool) -> Result<()> {
@@ -823,11 +901,16 @@ impl<'a> StageBuilder<'a> {
         let mode = match &c.chmod {
             None => None,
             Some(m) => Some(u32::from_str_radix(m, 8).map_err(|_| {
-                Error::NotImplemented(format!("{instr} --chmod={m} (only octal modes are supported)"))
+                Error::NotImplemented(format!(
+                    "{instr} --chmod={m} (only octal modes are supported)"
+                ))
             })?),
         };
         if mode.is_some_and(|m| m > 0o7777) {
-            return Err(Error::Invalid(format!("invalid chmod parameter: {}", c.chmod.as_deref().unwrap_or_default())));
+            return Err(Error::Invalid(format!(
+                "invalid chmod parameter: {}",
+                c.chmod.as_deref().unwrap_or_default()
+            )));
         }
         let (src_root, from_context, from_id, _mount) = match &c.from {
             None => (self.sh.req.context_dir.clone(), true, None, None),
@@ -851,7 +934,11 @@ impl<'a> StageBuilder<'a> {
             src_root,
             from_context,
             sources: c.sources.clone(),
-            heredocs: c.heredocs.iter().map(|h| (h.name.clone(), h.content.clone())).collect(),
+            heredocs: c
+                .heredocs
+                .iter()
+                .map(|h| (h.name.clone(), h.content.clone()))
+                .collect(),
             dest: dest.clone(),
             dest_is_dir,
             excludes: c.exclude.clone(),

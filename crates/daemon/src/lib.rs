@@ -13,6 +13,7 @@
 //! unless daemon.json turns `live-restore` off (see [`container`]'s `shutdown` module).
 
 mod backend;
+mod build;
 pub mod config;
 pub mod container;
 mod distribution;

@@ -131,6 +131,54 @@ impl ImageStore {
         Ok(prev.filter(|p| p != id))
     }
 
+    /// Deletes the images of `candidates` (build step images) that no tag, container or
+    /// child image needs, children before parents. Returns the deleted IDs and the bytes their
+    /// layers held.
+    pub fn prune_build_images(
+        &self,
+        candidates: &std::collections::HashSet<String>,
+        in_use: &dyn Fn(&str) -> bool,
+    ) -> Result<(Vec<String>, i64)> {
+        let mut deleted = Vec::new();
+        let mut reclaimed = 0;
+        let mut progress = true;
+        while progress {
+            progress = false;
+            for row in self.db.list_images()? {
+                if !candidates.contains(&row.id) || in_use(&row.id) {
+                    continue;
+                }
+                let rec = self.record(row)?;
+                if !rec.repo_tags.is_empty() || self.has_children(&rec.id)? {
+                    continue;
+                }
+                let (_, bytes) = self.delete_image(&rec)?;
+                reclaimed += bytes;
+                deleted.push(rec.id);
+                progress = true;
+            }
+        }
+        Ok((deleted, reclaimed))
+    }
+
+    /// The bytes of the top layer of image `id` alone (0 for a metadata-only step).
+    pub fn own_layer_size(&self, id: &str) -> Result<i64> {
+        let Some(row) = self.db.get_image(id)? else {
+            return Ok(0);
+        };
+        let parent_chain = match self.db.get_image(&row.parent)? {
+            Some(p) => p.chain_id,
+            None => None,
+        };
+        if row.chain_id == parent_chain {
+            return Ok(0);
+        }
+        Ok(match row.chain_id.as_deref() {
+            Some(c) => self.db.get_layer(c)?.map_or(0, |l| l.size),
+            None => 0,
+        })
+    }
+
     fn layer_blobs(&self, manifest: &Option<String>, id: &str) -> Result<Vec<Digest>> {
         let Some(m) = manifest.as_deref() else {
             return Ok(Vec::new());
