@@ -7,7 +7,7 @@ use crate::ast::*;
 use crate::duration::parse_go_duration;
 use crate::error::Error;
 use crate::flags::{parse_flags, with_suggestion, FlagType, FlagValues};
-use crate::mount::parse_mount;
+use crate::mount::{parse_mount, parse_mount_partial};
 use crate::parser::{chomp_heredoc, parse_heredoc, Node, ParsedLines, RawHeredoc};
 
 const INSTRUCTIONS: &[&str] = &[
@@ -397,11 +397,11 @@ fn parse_run(node: &Node) -> Result<InstructionKind, String> {
     for spec in flags.strings("mount") {
         // Values may hold variables that only the builder knows; check what can be
         // checked now, and let `expand` parse again with the values.
-        let identity = |v: &str| -> Result<String, String> { Ok(v.to_string()) };
-        match parse_mount(&spec, Some(&identity)) {
-            Ok(m) => mounts.push(m),
-            Err(_) if spec.contains('$') => mounts.push(parse_mount(&spec, None)?),
-            Err(e) => return Err(e),
+        if spec.contains('$') {
+            mounts.push(parse_mount_partial(&spec)?);
+        } else {
+            let identity = |v: &str| -> Result<String, String> { Ok(v.to_string()) };
+            mounts.push(parse_mount(&spec, Some(&identity))?);
         }
     }
     let network = match flags.string("network").as_deref().unwrap_or("default") {

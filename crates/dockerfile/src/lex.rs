@@ -351,6 +351,10 @@ impl Scanner<'_> {
         }
         let name = self.process_name();
         let mut ch = self.next();
+        if ch.is_none() {
+            // BuildKit reports "unsupported modifier (\u{fffd})" here; say what is wrong.
+            return Err("syntax error: missing '}'".into());
+        }
         let mut chs: String = ch.map(String::from).unwrap_or_else(|| "\u{FFFD}".into());
         let mut null_is_unset = false;
         match ch {

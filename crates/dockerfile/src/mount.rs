@@ -116,7 +116,22 @@ fn parse_u32(value: &str, radix: u32) -> Option<u32> {
     u32::from_str_radix(value, radix).ok()
 }
 
+/// Parses a `--mount` value. With no expander this is BuildKit's parse-time pass (only `from`
+/// is checked); with one, every value goes through it and everything is checked.
 pub(crate) fn parse_mount(val: &str, expander: Expander<'_>) -> Result<RunMount, String> {
+    parse_mount_inner(val, expander, false)
+}
+
+/// At parse time, for a value holding variables: the fields without a `$` are parsed and
+/// checked one by one, those with one keep their raw text (strings) or defaults (the rest),
+/// and the checks across fields wait for [`crate::Instruction::expand`].
+pub(crate) fn parse_mount_partial(val: &str) -> Result<RunMount, String> {
+    parse_mount(val, None)?;
+    let identity = |v: &str| -> Result<String, String> { Ok(v.to_string()) };
+    parse_mount_inner(val, Some(&identity), true)
+}
+
+fn parse_mount_inner(val: &str, expander: Expander<'_>, partial: bool) -> Result<RunMount, String> {
     let fields = csv_fields(val).map_err(|e| format!("failed to parse csv mounts: {e}"))?;
     let mut m = RunMount {
         spec: val.to_string(),
@@ -170,6 +185,13 @@ pub(crate) fn parse_mount(val: &str, expander: Expander<'_>) -> Result<RunMount,
                 continue;
             }
         };
+        let is_string_key = matches!(
+            key.as_str(),
+            "from" | "source" | "src" | "target" | "dst" | "destination" | "id" | "env"
+        );
+        if partial && value.contains('$') && !is_string_key {
+            continue;
+        }
         match key.as_str() {
             "type" => {
                 m.kind = match value.to_lowercase().as_str() {
@@ -287,6 +309,12 @@ pub(crate) fn parse_mount(val: &str, expander: Expander<'_>) -> Result<RunMount,
         }
     }
 
+    if partial {
+        if ro_auto {
+            m.read_only = !matches!(m.kind, MountType::Cache | MountType::Tmpfs);
+        }
+        return Ok(m);
+    }
     let file_info_allowed = matches!(m.kind, MountType::Secret | MountType::Ssh | MountType::Cache);
     if !file_info_allowed {
         let t = type_name(m.kind);
