@@ -56,6 +56,8 @@ pub struct CopyJob {
     /// `ADD`: unpack local archives.
     pub unpack: bool,
     pub instruction: &'static str,
+    /// Where `ADD <url>` downloads go.
+    pub scratch: PathBuf,
 }
 
 enum Item {
@@ -64,6 +66,8 @@ enum Item {
         name: String,
         dir: bool,
         archive: bool,
+        /// `ADD <url>`: the download's `Last-Modified` (Docker: mode 0600, that mtime).
+        fetched: Option<Option<u64>>,
     },
     Heredoc {
         name: String,
@@ -74,15 +78,44 @@ enum Item {
 /// The resolved sources and their checksum.
 pub struct Plan {
     items: Vec<Item>,
+    /// Downloads, removed with the plan.
+    temp: Vec<PathBuf>,
     pub checksum: String,
     /// `dir`, `file` or `multi`, for the history's `COPY file:<sum> in <dest>`.
     pub kind: &'static str,
     job: CopyJob,
 }
 
+impl Drop for Plan {
+    fn drop(&mut self) {
+        for t in &self.temp {
+            let _ = fs::remove_file(t);
+        }
+    }
+}
+
 pub fn plan(job: CopyJob, hashes: &HashCache) -> Result<Plan> {
     let mut items = Vec::new();
+    let mut temp = Vec::new();
     for s in &job.sources {
+        if job.instruction == "ADD" && berth_buildcontext::is_url(s) {
+            let f = berth_buildcontext::fetch_url(s, &job.scratch)
+                .map_err(|e| Error::Copy(format!("ADD failed: {s}: {e}")))?;
+            temp.push(f.path.clone());
+            let mtime = f.last_modified.and_then(|t| {
+                t.duration_since(std::time::UNIX_EPOCH)
+                    .ok()
+                    .map(|d| d.as_secs())
+            });
+            items.push(Item::Path {
+                real: f.path,
+                name: f.name,
+                dir: false,
+                archive: false,
+                fetched: Some(mtime),
+            });
+            continue;
+        }
         if let Some(name) = heredoc_name(s) {
             if let Some((n, c)) = job.heredocs.iter().find(|(n, _)| *n == name) {
                 items.push(Item::Heredoc {
@@ -132,6 +165,7 @@ pub fn plan(job: CopyJob, hashes: &HashCache) -> Result<Plan> {
                 name,
                 dir: meta.is_dir(),
                 archive,
+                fetched: None,
             });
         }
     }
@@ -158,9 +192,10 @@ pub fn plan(job: CopyJob, hashes: &HashCache) -> Result<Plan> {
                 real,
                 name,
                 archive,
+                fetched,
                 ..
             } => {
-                h.update(format!("src\0{name}\0{archive}\n"));
+                h.update(format!("src\0{name}\0{archive}\0{fetched:?}\n"));
                 walk(real, &job.excludes, &mut |rel, path, m| {
                     let ft = m.file_type();
                     let mut line = format!(
@@ -184,6 +219,7 @@ pub fn plan(job: CopyJob, hashes: &HashCache) -> Result<Plan> {
     }
     Ok(Plan {
         items,
+        temp,
         checksum: hex::encode(h.finalize()),
         kind,
         job,
@@ -285,6 +321,22 @@ pub fn write_layer(
                 ..
             } => {
                 unpack_archive(real, target, &mut b)?;
+            }
+            Item::Path {
+                real,
+                fetched: Some(mtime),
+                ..
+            } => {
+                let f = File::open(real).map_err(Error::io("reading a download"))?;
+                let len = f.metadata().map_err(Error::io("reading a download"))?.len();
+                let mut h = tar::Header::new_gnu();
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_mode(mode.unwrap_or(0o600));
+                h.set_uid(uid.into());
+                h.set_gid(gid.into());
+                h.set_mtime(mtime.unwrap_or(0));
+                h.set_size(len);
+                b.append_data(&mut h, target, f).map_err(werr)?;
             }
             Item::Path { real, dir, .. } => {
                 let top_is_dir = *dir;
@@ -442,10 +494,22 @@ fn unpack_archive<W: Write>(src: &Path, dest: &Path, b: &mut tar::Builder<W>) ->
         Box::new(flate2::read::MultiGzDecoder::new(f))
     } else if head[..n].starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
         Box::new(zstd::stream::read::Decoder::new(f).map_err(Error::io("reading zstd"))?)
-    } else if head[..n].starts_with(b"BZh") || head[..n].starts_with(&[0xfd, b'7', b'z']) {
-        return Err(Error::NotImplemented(
-            "ADD of bzip2 or xz compressed archives".into(),
-        ));
+    } else if head[..n].starts_with(b"BZh") {
+        Box::new(bzip2::read::MultiBzDecoder::new(f))
+    } else if head[..n].starts_with(&[0xfd, b'7', b'z']) {
+        // lzma-rs decodes into a writer: the archive is decoded into a scratch file first.
+        let mut tmp = tempfile::tempfile_in(src.parent().unwrap_or(Path::new("/tmp")))
+            .or_else(|_| tempfile::tempfile())
+            .map_err(Error::io("decoding xz"))?;
+        {
+            let mut w = BufWriter::new(&mut tmp);
+            lzma_rs::xz_decompress(&mut io::BufReader::new(f), &mut w)
+                .map_err(|e| Error::Copy(format!("ADD: decoding xz: {e}")))?;
+            w.flush().map_err(Error::io("decoding xz"))?;
+        }
+        use std::io::Seek;
+        tmp.rewind().map_err(Error::io("decoding xz"))?;
+        Box::new(tmp)
     } else {
         Box::new(f)
     };

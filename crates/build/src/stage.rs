@@ -734,10 +734,11 @@ impl<'a> StageBuilder<'a> {
                             excludes: Vec::new(),
                             unpack: false,
                             instruction: "RUN --mount",
+                            scratch: PathBuf::new(),
                         };
                         let sh = self.sh.clone();
                         tokio::task::spawn_blocking(move || {
-                            copy::plan(job, &sh.hashes).map(|p| p.checksum)
+                            copy::plan(job, &sh.hashes).map(|p| p.checksum.clone())
                         })
                         .await
                         .map_err(|e| Error::Invalid(format!("hashing task: {e}")))??
@@ -895,8 +896,10 @@ impl<'a> StageBuilder<'a> {
         if c.checksum.is_some() {
             return Err(Error::NotImplemented("ADD --checksum".into()));
         }
-        if add && c.sources.iter().any(|s| is_url(s)) {
-            return Err(Error::NotImplemented("ADD of a URL".into()));
+        if !add && c.sources.iter().any(|s| is_url(s)) {
+            return Err(Error::Copy(
+                "COPY failed: source can't be a URL for COPY".into(),
+            ));
         }
         let mode = match &c.chmod {
             None => None,
@@ -944,6 +947,7 @@ impl<'a> StageBuilder<'a> {
             excludes: c.exclude.clone(),
             unpack: add && c.unpack != Some(false),
             instruction: instr,
+            scratch: self.sh.worker.scratch_dir(),
         };
         let sh = self.sh.clone();
         let plan = tokio::task::spawn_blocking(move || copy::plan(job, &sh.hashes))

@@ -71,6 +71,7 @@ impl Daemon {
             db.clone(),
             snapshots,
         )?);
+        build::recover(&config.data_root, &config.exec_root, &images)?;
         let volumes = Arc::new(berth_volume::VolumeStore::open(
             config.data_root.join("volumes"),
         )?);

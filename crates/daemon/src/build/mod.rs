@@ -24,6 +24,30 @@ pub(crate) fn now() -> String {
         .unwrap_or_default()
 }
 
+/// Start-up: what a killed daemon left of builds — received contexts and layer files in the
+/// scratch directory, and the read-only image mounts with their snapshots — goes.
+pub(crate) fn recover(
+    data_root: &std::path::Path,
+    exec_root: &std::path::Path,
+    images: &berth_image::ImageStore,
+) -> Result<()> {
+    berth_buildcontext::clean_scratch(&data_root.join("build").join("tmp"))
+        .map_err(|e| Error::Internal(format!("cleaning the build scratch directory: {e}")))?;
+    let mounts = exec_root.join("build-mounts");
+    if let Ok(rd) = std::fs::read_dir(&mounts) {
+        for e in rd.flatten() {
+            let _ = crate::rootfs::unmount(&e.path());
+            let _ = std::fs::remove_dir(e.path());
+        }
+    }
+    for info in images.snapshotter().list()? {
+        if info.key.starts_with(worker::MOUNT_PREFIX) {
+            images.snapshotter().remove(&info.key)?;
+        }
+    }
+    Ok(())
+}
+
 impl Daemon {
     /// Runs a build; the stream carries the legacy builder's messages and ends with the
     /// error (as `error` + `errorDetail`) if the build fails.
@@ -32,9 +56,6 @@ impl Daemon {
         opts: BuildOptions,
         context: ByteStream,
     ) -> Result<ByteStream> {
-        if opts.remote.is_some() {
-            return Err(Error::NotImplemented("remote build contexts".into()));
-        }
         if let Some(p) = opts.platform.as_deref().filter(|p| !p.is_empty()) {
             let host = berth_image::platform::Platform::host();
             let want = berth_image::platform::Platform::parse(p)?;
@@ -51,16 +72,20 @@ impl Daemon {
             .filter(|d| !d.is_empty())
             .unwrap_or_else(|| "Dockerfile".into());
         let s2 = scratch.clone();
-        let received = crate::images::blocking(move || {
-            let reader = crate::images::body_reader(context);
-            context::receive(reader, &dockerfile, &s2)
+        let remote = opts.remote.clone().filter(|r| !r.is_empty());
+        let received = crate::images::blocking(move || match remote {
+            Some(url) => context::fetch_remote(&url, &dockerfile, &s2),
+            None => {
+                let reader = crate::images::body_reader(context);
+                context::receive(reader, &dockerfile, &s2)
+            }
         })
         .await?;
         let text = String::from_utf8_lossy(&received.dockerfile).into_owned();
         let df = berth_build::parse(&text).map_err(|e| Error::InvalidArgument(e.to_string()))?;
         let req = BuildRequest {
             dockerfile: df,
-            context_dir: received.root(),
+            context_dir: received.root.path().to_path_buf(),
             secrets: received.secrets.clone(),
             tags: opts.tags.clone(),
             target: opts.target.clone(),
