@@ -244,8 +244,18 @@ impl<'a> StageBuilder<'a> {
             .unwrap_or_else(|| "/".into())
     }
 
+    /// The cache key of a step on the current image. Only `RUN` sees the build args (as its
+    /// environment), so only its key includes them, as in Docker.
     fn cache_key(&self, created_by: &str, extra: &str) -> String {
-        let (args, proxies) = self.run_args();
+        self.key_with(created_by, extra, false)
+    }
+
+    fn key_with(&self, created_by: &str, extra: &str, with_args: bool) -> String {
+        let (args, proxies) = if with_args {
+            self.run_args()
+        } else {
+            Default::default()
+        };
         let v = serde_json::json!({
             "v": 1,
             "parent": self.image.clone().unwrap_or_else(|| "scratch".into()),
@@ -815,7 +825,7 @@ impl<'a> StageBuilder<'a> {
             AstNetwork::Host => RunNetwork::Host,
         };
         extra.push_str(&format!("net:{network:?};"));
-        let key = self.cache_key(&created_by, &extra);
+        let key = self.key_with(&created_by, &extra, true);
         let result = async {
             if self.cached(&key).await? {
                 return Ok(());
