@@ -10,9 +10,12 @@ use berth_types::image::{History, ImageConfig};
 
 use crate::*;
 
+/// Parent, config, and every file path of the image's layers.
+type FakeImage = (Option<String>, ImageConfig, Vec<String>);
+
 #[derive(Default)]
 struct Fake {
-    images: Mutex<HashMap<String, (Option<String>, ImageConfig, Vec<String>)>>,
+    images: Mutex<HashMap<String, FakeImage>>,
     cache: Mutex<HashMap<String, String>>,
     runs: Mutex<Vec<Vec<String>>>,
     tags: Mutex<HashMap<String, String>>,
