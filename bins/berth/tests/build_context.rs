@@ -76,6 +76,7 @@ fn buildctx_dockerignore_and_plain_output() {
         "build",
         "--progress",
         "plain",
+        "--no-cache",
         "-t",
         "ign:1",
         "-t",
@@ -117,7 +118,10 @@ fn buildctx_dockerignore_and_plain_output() {
     assert!(!lines.contains(&"/ctx/a.txt".to_string()), "{out}");
     assert!(lines.contains(&"/ctx/x.log".to_string()), "{out}");
     assert!(lines.contains(&"/ctx/Dockerfile".to_string()), "{out}");
-    assert!(lines.contains(&"/ctx/Dockerfile.dockerignore".to_string()), "{out}");
+    assert!(
+        lines.contains(&"/ctx/Dockerfile.dockerignore".to_string()),
+        "{out}"
+    );
 }
 
 #[test]
@@ -132,6 +136,7 @@ fn buildctx_dockerfile_outside_the_context_and_from_stdin() {
         "build",
         "--progress",
         "plain",
+        "--no-cache",
         "-f",
         top.path()
             .join("elsewhere/build.Dockerfile")
@@ -148,6 +153,7 @@ fn buildctx_dockerfile_outside_the_context_and_from_stdin() {
             "build",
             "--progress",
             "plain",
+            "--no-cache",
             "-f",
             "-",
             ctx.to_str().unwrap(),
@@ -193,7 +199,10 @@ fn buildctx_stdin_contexts_plain_and_compressed() {
     write(ctx.path(), "in-tar.txt", "t\n");
     for flag in ["", "-z", "-j", "-J", "--zstd"] {
         let tar = tar_cmd(ctx.path(), flag);
-        let o = d.berth_stdin(&["build", "--progress", "plain", "-"], Some(&tar));
+        let o = d.berth_stdin(
+            &["build", "--progress", "plain", "--no-cache", "-"],
+            Some(&tar),
+        );
         let out = ok(&o, &d);
         assert!(
             ctx_lines(&out).contains(&"/ctx/in-tar.txt".to_string()),
@@ -202,7 +211,7 @@ fn buildctx_stdin_contexts_plain_and_compressed() {
     }
     // A Dockerfile alone on stdin: an empty context.
     let o = d.berth_stdin(
-        &["build", "--progress", "plain", "-"],
+        &["build", "--progress", "plain", "--no-cache", "-"],
         Some(b"FROM busybox\nRUN echo lone-dockerfile-ran\n"),
     );
     let out = ok(&o, &d);
@@ -214,6 +223,7 @@ fn buildctx_stdin_contexts_plain_and_compressed() {
         "build",
         "--progress",
         "plain",
+        "--no-cache",
         tarfile.path().to_str().unwrap(),
     ]);
     assert!(ctx_lines(&ok(&o, &d)).contains(&"/ctx/in-tar.txt".to_string()));
@@ -256,7 +266,10 @@ t.close()
 sys.stdout.buffer.write(buf.getvalue())
 "#
     );
-    let o = Command::new("python3").args(["-c", &script]).output().unwrap();
+    let o = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     o.stdout
 }
@@ -305,7 +318,10 @@ fn buildctx_buildkit_and_bad_parameters_are_refused() {
     let d = TestDaemon::start("bctx-api");
     let (status, body) = post_build(&d, "?version=2", b"");
     assert_eq!(status, 501, "{body}");
-    assert!(body.contains("BuildKit sessions are not supported"), "{body}");
+    assert!(
+        body.contains("BuildKit sessions are not supported"),
+        "{body}"
+    );
     let (status, body) = post_build(&d, "?buildargs=%7Bnope", b"");
     assert_eq!(status, 400, "{body}");
     let (status, _) = post_build(&d, "?memory=lots", b"");
@@ -364,7 +380,11 @@ fn buildctx_remote_git_context() {
     let repo = base.path().join("repo.git");
     std::fs::create_dir(&repo).unwrap();
     git(&repo, &["init", "-q", "-b", "main"]);
-    write(&repo, "Dockerfile", "FROM busybox\nRUN echo root-dockerfile\n");
+    write(
+        &repo,
+        "Dockerfile",
+        "FROM busybox\nRUN echo root-dockerfile\n",
+    );
     write(&repo, "app/Dockerfile", FIND);
     write(&repo, "app/which.txt", "main\n");
     git(&repo, &["add", "-A"]);
@@ -396,13 +416,14 @@ fn buildctx_remote_git_context() {
     wait_port(port);
     let url = format!("git://127.0.0.1:{port}/repo.git");
     // The default branch, the root Dockerfile.
-    let o = d.berth(&["build", "--progress", "plain", &url]);
+    let o = d.berth(&["build", "--progress", "plain", "--no-cache", &url]);
     assert!(ok(&o, &d).contains("root-dockerfile"));
     // `#ref:subdir`.
     let o = d.berth(&[
         "build",
         "--progress",
         "plain",
+        "--no-cache",
         "-t",
         "fromgit:dev",
         &format!("{url}#dev:app"),
@@ -464,6 +485,7 @@ fn buildctx_remote_http_tar_and_plain_dockerfile() {
         "build",
         "--progress",
         "plain",
+        "--no-cache",
         &format!("http://127.0.0.1:{port}/ctx.tar.gz"),
     ]);
     assert!(ctx_lines(&ok(&o, &d)).contains(&"/ctx/over-http.txt".to_string()));
@@ -471,6 +493,7 @@ fn buildctx_remote_http_tar_and_plain_dockerfile() {
         "build",
         "--progress",
         "plain",
+        "--no-cache",
         &format!("http://127.0.0.1:{port}/Dockerfile"),
     ]);
     assert!(ok(&o, &d).contains("plain-remote-dockerfile"));
@@ -523,7 +546,14 @@ fn buildctx_build_flags_end_to_end() {
     );
     let o = Command::new(BERTH)
         .env("BERTH_BCTX_B", "from-env")
-        .args(["-H", &d.host(), "builder", "build", "--progress=plain"])
+        .args([
+            "-H",
+            &d.host(),
+            "builder",
+            "build",
+            "--progress=plain",
+            "--no-cache",
+        ])
         .args(["--build-arg", "BERTH_BCTX_B", "-f"])
         .arg(ctx.path().join("Dockerfile.env"))
         .arg(ctx.path())
@@ -536,6 +566,7 @@ fn buildctx_build_flags_end_to_end() {
         "build",
         "--progress",
         "plain",
+        "--no-cache",
         ctx.path().to_str().unwrap(),
     ]);
     assert_ne!(code(&o), 0, "{}", stdout(&o));
@@ -556,11 +587,19 @@ fn buildctx_real_docker_build_and_docker_py() {
     cmd.env("DOCKER_HOST", d.host())
         .env("DOCKER_CONFIG", d.data_root.join("docker-config"))
         .env("DOCKER_BUILDKIT", "0")
-        .args(["build", "-t", "viadocker:1", ctx.path().to_str().unwrap()]);
+        .args(["build", "--no-cache", "-t", "viadocker:1"])
+        .arg(ctx.path());
     let o = cmd.output().unwrap();
     let out = ok(&o, &d);
-    assert!(stderr(&o).contains("legacy builder is deprecated"), "{}", stderr(&o));
-    assert!(out.contains("Sending build context to Docker daemon"), "{out}");
+    assert!(
+        stderr(&o).contains("legacy builder is deprecated"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        out.contains("Sending build context to Docker daemon"),
+        "{out}"
+    );
     assert!(out.contains("Step 3/3 : RUN find /ctx | sort"), "{out}");
     assert!(out.contains("/ctx/docs/keep.md"), "{out}");
     assert!(!out.contains("/ctx/x.log"), "{out}");
@@ -572,7 +611,7 @@ fn buildctx_real_docker_build_and_docker_py() {
         r#"
 import sys, docker
 c = docker.DockerClient(base_url=sys.argv[1], version="1.41")
-img, logs = c.images.build(path={path:?}, tag="viapy:1", rm=True)
+img, logs = c.images.build(path={path:?}, tag="viapy:1", rm=True, nocache=True)
 out = "".join(l.get("stream", "") for l in logs)
 assert "/ctx/a.txt" in out, out
 assert "/ctx/x.log" not in out, out
@@ -601,6 +640,7 @@ fn buildctx_secrets_reach_run_and_not_the_context() {
         "build",
         "--progress",
         "plain",
+        "--no-cache",
         "--secret",
         &format!("id=tok,src={}", ctx.path().join("tokfile").display()),
         ctx.path().to_str().unwrap(),
@@ -616,7 +656,11 @@ fn buildctx_builder_prune_and_system_prune() {
     let d = TestDaemon::start("bctx-prune");
     d.load_busybox();
     let ctx = tempfile::tempdir().unwrap();
-    write(ctx.path(), "Dockerfile", "FROM busybox\nRUN echo cached > /f\n");
+    write(
+        ctx.path(),
+        "Dockerfile",
+        "FROM busybox\nRUN echo cached > /f\n",
+    );
     let o = d.berth(&["build", "-q", ctx.path().to_str().unwrap()]);
     ok(&o, &d);
     let o = d.berth(&["builder", "prune", "-f", "-a"]);

@@ -480,11 +480,11 @@ async fn render_quiet(stream: &mut berth_client::JsonStream<Value>) -> Result<Op
             out.push_str(s);
         }
     }
-    // The daemon's quiet stream is the image ID alone; print it as docker does.
-    let text = if out.trim().is_empty() {
-        id.clone().map(|i| format!("{i}\n")).unwrap_or_default()
-    } else {
-        out
+    // The daemon's quiet stream is the image ID alone, which docker prints; when the daemon
+    // also says which ID it built (`aux`), that is the one line to print.
+    let text = match &id {
+        Some(i) => format!("{i}\n"),
+        None => out,
     };
     out!("{text}");
     Ok(id.or_else(|| Some(text.trim().to_string()).filter(|s| !s.is_empty())))
