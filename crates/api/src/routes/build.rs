@@ -241,8 +241,7 @@ mod tests {
                 .status,
             400
         );
-        let mut pairs = Vec::new();
-        pairs.push(("buildargs".to_string(), "{nope".to_string()));
+        let pairs = vec![("buildargs".to_string(), "{nope".to_string())];
         assert_eq!(
             parse_build_options(&pairs, &HeaderMap::new())
                 .unwrap_err()
