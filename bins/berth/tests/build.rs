@@ -549,6 +549,20 @@ fn docker_cli_builds_against_berth() {
     let o = cmd.output().unwrap();
     assert!(!o.status.success());
     assert!(stderr(&o).contains("ignored.txt"), "{}", stderr(&o));
+    // A rebuild moves the tag; docker system prune then removes the dangling chain (image
+    // prune and /build/prune one after the other).
+    std::fs::write(ctx.path().join("hello.txt"), "changed\n").unwrap();
+    let mut cmd = std::process::Command::new(docker_cli());
+    cmd.env("DOCKER_HOST", d.host())
+        .env("DOCKER_BUILDKIT", "0")
+        .env("DOCKER_CONFIG", d.data_root.join("docker-config"))
+        .args(["build", "-q", "-t", "viadocker:1"])
+        .arg(ctx.path());
+    assert!(cmd.output().unwrap().status.success());
+    let o = d.docker(&["system", "prune", "-f"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = d.docker(&["run", "--rm", "viadocker:1"]);
+    assert_eq!(stdout(&o), "changed\n", "{}", stderr(&o));
     // docker builder prune talks to /build/prune.
     let o = d.docker(&["builder", "prune", "-f"]);
     assert!(o.status.success(), "{}", stderr(&o));
