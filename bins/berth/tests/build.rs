@@ -429,6 +429,14 @@ fn build_errors_name_the_step() {
     assert_eq!(e["errorDetail"]["code"], 3);
     assert!(b.text().contains("Step 3/3 : RUN exit 3"), "{}", b.text());
     assert!(d.berth(&["image", "inspect", "bad:1"]).status.code() != Some(0));
+    // The failed step's container stays (Docker's `rm` covers successful steps only)...
+    let ps = stdout(&d.berth(&["ps", "-aq"]));
+    assert_eq!(ps.lines().count(), 1, "{ps}");
+    // ...unless forcerm.
+    let b = build(&d, ctx.path(), "forcerm=1");
+    assert!(b.error().is_some());
+    let ps = stdout(&d.berth(&["ps", "-aq"]));
+    assert_eq!(ps.lines().count(), 1, "{ps}");
 
     // COPY of a path outside the context.
     let ctx = context(&[("Dockerfile", "FROM busybox\nCOPY ../secret /x\n")]);
@@ -563,6 +571,17 @@ fn docker_cli_builds_against_berth() {
     assert!(o.status.success(), "{}", stderr(&o));
     let o = d.docker(&["run", "--rm", "viadocker:1"]);
     assert_eq!(stdout(&o), "changed\n", "{}", stderr(&o));
+    // berth build: the same context, every step cached.
+    let o = d.berth(&["build", "-t", "viaberth:1", ctx.path().to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o).matches("Using cache").count(),
+        3,
+        "{}",
+        stdout(&o)
+    );
+    let o = d.berth(&["run", "--rm", "viaberth:1"]);
+    assert_eq!(stdout(&o), "changed\n");
     // docker builder prune talks to /build/prune.
     let o = d.docker(&["builder", "prune", "-f"]);
     assert!(o.status.success(), "{}", stderr(&o));

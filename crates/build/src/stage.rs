@@ -812,7 +812,14 @@ impl<'a> StageBuilder<'a> {
             }
         }
         let network = match run.network {
-            AstNetwork::Default => RunNetwork::Default(self.sh.req.network_mode.clone()),
+            // `default` (what the docker CLI sends) and absent are the same network.
+            AstNetwork::Default => RunNetwork::Default(
+                self.sh
+                    .req
+                    .network_mode
+                    .clone()
+                    .filter(|m| !m.is_empty() && m != "default"),
+            ),
             AstNetwork::None => RunNetwork::None,
             AstNetwork::Host => RunNetwork::Host,
         };

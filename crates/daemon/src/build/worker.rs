@@ -177,12 +177,13 @@ impl Worker for DaemonWorker {
         let cid = created.id.clone();
         out.stream(format!(" ---> Running in {}\n", berth_build::short(&cid)));
         let result = self.run_created(&d, &cid, &req, out).await;
+        // As Docker: `rm` (the default) removes the container of a step that succeeded; the
+        // container of a failed step stays for inspection unless `forcerm`.
         let remove = match &result {
             Ok(_) => !req.keep,
-            Err(_) => req.force_remove || !req.keep,
+            Err(_) => req.force_remove,
         };
         if remove {
-            // Docker removes the failed step's container too when `rm` is set (the default).
             let _ = d.remove_container(&cid, true, true).await;
             if result.is_ok() {
                 out.stream(format!(
