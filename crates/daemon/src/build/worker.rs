@@ -22,6 +22,8 @@ use crate::Daemon;
 pub(crate) struct DaemonWorker {
     pub daemon: Weak<Daemon>,
     pub registry_auth: Option<String>,
+    /// The request's resource limits (`memory`, `cpushares`, ...) for every `RUN` container.
+    pub limits: HostConfig,
 }
 
 fn werr(e: impl Kinded + std::fmt::Display) -> BError {
@@ -169,7 +171,7 @@ impl Worker for DaemonWorker {
                 network_mode,
                 mounts: (!mounts.is_empty()).then_some(mounts),
                 extra_hosts: (!req.extra_hosts.is_empty()).then(|| req.extra_hosts.clone()),
-                ..Default::default()
+                ..self.limits.clone()
             }),
             ..Default::default()
         };
