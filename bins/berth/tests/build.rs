@@ -664,3 +664,80 @@ EOF
         .to_string();
     assert!(e.contains("not supported"), "{e}");
 }
+
+/// A one-file HTTP server on loopback (python3's http.server), stopped on drop.
+struct Http {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Http {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn http_serving(name: &str, content: &str) -> Http {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(name), content).unwrap();
+    // A fixed, old mtime: ADD must give the file the server's Last-Modified.
+    let t = std::ffi::CString::new(dir.path().join(name).to_str().unwrap()).unwrap();
+    let times = [libc::timespec {
+        tv_sec: 1_000_000_000,
+        tv_nsec: 0,
+    }; 2];
+    unsafe { libc::utimensat(libc::AT_FDCWD, t.as_ptr(), times.as_ptr(), 0) };
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let child = std::process::Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            &port.to_string(),
+        ])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(eventually(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    }));
+    Http {
+        child,
+        port,
+        _dir: dir,
+    }
+}
+
+#[test]
+fn build_add_fetches_urls() {
+    let d = daemon("bld-addurl");
+    let srv = http_serving("remote.txt", "from the web\n");
+    let df = format!(
+        "FROM busybox\nADD http://127.0.0.1:{0}/remote.txt /dl/\nADD http://127.0.0.1:{0}/remote.txt /named.txt\n",
+        srv.port
+    );
+    let ctx = context(&[("Dockerfile", df.as_str())]);
+    build(&d, ctx.path(), "t=addurl:1").ok();
+    let out = run(
+        &d,
+        &[
+            "addurl:1",
+            "sh",
+            "-c",
+            "cat /dl/remote.txt /named.txt; stat -c '%a %Y' /dl/remote.txt",
+        ],
+    );
+    assert_eq!(out, "from the web\nfrom the web\n600 1000000000\n");
+    // COPY refuses URLs.
+    let ctx = context(&[("Dockerfile", "FROM busybox\nCOPY http://127.0.0.1:1/x /x\n")]);
+    let b = build(&d, ctx.path(), "");
+    assert!(b.error().is_some() || b.status != 200, "{:?}", b.lines);
+}

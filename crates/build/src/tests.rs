@@ -310,3 +310,36 @@ async fn args_env_and_history() {
     assert_eq!(run, "|2 V=9 W=w /bin/sh -c echo $E");
     assert!(!text.contains("were not consumed"), "{text}");
 }
+
+#[tokio::test]
+async fn exclude_and_no_cache_filter() {
+    let d = tempfile::tempdir().unwrap();
+    let ctx = d.path().join("ctx");
+    std::fs::create_dir_all(ctx.join("docs")).unwrap();
+    std::fs::write(ctx.join("keep.txt"), "k").unwrap();
+    std::fs::write(ctx.join("skip.md"), "s").unwrap();
+    std::fs::write(ctx.join("docs/also.md"), "s").unwrap();
+    std::fs::write(ctx.join("Dockerfile"), "x").unwrap();
+    let w = Arc::new(Fake::new(d.path()));
+    let df = "FROM base AS deps\nRUN deps\nFROM deps AS app\nCOPY --exclude=*.md --exclude=Dockerfile . /x/\nRUN app\n";
+    let (r, _) = go(&w, request(df, &ctx)).await;
+    let id = r.unwrap();
+    let files = w.files(&id).join("\n");
+    assert!(files.contains("x/keep.txt"), "{files}");
+    assert!(!files.contains(".md"), "{files}");
+    assert!(!files.contains("Dockerfile"), "{files}");
+    // no-cache-filter rebuilds the named stage only.
+    let mut req = request(df, &ctx);
+    req.no_cache_filter = vec!["app".into()];
+    let (r, text) = go(&w, req).await;
+    r.unwrap();
+    assert_eq!(text.matches("Using cache").count(), 1, "{text}");
+    let runs: Vec<String> = w
+        .runs
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|a| a[2].clone())
+        .collect();
+    assert_eq!(runs, vec!["deps", "app", "app"]);
+}
