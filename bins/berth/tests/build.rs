@@ -347,6 +347,7 @@ CMD ["cat /npm.log"]
     // ONBUILD: the trigger runs when the image is a base, and is not inherited.
     let child = context(&[("Dockerfile", "FROM demo:1\nRUN true\n")]);
     let cb = build(&d, child.path(), "t=child:1").ok();
+    let child_id = cb.id();
     assert!(
         cb.text().contains("# Executing 1 build trigger"),
         "{}",
@@ -358,6 +359,15 @@ CMD ["cat /npm.log"]
     );
     let ob = &inspect(&d, "child:1")["Config"]["OnBuild"];
     assert!(ob.is_null() || ob == &serde_json::json!([]), "{ob}");
+
+    // The built image is a complete image: it saves and loads back under its ID.
+    let saved = d.data_root.join("child.tar");
+    let o = d.berth(&["save", "-o", saved.to_str().unwrap(), "child:1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(d.berth(&["rmi", "child:1"]).status.success());
+    let o = d.berth(&["load", "-i", saved.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(inspect(&d, "child:1")["Id"], child_id);
 }
 
 #[test]
