@@ -686,3 +686,15 @@ fn buildctx_builder_prune_and_system_prune() {
     let out = ok(&o, &d);
     assert!(out.contains("Total reclaimed space:"), "{out}");
 }
+
+#[test]
+fn buildctx_stale_scratch_is_swept_at_start() {
+    let mut d = TestDaemon::start("bctx-sweep");
+    d.kill9();
+    // What a daemon killed in the middle of receiving a context leaves behind.
+    let stale = d.data_root.join("build/tmp/ctx-stale");
+    write(&stale, "sub/half-written", "x");
+    d.spawn();
+    assert!(!stale.exists(), "stale context survived the restart");
+    assert!(d.data_root.join("build/tmp").is_dir());
+}
