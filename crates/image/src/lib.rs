@@ -37,7 +37,7 @@ mod unpack;
 
 pub use build::StepLayer;
 pub use changes::apply_changes;
-pub use check::CheckReport;
+pub use check::{CheckReport, RemovedImage};
 pub use commit::CommitOptions;
 pub use error::{Error, Result};
 pub use load::LoadedImage;
