@@ -497,6 +497,16 @@ fn buildctx_remote_http_tar_and_plain_dockerfile() {
         &format!("http://127.0.0.1:{port}/Dockerfile"),
     ]);
     assert!(ok(&o, &d).contains("plain-remote-dockerfile"));
+    // `ADD <url>` downloads through the same client, named after the URL's last element.
+    std::fs::write(served.path().join("added.txt"), "added over http\n").unwrap();
+    let df = format!(
+        "FROM busybox\nADD http://127.0.0.1:{port}/added.txt /added/\nRUN cat /added/added.txt\n"
+    );
+    let o = d.berth_stdin(
+        &["build", "--progress", "plain", "--no-cache", "-"],
+        Some(df.as_bytes()),
+    );
+    assert!(ok(&o, &d).contains("added over http"));
     let o = d.berth(&["build", &format!("http://127.0.0.1:{port}/missing.tar")]);
     assert_ne!(code(&o), 0);
     assert!(stderr(&o).contains("404"), "{}", stderr(&o));
@@ -675,4 +685,16 @@ fn buildctx_builder_prune_and_system_prune() {
     let o = d.berth(&["system", "prune", "-f"]);
     let out = ok(&o, &d);
     assert!(out.contains("Total reclaimed space:"), "{out}");
+}
+
+#[test]
+fn buildctx_stale_scratch_is_swept_at_start() {
+    let mut d = TestDaemon::start("bctx-sweep");
+    d.kill9();
+    // What a daemon killed in the middle of receiving a context leaves behind.
+    let stale = d.data_root.join("build/tmp/ctx-stale");
+    write(&stale, "sub/half-written", "x");
+    d.spawn();
+    assert!(!stale.exists(), "stale context survived the restart");
+    assert!(d.data_root.join("build/tmp").is_dir());
 }

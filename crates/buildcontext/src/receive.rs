@@ -6,7 +6,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 
-use berth_archive::{apply_layer, ApplyOptions, WhiteoutMode};
+use berth_archive::{unpack_scratch, ApplyOptions, WhiteoutMode};
 use pathrs::flags::OpenFlags;
 use pathrs::Root;
 
@@ -81,17 +81,13 @@ fn unpack(tar: impl Read, dest: &Path, scratch_dir: &Path, limits: &Limits) -> R
     let head = r
         .fill_buf()
         .map_err(Error::io("read context from", "client"))?;
-    let opts = ApplyOptions {
-        whiteouts: WhiteoutMode::Keep,
-        allow_devices: false,
-        // Contexts from the docker CLI are owned by 0:0; a rootless daemon cannot chown.
-        preserve_owner: nix_is_root(),
-        no_overwrite_dir_non_dir: false,
-        max_size: limits.max_context,
-        max_ratio: 1000,
-    };
+    let mut opts = ApplyOptions::new(WhiteoutMode::Keep);
+    opts.allow_devices = false;
+    // Contexts from the docker CLI are owned by 0:0; a rootless daemon cannot chown.
+    opts.preserve_owner = nix_is_root();
+    opts.max_size = limits.max_context;
     if head.starts_with(BZIP2_MAGIC) {
-        apply_layer(bzip2::read::MultiBzDecoder::new(r), dest, &opts)?;
+        unpack_scratch(bzip2::read::MultiBzDecoder::new(r), dest, &opts)?;
     } else if head.starts_with(XZ_MAGIC) {
         // lzma-rs decodes into a writer; spool to a capped file beside the context.
         let mut spool = tempfile::tempfile_in(scratch_dir)
@@ -118,9 +114,9 @@ fn unpack(tar: impl Read, dest: &Path, scratch_dir: &Path, limits: &Limits) -> R
         spool
             .seek(io::SeekFrom::Start(0))
             .map_err(Error::io("seek spool in", scratch_dir))?;
-        apply_layer(spool, dest, &opts)?;
+        unpack_scratch(spool, dest, &opts)?;
     } else {
-        apply_layer(r, dest, &opts)?;
+        unpack_scratch(r, dest, &opts)?;
     }
     Ok(())
 }
