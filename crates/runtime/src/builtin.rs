@@ -126,14 +126,17 @@ fn map_err(op: &'static str, id: &str, e: LibcontainerError) -> RuntimeError {
 impl Runtime for Builtin {
     fn create(&self, id: &str, bundle: &Path, io: ProcessIo) -> Result<i32, RuntimeError> {
         adapt_seccomp_args(bundle)?;
-        let container = self
-            .builder(id, io, None)?
-            .validate_id()
-            .map_err(|e| map_err("create", id, e))?
-            .as_init(bundle)
-            .with_systemd(false)
-            .with_detach(true)
-            .build();
+        let netns = crate::userns::detach_netns(bundle)?;
+        let container = crate::userns::in_netns(netns.as_deref(), || {
+            Ok(self
+                .builder(id, io, None)?
+                .validate_id()
+                .map_err(|e| map_err("create", id, e))?
+                .as_init(bundle)
+                .with_systemd(false)
+                .with_detach(true)
+                .build())
+        })?;
         let container = match container {
             Ok(c) => c,
             Err(e) => {
@@ -255,14 +258,17 @@ impl Runtime for Builtin {
             .linux()
             .as_ref()
             .and_then(|l| l.seccomp().clone());
-        let pid = self
-            .builder(id, io, seccomp)?
-            .as_tenant()
-            .with_detach(true)
-            .with_process(Some(pfile.path()))
-            .build()
-            .map_err(|e| map_err("exec", id, e))?;
-        Ok(pid.as_raw())
+        let netns = crate::userns::exec_netns(&container_spec);
+        let exec = || {
+            self.builder(id, io, seccomp)?
+                .as_tenant()
+                .with_detach(true)
+                .with_process(Some(pfile.path()))
+                .build()
+                .map(|p| p.as_raw())
+                .map_err(|e| map_err("exec", id, e))
+        };
+        crate::userns::in_netns(netns.as_deref(), exec)
     }
 }
 

@@ -30,6 +30,7 @@
 
 pub mod builtin;
 pub mod cgroups;
+pub mod cgroups_v2;
 pub mod devices;
 pub mod error;
 pub mod external;
@@ -39,6 +40,7 @@ pub mod seccomp;
 pub mod seccomp_default;
 pub mod spec;
 pub mod user;
+pub mod userns;
 pub mod workdir;
 
 use std::io::Write;

@@ -274,6 +274,7 @@ impl Daemon {
         }
         let network_host = hc.network_mode.as_deref() == Some("host");
         input.network = net.mode.clone();
+        input.userns = self.container_id_map(c);
         input.annotations.insert(
             "org.opencontainers.image.ref.name".into(),
             c.config.image.clone().unwrap_or_default(),
@@ -311,6 +312,15 @@ impl Daemon {
             )
             .as_bytes(),
         )?;
+        if let Some(map) = &input.userns {
+            // Root in the container may edit them, as with dockerd.
+            let (uid, gid) = map.root();
+            for file in ["hostname", "hosts", "resolv.conf"] {
+                let p = dir.join(file);
+                std::os::unix::fs::chown(&p, Some(uid), Some(gid))
+                    .map_err(Error::io(format!("chown {}", p.display())))?;
+            }
+        }
         for (file, dest) in [
             ("resolv.conf", "/etc/resolv.conf"),
             ("hostname", "/etc/hostname"),
