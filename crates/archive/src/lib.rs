@@ -23,7 +23,9 @@ mod error;
 mod pack;
 mod sys;
 
-pub use apply::{apply_layer, clean_path, Applied, ApplyOptions, WhiteoutMode, RATIO_GRACE};
+pub use apply::{
+    apply_layer, clean_path, unpack_scratch, Applied, ApplyOptions, WhiteoutMode, RATIO_GRACE,
+};
 pub use compression::{decompress, Compression};
 pub use copy::{
     extract_into_root, extract_into_root_as, go_file_mode, stat_in_root, tar_from_root,

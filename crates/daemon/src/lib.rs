@@ -13,6 +13,7 @@
 //! unless daemon.json turns `live-restore` off (see [`container`]'s `shutdown` module).
 
 mod backend;
+mod build;
 pub mod config;
 pub mod container;
 mod distribution;
@@ -84,6 +85,7 @@ impl Daemon {
             berth_image::ImageStore::open(&config.data_root, db.clone(), snapshots)?
                 .with_id_map(config.id_map.clone()),
         );
+        build::recover(&config.data_root, &config.exec_root, &images)?;
         let volumes = Arc::new(
             berth_volume::VolumeStore::open(config.data_root.join("volumes"))?
                 .with_data_owner(config.id_map.as_ref().map(|m| m.root())),

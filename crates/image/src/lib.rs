@@ -17,6 +17,7 @@
 //! 4. **Out**: [`ImageStore::remove`] untags and, when nothing names or uses the image, deletes
 //!    it with the layers and blobs no other image shares.
 
+mod build;
 mod changes;
 mod check;
 mod commit;
@@ -34,6 +35,7 @@ mod save;
 mod store;
 mod unpack;
 
+pub use build::StepLayer;
 pub use changes::apply_changes;
 pub use check::{CheckReport, RemovedImage};
 pub use commit::CommitOptions;
