@@ -47,6 +47,10 @@ pub struct ApplyOptions {
     /// Refuse a compressed layer that expands more than this many times, once past
     /// [`RATIO_GRACE`] bytes (gzip cannot exceed ~1032:1; a bomb must).
     pub max_ratio: u64,
+    /// Shift owners into a user namespace's host range (`--userns-remap`): an entry owned by
+    /// container uid `n` is written owned by the host uid `n` maps to. An id outside the
+    /// mapping fails the layer, as with dockerd.
+    pub id_map: Option<berth_types::idmap::IdMap>,
 }
 
 /// Uncompressed bytes allowed before [`ApplyOptions::max_ratio`] is enforced, so that small,
@@ -62,6 +66,7 @@ impl ApplyOptions {
             no_overwrite_dir_non_dir: false,
             max_size: 64 << 30,
             max_ratio: 1000,
+            id_map: None,
         }
     }
 }
@@ -541,6 +546,21 @@ impl Unpacker<'_> {
         mode: Option<u32>,
     ) -> Result<()> {
         if self.opts.preserve_owner {
+            let (uid, gid) = match &self.opts.id_map {
+                None => (uid, gid),
+                Some(m) => (
+                    m.host_uid(uid).ok_or_else(|| Error::Unmapped {
+                        path: rel.display().to_string(),
+                        what: "uid",
+                        id: uid,
+                    })?,
+                    m.host_gid(gid).ok_or_else(|| Error::Unmapped {
+                        path: rel.display().to_string(),
+                        what: "gid",
+                        id: gid,
+                    })?,
+                ),
+            };
             sys::chown_at(dir.as_fd(), name, uid, gid).map_err(Error::io("chown", rel))?;
         }
         // After chown, which clears set-id bits.

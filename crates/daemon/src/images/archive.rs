@@ -104,6 +104,7 @@ impl Daemon {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(16);
         let path = path.to_string();
         let job = self.root_job(key)?;
+        let map = self.config.id_map.clone();
         let work = move |root: &Path, id: &str| {
             let stat = match berth_archive::stat_in_root(root, &path) {
                 Ok(s) => s,
@@ -114,7 +115,7 @@ impl Daemon {
             };
             let _ = stat_tx.send(Ok(stat));
             let w = std::io::BufWriter::with_capacity(256 << 10, ChannelWriter(tx));
-            if let Err(e) = berth_archive::tar_from_root(root, &path, w) {
+            if let Err(e) = berth_archive::tar_from_root_as(root, &path, w, map.as_ref()) {
                 tracing::warn!("copying {path} out of {id}: {e}");
             }
             Ok(())
@@ -151,9 +152,17 @@ impl Daemon {
         let path = path.to_string();
         let chunks = body.map(Ok::<Bytes, std::io::Error>);
         let reader = SyncIoBridge::new(StreamReader::new(chunks));
+        // Into a remapped daemon's root filesystem, owners are shifted as the layers' are.
+        let map = self.config.id_map.clone();
         self.with_root(key, move |root, id| {
-            berth_archive::extract_into_root(root, &path, reader, no_overwrite_dir_non_dir)
-                .map_err(|e| archive_err(e, &path, id))
+            berth_archive::extract_into_root_as(
+                root,
+                &path,
+                reader,
+                no_overwrite_dir_non_dir,
+                map.as_ref(),
+            )
+            .map_err(|e| archive_err(e, &path, id))
         })
         .await?;
         self.container_event(&c, "extract-to-dir", &[]);
