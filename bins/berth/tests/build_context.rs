@@ -72,6 +72,25 @@ fn buildctx_dockerignore_and_plain_output() {
     let d = TestDaemon::start("bctx-ign");
     d.load_busybox();
     let ctx = sample_context();
+    // Uploaded as a tar (as the docker CLI does), and read in place on the daemon's host (the
+    // berth CLI's default with a Berth daemon): the same files reach the build either way.
+    let mut upload = std::process::Command::new(BERTH);
+    upload
+        .env("BERTH_BUILD_CONTEXT", "upload")
+        .args([
+            "-H",
+            &d.host(),
+            "build",
+            "--progress",
+            "plain",
+            "--no-cache",
+        ])
+        .args(["-t", "ign:1", "-t", "ign:two", ctx.path().to_str().unwrap()]);
+    let uploaded = ok(&upload.output().unwrap(), &d);
+    assert!(
+        uploaded.starts_with("Sending build context to Docker daemon  "),
+        "{uploaded}"
+    );
     let o = d.berth(&[
         "build",
         "--progress",
@@ -84,10 +103,8 @@ fn buildctx_dockerignore_and_plain_output() {
         ctx.path().to_str().unwrap(),
     ]);
     let out = ok(&o, &d);
-    assert!(
-        out.starts_with("Sending build context to Docker daemon  "),
-        "{out}"
-    );
+    assert!(!out.contains("Sending build context"), "{out}");
+    assert_eq!(ctx_lines(&out), ctx_lines(&uploaded));
     assert!(out.contains("Step 1/3 : FROM busybox"), "{out}");
     assert_eq!(
         ctx_lines(&out),
@@ -697,4 +714,49 @@ fn buildctx_stale_scratch_is_swept_at_start() {
     d.spawn();
     assert!(!stale.exists(), "stale context survived the restart");
     assert!(d.data_root.join("build/tmp").is_dir());
+}
+
+#[test]
+fn buildctx_local_directory_is_read_in_place_and_cached_by_content() {
+    let d = TestDaemon::start("bctx-local");
+    d.load_busybox();
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "Dockerfile",
+        "FROM busybox\nCOPY data.txt /data.txt\nRUN cat /data.txt\n",
+    );
+    write(dir.path(), "data.txt", "one\n");
+    let run = |d: &TestDaemon| {
+        let o = d.berth(&[
+            "build",
+            "--progress",
+            "plain",
+            "-t",
+            "local:1",
+            dir.path().to_str().unwrap(),
+        ]);
+        ok(&o, d)
+    };
+    let out = run(&d);
+    assert!(!out.contains("Sending build context"), "{out}");
+    assert!(out.lines().any(|l| l == "one"), "{out}");
+    // Unchanged: every step from the cache.
+    let out = run(&d);
+    assert_eq!(out.matches("Using cache").count(), 2, "{out}");
+    // A change of content with the same size and the same mtime is still seen.
+    let path = dir.path().join("data.txt");
+    let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+    std::fs::write(&path, "two\n").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let out = run(&d);
+    assert_eq!(out.matches("Using cache").count(), 0, "{out}");
+    assert!(out.lines().any(|l| l == "two"), "{out}");
+    // The client's files are only read.
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "two\n");
 }

@@ -153,6 +153,9 @@ pub struct BuildOptions {
     /// `remote`: a git URL (`...git#ref:subdir`) or an http(s) URL of a tar or a Dockerfile;
     /// the request body is then empty.
     pub remote: Option<String>,
+    /// `berthcontextdir` (Berth extension, for clients on the daemon's host): the context is
+    /// this absolute directory, read in place; the request body is then empty.
+    pub context_dir: Option<String>,
     /// `q`: only the image ID in the stream.
     pub quiet: bool,
     /// `nocache`.

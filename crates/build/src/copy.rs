@@ -14,18 +14,33 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::paths::{clean_abs, clean_rel, expand_wildcard, has_wildcard, resolve_in_root};
 
-/// A file's identity and change stamp: device, inode, size, mtime (s, ns).
-type FileStamp = (u64, u64, u64, i64, i64);
+/// A file's identity and change stamp: device, inode, size, mtime and ctime (s, ns). The
+/// ctime, which nobody can set, tells a new file that reuses a freed inode (with a copied
+/// mtime and size) from the one hashed before.
+type FileStamp = (u64, u64, u64, i64, i64, i64, i64);
 
-/// File checksums already computed in this build, by identity and change stamp.
+/// File checksums already computed, by identity and change stamp. One cache may serve many
+/// builds: contexts linked from the client's directory keep their inodes from build to build,
+/// so an unchanged file is hashed once.
 #[derive(Default)]
 pub struct HashCache {
     map: Mutex<HashMap<FileStamp, [u8; 32]>>,
 }
 
+/// Entries a cache holds at most; then it starts afresh (a bound, not an eviction policy).
+const MAX_HASHES: usize = 500_000;
+
 impl HashCache {
     fn file(&self, path: &Path, m: &fs::Metadata) -> Result<[u8; 32]> {
-        let k = (m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec());
+        let k = (
+            m.dev(),
+            m.ino(),
+            m.size(),
+            m.mtime(),
+            m.mtime_nsec(),
+            m.ctime(),
+            m.ctime_nsec(),
+        );
         if let Some(h) = self.map.lock().unwrap_or_else(|e| e.into_inner()).get(&k) {
             return Ok(*h);
         }
@@ -33,10 +48,11 @@ impl HashCache {
         let mut h = Sha256::new();
         io::copy(&mut f, &mut h).map_err(Error::io(format!("reading {}", path.display())))?;
         let d: [u8; 32] = h.finalize().into();
-        self.map
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(k, d);
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= MAX_HASHES {
+            map.clear();
+        }
+        map.insert(k, d);
         Ok(d)
     }
 }

@@ -55,6 +55,8 @@ pub struct BuildRequest {
     /// Remove intermediate containers on success (`rm`) / always (`forcerm`).
     pub remove: bool,
     pub force_remove: bool,
+    /// File checksums; the daemon passes one cache to every build.
+    pub hashes: Arc<HashCache>,
 }
 
 /// State shared by the stages of one build.
@@ -71,7 +73,7 @@ pub(crate) struct Shared {
     pub total_steps: usize,
     pub target: usize,
     pub results: HashMap<usize, watch::Receiver<Option<std::result::Result<String, String>>>>,
-    pub hashes: HashCache,
+    pub hashes: Arc<HashCache>,
     /// Build args some `ARG` declared.
     pub used_args: Mutex<HashSet<String>>,
 }
@@ -167,7 +169,7 @@ pub async fn build(worker: Arc<dyn Worker>, req: BuildRequest, out: Output) -> R
         total_steps: total,
         target,
         results,
-        hashes: HashCache::default(),
+        hashes: req.hashes.clone(),
         used_args: Mutex::new(used),
         req,
     });

@@ -34,6 +34,7 @@ mod worker;
 #[cfg(test)]
 mod tests;
 
+pub use copy::HashCache;
 pub use engine::{build, short, BuildRequest, MAX_LAYERS, PROXY_ARGS};
 pub use error::{Error, Result};
 pub use expand::parse;

@@ -173,6 +173,7 @@ fn request(df: &str, ctx: &Path) -> BuildRequest {
         quiet: false,
         remove: true,
         force_remove: false,
+        hashes: Default::default(),
     }
 }
 

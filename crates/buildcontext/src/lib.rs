@@ -38,7 +38,7 @@ use std::path::Path;
 pub use dockerignore::DockerIgnore;
 pub use error::{Error, Result};
 pub use fetch::{fetch_url, FetchedFile};
-pub use receive::{receive, receive_with, Limits};
+pub use receive::{link_local, receive, receive_with, Limits};
 pub use remote::{fetch_remote, is_git_url, is_url};
 
 /// The Dockerfile's name when none is given.

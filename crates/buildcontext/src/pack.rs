@@ -170,6 +170,17 @@ impl PackPlan {
         &self.dockerfile_name
     }
 
+    /// The context directory (canonical).
+    pub fn context_dir(&self) -> &Path {
+        &self.context_dir
+    }
+
+    /// Whether the context is the directory alone: no Dockerfile from elsewhere, no secrets —
+    /// so that a daemon on this host can read it in place (`berthcontextdir`).
+    pub fn is_self_contained(&self) -> bool {
+        self.extra.is_empty() && self.ignore_override.is_none() && self.secrets.is_empty()
+    }
+
     /// The patterns in force (the ignore file plus the CLI's `!Dockerfile`/`!.dockerignore`).
     pub fn excludes(&self) -> &DockerIgnore {
         &self.excludes

@@ -63,6 +63,95 @@ pub fn receive_with(
     Ok(ctx)
 }
 
+/// The context is the directory `src` on this host (a Berth extension for clients on the same
+/// machine): instead of a tar that copies every byte twice, the scratch directory is a tree of
+/// hard links to `src`'s files (copies where a link cannot be made), with the same
+/// confinement, Dockerfile lookup and ignore file as [`receive`]. The files keep their inodes
+/// from build to build, so the builder's checksum cache hashes an unchanged file once. Files
+/// the client changes while the build reads them are seen changed (a tar would be a snapshot).
+pub fn link_local(
+    src: &Path,
+    dockerfile_path: &str,
+    scratch_dir: &Path,
+) -> Result<ReceivedContext> {
+    let limits = Limits::default();
+    if !src.is_absolute() {
+        return Err(Error::InvalidArgument(format!(
+            "the context directory {} must be an absolute path",
+            src.display()
+        )));
+    }
+    let meta = std::fs::metadata(src).map_err(|e| {
+        Error::InvalidArgument(format!(
+            "unable to prepare context: path {:?} not found: {e}",
+            src.display()
+        ))
+    })?;
+    if !meta.is_dir() {
+        return Err(Error::InvalidArgument(format!(
+            "unable to prepare context: context must be a directory: {}",
+            src.display()
+        )));
+    }
+    let dir = new_context_dir(scratch_dir)?;
+    link_tree(src, dir.path())?;
+    check_symlinks(dir.path(), dir.path())?;
+    // Secrets only travel in a tar; a linked directory must not smuggle any in.
+    let reserved = dir.path().join(SECRETS_DIR);
+    if std::fs::symlink_metadata(&reserved).is_ok() {
+        return Err(Error::InvalidArgument(format!(
+            "the context may not contain {SECRETS_DIR}"
+        )));
+    }
+    finish(dir, dockerfile_path, &limits)
+}
+
+/// Mirrors `src` into the existing directory `dest`: directories made with their modes,
+/// symlinks re-made, regular files hard-linked (copied across filesystems); other file types
+/// are not context material.
+fn link_tree(src: &Path, dest: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let entries = std::fs::read_dir(src).map_err(Error::io("read", src))?;
+    for e in entries {
+        let e = e.map_err(Error::io("read", src))?;
+        let (from, to) = (e.path(), dest.join(e.file_name()));
+        let meta = std::fs::symlink_metadata(&from).map_err(Error::io("stat", &from))?;
+        let ft = meta.file_type();
+        if ft.is_dir() {
+            std::fs::create_dir(&to).map_err(Error::io("create", &to))?;
+            link_tree(&from, &to)?;
+            let mode = std::os::unix::fs::MetadataExt::mode(&meta) & 0o7777;
+            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(mode))
+                .map_err(Error::io("chmod", &to))?;
+        } else if ft.is_symlink() {
+            let target = std::fs::read_link(&from).map_err(Error::io("readlink", &from))?;
+            std::os::unix::fs::symlink(&target, &to).map_err(Error::io("symlink", &to))?;
+        } else if ft.is_file() && std::fs::hard_link(&from, &to).is_err() {
+            copy_file(&from, &to, &meta)?;
+        }
+    }
+    Ok(())
+}
+
+fn copy_file(from: &Path, to: &Path, meta: &std::fs::Metadata) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut src = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(from)
+        .map_err(Error::io("open", from))?;
+    let mut dst = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(to)
+        .map_err(Error::io("create", to))?;
+    io::copy(&mut src, &mut dst).map_err(Error::io("copy", from))?;
+    let mode = std::os::unix::fs::MetadataExt::mode(meta) & 0o7777;
+    dst.set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(Error::io("chmod", to))
+}
+
 /// A fresh, private directory for one context.
 pub(crate) fn new_context_dir(scratch_dir: &Path) -> Result<tempfile::TempDir> {
     std::fs::create_dir_all(scratch_dir).map_err(Error::io("create", scratch_dir))?;

@@ -16,6 +16,9 @@ pub struct BuildOptions {
     pub dockerfile: Option<String>,
     /// A git or http(s) context the daemon fetches; the body is then empty.
     pub remote: Option<String>,
+    /// `berthcontextdir`: the daemon (Berth, on this host) reads the context directory in
+    /// place; no body is sent.
+    pub context_dir: Option<String>,
     pub quiet: bool,
     pub no_cache: bool,
     pub no_cache_filter: Vec<String>,
@@ -73,6 +76,7 @@ impl BuildOptions {
         };
         opt(&mut q, "dockerfile", &self.dockerfile);
         opt(&mut q, "remote", &self.remote);
+        opt(&mut q, "berthcontextdir", &self.context_dir);
         opt(&mut q, "target", &self.target);
         opt(&mut q, "platform", &self.platform);
         opt(&mut q, "networkmode", &self.network_mode);

@@ -54,6 +54,8 @@ pub struct Daemon {
     /// Restarts scheduled during recovery wait for it, so that a restarted container's
     /// network is not mistaken for a leftover and torn down by the reconciliation.
     pub(crate) restored: tokio::sync::watch::Sender<bool>,
+    /// Context file checksums, kept from build to build (see `berth_buildcontext::link_local`).
+    pub(crate) build_hashes: Arc<berth_build::HashCache>,
 }
 
 impl Daemon {
@@ -110,6 +112,7 @@ impl Daemon {
             started: time::OffsetDateTime::now_utc(),
             shim_exe,
             restored: tokio::sync::watch::channel(false).0,
+            build_hashes: Arc::default(),
         });
         container::restore_all(&daemon).await?;
         daemon.network_reconcile().await;

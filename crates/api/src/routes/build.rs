@@ -120,6 +120,7 @@ pub(crate) fn parse_build_options(
         dockerfile: text("dockerfile"),
         tags: all("t"),
         remote: text("remote"),
+        context_dir: text("berthcontextdir"),
         quiet: flag(&q, "q"),
         no_cache: flag(&q, "nocache"),
         no_cache_filter: split("nocachefilter"),

@@ -190,6 +190,7 @@ fn options(a: &BuildArgs, quiet: bool) -> Result<berth_client::BuildOptions> {
         tags: a.tags.clone(),
         dockerfile: None,
         remote: None,
+        context_dir: None,
         quiet,
         no_cache: a.no_cache,
         no_cache_filter: a
@@ -254,6 +255,25 @@ impl Write for ChannelWriter {
     fn flush(&mut self) -> io::Result<()> {
         self.send()
     }
+}
+
+/// Whether the daemon can read a directory context in place: the client only speaks unix
+/// sockets, so the daemon is on this host; it must be Berth (a Docker daemon would wait for a
+/// tar), and the user must not have asked for the upload.
+async fn reads_context_in_place(ctx: &Ctx) -> bool {
+    if std::env::var("BERTH_BUILD_CONTEXT").is_ok_and(|v| v == "upload") {
+        return false;
+    }
+    ctx.client
+        .get_json::<serde_json::Value>("/version", &[])
+        .await
+        .ok()
+        .and_then(|v| {
+            v["Platform"]["Name"]
+                .as_str()
+                .map(|n| n.starts_with("Berth"))
+        })
+        .unwrap_or(false)
 }
 
 /// The request body, the thread producing it, and its byte count (none for remote contexts).
@@ -371,9 +391,16 @@ pub async fn run(ctx: &Ctx, a: BuildArgs) -> Result {
             plan.add_secret(&id, v).map_err(|e| usage(e.to_string()))?;
         }
         opts.dockerfile = Some(plan.dockerfile_name().to_string());
-        let (r, h, s) =
-            spawn_body(move |w| plan.write_to(w).map(|_| ()).map_err(|e| e.to_string()));
-        (Some(r), Some(h), Some(s))
+        if plan.is_self_contained() && reads_context_in_place(ctx).await {
+            // The daemon is Berth on this host: it links the directory instead of receiving
+            // every byte of it (BERTH_BUILD_CONTEXT=upload sends the tar anyway).
+            opts.context_dir = Some(plan.context_dir().display().to_string());
+            (None, None, None)
+        } else {
+            let (r, h, s) =
+                spawn_body(move |w| plan.write_to(w).map(|_| ()).map_err(|e| e.to_string()));
+            (Some(r), Some(h), Some(s))
+        }
     };
 
     let tty = terminal::is_tty(std::os::fd::AsFd::as_fd(&std::io::stderr()))

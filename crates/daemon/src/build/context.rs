@@ -23,6 +23,10 @@ pub(crate) fn receive(tar: impl Read, dockerfile: &str, scratch: &Path) -> Resul
     berth_buildcontext::receive(tar, dockerfile, scratch).map_err(map)
 }
 
+pub(crate) fn link_local(dir: &Path, dockerfile: &str, scratch: &Path) -> Result<ReceivedContext> {
+    berth_buildcontext::link_local(dir, dockerfile, scratch).map_err(map)
+}
+
 pub(crate) fn fetch_remote(url: &str, dockerfile: &str, scratch: &Path) -> Result<ReceivedContext> {
     berth_buildcontext::fetch_remote(url, dockerfile, scratch).map_err(map)
 }

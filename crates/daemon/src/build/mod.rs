@@ -73,9 +73,11 @@ impl Daemon {
             .unwrap_or_else(|| "Dockerfile".into());
         let s2 = scratch.clone();
         let remote = opts.remote.clone().filter(|r| !r.is_empty());
-        let received = crate::images::blocking(move || match remote {
-            Some(url) => context::fetch_remote(&url, &dockerfile, &s2),
-            None => {
+        let local = opts.context_dir.clone().filter(|d| !d.is_empty());
+        let received = crate::images::blocking(move || match (remote, local) {
+            (Some(url), _) => context::fetch_remote(&url, &dockerfile, &s2),
+            (None, Some(dir)) => context::link_local(std::path::Path::new(&dir), &dockerfile, &s2),
+            (None, None) => {
                 let reader = crate::images::body_reader(context);
                 context::receive(reader, &dockerfile, &s2)
             }
@@ -99,6 +101,7 @@ impl Daemon {
             quiet: opts.quiet,
             remove: opts.remove || opts.force_remove,
             force_remove: opts.force_remove,
+            hashes: self.build_hashes.clone(),
         };
         for t in &req.tags {
             berth_image::Reference::parse(t)?;
