@@ -2,7 +2,7 @@
 //! root filesystems.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use berth_content::{Digest, Store};
@@ -27,6 +27,8 @@ pub struct ImageStore {
     pub(crate) content: Store,
     pub(crate) db: Db,
     pub(crate) snapshots: Arc<dyn Snapshotter>,
+    /// Cached layer file indexes (see `waste`).
+    pub(crate) layer_index_dir: PathBuf,
 }
 
 /// An image as the store records it, with its names in familiar form.
@@ -64,11 +66,14 @@ impl ImageStore {
                 snapshots.remove(&info.key)?;
             }
         }
-        Ok(ImageStore {
+        let store = ImageStore {
             content,
             db,
             snapshots,
-        })
+            layer_index_dir: data_root.join(crate::waste::INDEX_DIR),
+        };
+        store.sweep_layer_indexes()?;
+        Ok(store)
     }
 
     pub fn content(&self) -> &Store {
@@ -471,6 +476,7 @@ impl ImageStore {
                 Err(e) => return Err(e.into()),
             }
         }
+        self.sweep_layer_indexes()?;
         Ok((out, reclaimed))
     }
 
