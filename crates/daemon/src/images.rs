@@ -18,6 +18,7 @@ mod archive;
 mod commit;
 mod df;
 mod fetch;
+mod layers;
 mod prune;
 mod save;
 
