@@ -388,7 +388,8 @@ impl ImageStore {
         let rec = self.resolve(name)?;
         let config = self.config(&rec.id)?;
         let diff_ids = &config.rootfs.diff_ids;
-        let blobs = self.manifest_layer_blobs(&rec.id, rec.row.manifest.as_deref(), diff_ids.len())?;
+        let blobs =
+            self.manifest_layer_blobs(&rec.id, rec.row.manifest.as_deref(), diff_ids.len())?;
         // History steps that made a layer, in order; a malformed history leaves the rest blank.
         let mut created_by = config
             .history
@@ -457,7 +458,12 @@ impl ImageStore {
     }
 
     /// The layer blobs of image `id`, in rootfs order.
-    fn manifest_layer_blobs(&self, id: &str, manifest: Option<&str>, n: usize) -> Result<Vec<Digest>> {
+    fn manifest_layer_blobs(
+        &self,
+        id: &str,
+        manifest: Option<&str>,
+        n: usize,
+    ) -> Result<Vec<Digest>> {
         let bad = |reason: String| Error::InvalidConfig {
             id: id.to_string(),
             reason,
