@@ -246,14 +246,26 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 /// itself) as a tar whose top entry is named after the path's last component — or, for a path
 /// ending in `/.`, whose entries are the directory's contents — and returns its stat.
 pub fn tar_from_root<W: Write>(root: &Path, path: &str, out: W) -> Result<(W, PathStat)> {
+    tar_from_root_as(root, path, None, out)
+}
+
+/// [`tar_from_root`], naming the top entry `top_name` unless `path` ends in `/.`: a volume's
+/// root, or a bound file, has the name of its mount point in the container.
+pub fn tar_from_root_as<W: Write>(
+    root: &Path,
+    path: &str,
+    top_name: Option<&OsStr>,
+    out: W,
+) -> Result<(W, PathStat)> {
     let stat = stat_in_root(root, path)?;
     let r = resolve(root, path, path_follows(path))?;
     let mut b = tar::Builder::new(out);
     let mut links = HashMap::new();
-    let top = if path.ends_with("/.") || r.name == "." {
-        PathBuf::from(".")
-    } else {
-        PathBuf::from(&r.name)
+    let top = match top_name {
+        _ if path.ends_with("/.") => PathBuf::from("."),
+        Some(n) => PathBuf::from(n),
+        None if r.name == "." => PathBuf::from("."),
+        None => PathBuf::from(&r.name),
     };
     add(&mut b, r.parent.as_fd(), &r.name, &top, &mut links)?;
     let w = b.into_inner().map_err(Error::io("write tar", path))?;

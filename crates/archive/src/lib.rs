@@ -25,7 +25,9 @@ mod sys;
 
 pub use apply::{apply_layer, clean_path, Applied, ApplyOptions, WhiteoutMode, RATIO_GRACE};
 pub use compression::{decompress, Compression};
-pub use copy::{extract_into_root, go_file_mode, stat_in_root, tar_from_root, PathStat};
+pub use copy::{
+    extract_into_root, go_file_mode, stat_in_root, tar_from_root, tar_from_root_as, PathStat,
+};
 pub use error::{Error, Result};
 pub use pack::tar_dir;
 
