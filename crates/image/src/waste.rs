@@ -305,7 +305,10 @@ pub fn instruction(created_by: &str) -> String {
     if let Some(rest) = s.strip_prefix("/bin/sh -c #(nop)") {
         return rest.trim().to_string();
     }
-    if let Some(rest) = s.strip_prefix("/bin/sh -c ") {
+    if let Some(rest) = s
+        .strip_prefix("/bin/sh -c ")
+        .or_else(|| s.strip_prefix("RUN /bin/sh -c "))
+    {
         return format!("RUN {}", rest.trim());
     }
     s.to_string()
@@ -706,8 +709,9 @@ mod tests {
         assert_eq!(instruction("|2 A=1 B=x /bin/sh -c make"), "RUN make");
         assert_eq!(
             instruction("RUN /bin/sh -c rm -rf /x # buildkit"),
-            "RUN /bin/sh -c rm -rf /x"
+            "RUN rm -rf /x"
         );
+        assert_eq!(instruction("COPY app /app # buildkit"), "COPY app /app");
         assert_eq!(instruction("berth commit"), "berth commit");
     }
 
