@@ -80,6 +80,11 @@ pub enum Command {
     Version(version::VersionArgs),
     /// Display system-wide information
     Info(info::InfoArgs),
+    /// Build an image from a Dockerfile
+    Build(Box<build::BuildArgs>),
+    /// Manage builds
+    #[command(subcommand)]
+    Builder(builder::BuilderCommand),
     /// Load an image from a tar archive or STDIN
     Load(load::LoadArgs),
     /// Import the contents from a tarball to create a filesystem image
@@ -194,6 +199,8 @@ pub enum ContainerCommand {
 /// `berth image …`.
 #[derive(Subcommand, Debug)]
 pub enum ImageCommand {
+    /// Build an image from a Dockerfile
+    Build(Box<build::BuildArgs>),
     /// List images
     #[command(alias = "list")]
     Ls(images::ImagesArgs),
@@ -268,6 +275,7 @@ pub fn usage_tail(path: &str) -> &'static str {
         "diff" => "CONTAINER",
         "cp" => "[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-",
         "df" | "check" => "[OPTIONS]",
+        "build" => "[OPTIONS] PATH | URL | -",
         _ => "[OPTIONS] COMMAND",
     }
 }
@@ -290,7 +298,9 @@ pub fn command_path(args: &[String]) -> String {
             break;
         }
         words.push(a);
-        if !matches!(a, "container" | "image" | "system" | "network") || words.len() == 2 {
+        if !matches!(a, "container" | "image" | "system" | "network" | "builder")
+            || words.len() == 2
+        {
             break;
         }
         i += 1;

@@ -23,6 +23,7 @@
 //!    * [`Waiter`] — `/wait` answers its head at once (the waiter is registered) and its body at
 //!      exit, so a `run` can register before `start` and collect the code afterwards.
 
+mod build;
 mod containers;
 mod distribution;
 pub mod error;
@@ -48,6 +49,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::OnceCell;
 
 pub use berth_types::api;
+pub use build::BuildOptions;
 pub use containers::{AttachOptions, LogsOptions};
 pub use error::{Error, Result};
 pub use host::{select_host, Host, HostSource, DEFAULT_HOST, HOST_ENV};

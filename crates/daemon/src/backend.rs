@@ -175,6 +175,20 @@ impl Backend for Daemon {
     async fn container_export(&self, id: &str) -> ApiResult<ByteStream> {
         Ok(self.export_container(id).await?)
     }
+    async fn build(
+        &self,
+        opts: berth_api::backend::BuildOptions,
+        context: ByteStream,
+    ) -> ApiResult<ByteStream> {
+        let me = self
+            .me
+            .upgrade()
+            .ok_or_else(|| crate::error::Error::Internal("the daemon is shutting down".into()))?;
+        Ok(me.build_image(opts, context).await?)
+    }
+    async fn build_prune(&self, opts: berth_api::backend::BuildPruneOptions) -> ApiResult<Value> {
+        Ok(Daemon::build_prune(self, opts).await?)
+    }
     async fn system_df(&self) -> ApiResult<Value> {
         Ok(Daemon::system_df(self).await?)
     }

@@ -26,7 +26,7 @@ mod save;
 type BodyChunks = futures_util::stream::Map<ByteStream, fn(Bytes) -> std::io::Result<Bytes>>;
 
 /// The request body as a blocking reader, for the store's tar readers.
-fn body_reader(body: ByteStream) -> SyncIoBridge<StreamReader<BodyChunks, Bytes>> {
+pub(crate) fn body_reader(body: ByteStream) -> SyncIoBridge<StreamReader<BodyChunks, Bytes>> {
     let chunks: BodyChunks = body.map(Ok);
     SyncIoBridge::new(StreamReader::new(chunks))
 }

@@ -13,6 +13,7 @@
 //! unless daemon.json turns `live-restore` off (see [`container`]'s `shutdown` module).
 
 mod backend;
+mod build;
 pub mod config;
 pub mod container;
 mod distribution;
@@ -70,6 +71,7 @@ impl Daemon {
             db.clone(),
             snapshots,
         )?);
+        build::recover(&config.data_root, &config.exec_root, &images)?;
         let volumes = Arc::new(berth_volume::VolumeStore::open(
             config.data_root.join("volumes"),
         )?);

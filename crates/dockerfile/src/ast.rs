@@ -158,6 +158,9 @@ pub enum CacheSharing {
 /// `RUN --mount=type=...,key=value` (values as written; the builder expands them).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RunMount {
+    /// The `--mount=` value as written; [`Instruction::expand`] parses it again with the
+    /// variables substituted (fields holding a `$` keep their defaults until then).
+    pub spec: String,
     pub kind: MountType,
     pub target: Option<String>,
     pub source: Option<String>,

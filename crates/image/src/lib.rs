@@ -19,6 +19,7 @@
 //! 5. **Out**: [`ImageStore::remove`] untags and, when nothing names or uses the image, deletes
 //!    it with the layers and blobs no other image shares.
 
+mod build;
 mod changes;
 mod check;
 mod commit;
@@ -37,6 +38,7 @@ mod store;
 mod unpack;
 pub mod waste;
 
+pub use build::StepLayer;
 pub use changes::apply_changes;
 pub use check::CheckReport;
 pub use commit::CommitOptions;

@@ -19,6 +19,7 @@
 //! Each resource has its own module: [`containers`] (rows whose `record` is opaque JSON owned by
 //! the daemon), [`networks`] (networks and their IP allocations), [`images`] (images, tags, repo digests and layers of the image store).
 
+pub mod build_cache;
 pub mod containers;
 mod error;
 pub mod images;
@@ -31,6 +32,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+pub use build_cache::BuildCacheRow;
 pub use containers::ContainerRow;
 pub use error::{Error, Result};
 pub use images::{ImageRow, LayerRow, TagRow};

@@ -67,6 +67,17 @@ pub const MIGRATIONS: &[&str] = &[
         UNIQUE (network_id, container_id)
     );
     "#,
+    // 3: the build cache: a step's cache key (parent, instruction, build args, file checksums)
+    // names the image the step made. The row goes with the image.
+    r#"
+    CREATE TABLE build_cache (
+        key       TEXT PRIMARY KEY NOT NULL,
+        image_id  TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        created   TEXT NOT NULL,
+        last_used TEXT NOT NULL
+    );
+    CREATE INDEX build_cache_image ON build_cache(image_id);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -1,6 +1,7 @@
 //! Engine API routes, one module per resource. Paths here are unversioned; the version prefix
 //! has been stripped by [`crate::server`].
 
+mod build;
 mod containers;
 mod df;
 mod distribution;
@@ -45,6 +46,7 @@ fn routes() -> Router<AppState> {
         .merge(df::routes())
         .merge(networks::routes())
         .merge(distribution::routes())
+        .merge(build::routes())
         .merge(not_implemented_routes())
         .fallback(|| async { ApiError::not_found("page not found") })
 }
@@ -58,7 +60,6 @@ fn not_implemented_routes() -> Router<AppState> {
         }),
     );
     for (path, what) in [
-        ("/build", "image build"),
         ("/build/{*rest}", "the builder"),
         ("/swarm", "swarm mode"),
         ("/swarm/{*rest}", "swarm mode"),

@@ -1,6 +1,8 @@
 //! One module per command; [`dispatch`] routes both spellings of each to the same function.
 
 pub mod attach;
+pub mod build;
+pub mod builder;
 pub mod commit;
 pub mod cp;
 pub mod create;
@@ -91,6 +93,8 @@ pub async fn dispatch(ctx: &Ctx, command: Command) -> Result {
         Command::Events(a) | Command::System(SystemCommand::Events(a)) => events::run(ctx, a).await,
         Command::Version(a) => version::run(ctx, a).await,
         Command::Info(a) | Command::System(SystemCommand::Info(a)) => info::run(ctx, a).await,
+        Command::Build(a) | Command::Image(ImageCommand::Build(a)) => build::run(ctx, *a).await,
+        Command::Builder(c) => builder::dispatch(ctx, c).await,
         Command::Load(a) | Command::Image(ImageCommand::Load(a)) => load::run(ctx, a).await,
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => import::run(ctx, a).await,
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::run(ctx, a).await,

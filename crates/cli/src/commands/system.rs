@@ -368,6 +368,15 @@ pub async fn system_prune(ctx: &Ctx, a: SystemPruneArgs) -> Result {
         .image_prune(image_filters(a.all, &a.filter)?.as_deref())
         .await?;
     space += print_deleted_images(&r);
+    match ctx
+        .client
+        .build_prune(a.all, None, filters.as_deref())
+        .await
+    {
+        Ok(r) => space += super::builder::print_cache_report(&r),
+        Err(e) if absent(&e) => {}
+        Err(e) => return Err(e.into()),
+    }
     outln!("Total reclaimed space: {}", size::human_size(space as f64));
     Ok(0)
 }

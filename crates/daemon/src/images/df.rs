@@ -49,12 +49,13 @@ impl Daemon {
                 .collect::<Vec<_>>())
         })
         .await?;
+        let build_cache = self.build_cache_df().await?;
         Ok(json!({
             "LayersSize": layers_size,
             "Images": images_json,
             "Containers": containers,
             "Volumes": [],
-            "BuildCache": [],
+            "BuildCache": build_cache,
         }))
     }
 
