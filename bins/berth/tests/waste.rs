@@ -186,3 +186,49 @@ fn waste_report_of_a_loaded_image_and_its_cache_goes_with_it() {
     assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 3);
     std::fs::remove_file(&tar).unwrap();
 }
+
+/// After a build, `berth build` names the instructions that waste space — only when the waste is
+/// significant, and never with `-q`.
+#[test]
+fn build_prints_the_waste_report_when_significant() {
+    let d = TestDaemon::start("waste-build");
+    d.load_busybox();
+    let ctx = tempfile::tempdir().unwrap();
+    let dockerfile = |text: &str| std::fs::write(ctx.path().join("Dockerfile"), text).unwrap();
+    let build = |args: &[&str]| {
+        let mut a = vec!["build", "--progress", "plain"];
+        a.extend_from_slice(args);
+        a.push(ctx.path().to_str().unwrap());
+        ok(&d.berth(&a), "build")
+    };
+
+    dockerfile(
+        "FROM busybox\nRUN head -c 3000000 /dev/zero > /blob && echo keep > /keep\nENV A=1\nRUN rm /blob\n",
+    );
+    let out = build(&["-t", "waste:built"]);
+    assert!(
+        out.contains("\nLayer waste: 3MB of ")
+            && out.contains("is deleted or overwritten by later layers but still travels"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  - layer 3 (RUN rm /blob) removes 3 MB that layer 2 (RUN head -c 3000000 /dev/zero > /blob && echo keep > /keep) added: do both in one RUN"),
+        "{out}"
+    );
+    // The same report through the API names the same layers.
+    let r = report(&d, "waste:built");
+    assert_eq!(r["Waste"][0]["Layer"], 3);
+    assert_eq!(r["Waste"][0]["AddedBy"], 2);
+    assert_eq!(r["Waste"][0]["Size"], 3_000_000);
+    // Quiet builds print the ID only.
+    let out = build(&["-q", "-t", "waste:quiet"]);
+    assert_eq!(out.lines().count(), 1, "{out}");
+
+    // The right way: nothing to report.
+    dockerfile(
+        "FROM busybox\nRUN head -c 3000000 /dev/zero > /blob && echo keep > /keep && rm /blob\n",
+    );
+    let out = build(&["-t", "waste:lean"]);
+    assert!(!out.contains("Layer waste"), "{out}");
+    assert_eq!(report(&d, "waste:lean")["WastedSize"], 0);
+}

@@ -92,7 +92,10 @@ mod tests {
             p("1x").unwrap_err(),
             "time: unknown unit \"x\" in duration \"1x\""
         );
-        assert_eq!(p("10").unwrap_err(), "time: missing unit in duration \"10\"");
+        assert_eq!(
+            p("10").unwrap_err(),
+            "time: missing unit in duration \"10\""
+        );
         assert!(p("").is_err());
         assert!(p("s").is_err());
         assert!(p("99999999999999999999999h").is_err());

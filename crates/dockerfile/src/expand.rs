@@ -168,7 +168,10 @@ impl Stage {
         let v = lex.process_word(p, meta_env).map_err(|e| {
             Error::new(
                 self.line,
-                format!("failed to process arguments for platform {p}: {}", e.message),
+                format!(
+                    "failed to process arguments for platform {p}: {}",
+                    e.message
+                ),
             )
         })?;
         if v.is_empty() {

@@ -496,9 +496,9 @@ fn parse_healthcheck(node: &Node) -> Result<InstructionKind, String> {
     let retries = match flags.string("retries").filter(|s| !s.is_empty()) {
         None => None,
         Some(s) => {
-            let n: i32 = s.parse().map_err(|_| {
-                format!("strconv.ParseInt: parsing {s:?}: invalid syntax")
-            })?;
+            let n: i32 = s
+                .parse()
+                .map_err(|_| format!("strconv.ParseInt: parsing {s:?}: invalid syntax"))?;
             if n < 0 {
                 return Err(format!("--retries cannot be negative ({n})"));
             }

@@ -125,9 +125,7 @@ type LexResult<T> = Result<T, String>;
 
 fn check_len(s: &str) -> LexResult<()> {
     if s.len() > MAX_EXPANDED_LEN {
-        return Err(format!(
-            "expansion longer than {MAX_EXPANDED_LEN} bytes"
-        ));
+        return Err(format!("expansion longer than {MAX_EXPANDED_LEN} bytes"));
     }
     Ok(())
 }

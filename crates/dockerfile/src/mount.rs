@@ -213,9 +213,7 @@ fn parse_mount_inner(val: &str, expander: Expander<'_>, partial: bool) -> Result
             // BuildKit keeps these as strings where "" means unset.
             "from" => m.from = Some(value).filter(|v| !v.is_empty()),
             "source" | "src" => m.source = Some(value).filter(|v| !v.is_empty()),
-            "target" | "dst" | "destination" => {
-                m.target = Some(value).filter(|v| !v.is_empty())
-            }
+            "target" | "dst" | "destination" => m.target = Some(value).filter(|v| !v.is_empty()),
             "readonly" | "ro" => {
                 m.read_only = parse_go_bool(&value).ok_or_else(|| bad(&key, &value))?;
                 ro_auto = false;
@@ -264,17 +262,20 @@ fn parse_mount_inner(val: &str, expander: Expander<'_>, partial: bool) -> Result
             }
             "mode" => {
                 m.mode = Some(
-                    parse_u32(&value, 8).ok_or_else(|| format!("invalid value {value} for mode"))?,
+                    parse_u32(&value, 8)
+                        .ok_or_else(|| format!("invalid value {value} for mode"))?,
                 )
             }
             "uid" => {
                 m.uid = Some(
-                    parse_u32(&value, 10).ok_or_else(|| format!("invalid value {value} for uid"))?,
+                    parse_u32(&value, 10)
+                        .ok_or_else(|| format!("invalid value {value} for uid"))?,
                 )
             }
             "gid" => {
                 m.gid = Some(
-                    parse_u32(&value, 10).ok_or_else(|| format!("invalid value {value} for gid"))?,
+                    parse_u32(&value, 10)
+                        .ok_or_else(|| format!("invalid value {value} for gid"))?,
                 )
             }
             "env" => m.env = Some(value).filter(|v| !v.is_empty()),
@@ -315,7 +316,10 @@ fn parse_mount_inner(val: &str, expander: Expander<'_>, partial: bool) -> Result
         }
         return Ok(m);
     }
-    let file_info_allowed = matches!(m.kind, MountType::Secret | MountType::Ssh | MountType::Cache);
+    let file_info_allowed = matches!(
+        m.kind,
+        MountType::Secret | MountType::Ssh | MountType::Cache
+    );
     if !file_info_allowed {
         let t = type_name(m.kind);
         if m.mode.is_some() {

@@ -262,10 +262,7 @@ pub(crate) fn parse_lines(text: &str) -> Result<ParsedLines, Error> {
     }
 
     if nodes.is_empty() {
-        return Err(Error::new(
-            current_line.max(1),
-            "file with no instructions",
-        ));
+        return Err(Error::new(current_line.max(1), "file with no instructions"));
     }
     Ok(ParsedLines {
         directives,
@@ -683,16 +680,12 @@ pub(crate) fn parse_heredoc(src: &str) -> Result<Option<RawHeredoc>, String> {
     }
     let mut lex = ShellLex::new('\\');
     lex.skip_unset_env = true;
-    let words = lex
-        .process_words(rest, &|_| None)
-        .map_err(|e| e.message)?;
+    let words = lex.process_words(rest, &|_| None).map_err(|e| e.message)?;
     if words.len() != 1 {
         return Ok(None);
     }
     lex.raw_quotes = true;
-    let raw = lex
-        .process_words(rest, &|_| None)
-        .map_err(|e| e.message)?;
+    let raw = lex.process_words(rest, &|_| None).map_err(|e| e.message)?;
     if raw.len() != words.len() {
         return Err(format!(
             "internal lexing of heredoc produced inconsistent results: {rest}"

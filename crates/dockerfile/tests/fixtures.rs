@@ -58,7 +58,11 @@ fn fixtures() {
         .filter(|p| p.join("Dockerfile").exists())
         .collect();
     dirs.sort();
-    assert!(dirs.len() >= 20, "fixtures missing under {}", root.display());
+    assert!(
+        dirs.len() >= 20,
+        "fixtures missing under {}",
+        root.display()
+    );
     let mut failures = Vec::new();
     for dir in &dirs {
         let text = std::fs::read_to_string(dir.join("Dockerfile")).unwrap();

@@ -239,12 +239,8 @@ fn reparse_original(df: &Dockerfile, ins: &Instruction) {
         return;
     }
     let text = format!("# escape={esc}\nFROM scratch\n{}\n", ins.original);
-    let again = parse(&text).unwrap_or_else(|e| {
-        panic!(
-            "original {:?} does not parse alone: {e}",
-            ins.original
-        )
-    });
+    let again = parse(&text)
+        .unwrap_or_else(|e| panic!("original {:?} does not parse alone: {e}", ins.original));
     let mut got = again.stages[0].instructions[0].kind.clone();
     let mut want = ins.kind.clone();
     match (&mut got, &mut want) {
@@ -257,7 +253,11 @@ fn reparse_original(df: &Dockerfile, ins: &Instruction) {
         }
         _ => {}
     }
-    assert_eq!(got, want, "original {:?} re-parses differently", ins.original);
+    assert_eq!(
+        got, want,
+        "original {:?} re-parses differently",
+        ins.original
+    );
 }
 
 #[test]
@@ -324,7 +324,11 @@ fn hostile_inputs_stay_fast() {
         format!("FROM x\nCOPY {} /d\n", fold(&"<<E ".repeat(n))),
         format!("FROM x\nWORKDIR {}\n", fold(&"${".repeat(n))),
         format!("FROM x\nWORKDIR {}\n", fold(&"$A".repeat(n))),
-        format!("FROM x\nUSER {}x{}\n", fold(&"${A:-".repeat(n)), fold(&"}".repeat(n))),
+        format!(
+            "FROM x\nUSER {}x{}\n",
+            fold(&"${A:-".repeat(n)),
+            fold(&"}".repeat(n))
+        ),
         format!("FROM x\nRUN [{}]\n", fold(&"[".repeat(n * 4))),
         format!("FROM x\nRUN --mount={} true\n", fold(&"a=b,".repeat(n))),
         format!("FROM x\nRUN {} true\n", fold(&"--network=host ".repeat(n))),
