@@ -15,7 +15,8 @@ DOCKER_BUILDKIT=0 so that it is the legacy builder the issue's figures come from
 daemon of its own (bench.py's Berth). If `berth build` fails (before the builder lands it answers
 501) its column says so and Docker's figures are still printed.
 
-Usage: python3 bench/build.py [scenario…]   (root; BERTH_BIN picks the binary)
+Usage: python3 bench/build.py [scenario…]   (root; BERTH_BIN picks the binary, BENCH_BUILD_NETWORK=none
+runs the RUN steps of both engines without a network)
 """
 
 import os
@@ -33,6 +34,8 @@ import bench  # noqa: E402  (the Berth daemon wrapper and the busybox test image
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 ANCHOR = os.environ.get("ANCHOR_DOCKER_HOST")
 CONTEXT_MB = int(os.environ.get("BENCH_BUILD_CONTEXT_MB", "400"))
+# `none` runs every RUN without a network on both engines (the default is each engine's bridge).
+NETWORK = os.environ.get("BENCH_BUILD_NETWORK")
 TAG = f"berth-bench-build-{os.getpid()}"
 BASE = f"{TAG}-busybox"
 
@@ -96,11 +99,12 @@ class Engine:
 
     def build(self, ctx, tag, *flags):
         t = time.perf_counter()
-        r = subprocess.run([*self.cmd, "build", "-q", *flags, "-t", tag, ctx], env=self.env,
+        net = ["--network", NETWORK] if NETWORK else []
+        r = subprocess.run([*self.cmd, "build", "-q", *net, *flags, "-t", tag, ctx], env=self.env,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         dt = (time.perf_counter() - t) * 1000.0
         if r.returncode != 0:
-            raise NotAvailable(f"{self.name} build failed: {(r.stderr or r.stdout).decode().strip()[:300]}")
+            raise NotAvailable(f"{self.name} build failed: {(r.stdout + r.stderr).decode().strip()[-400:]}")
         return dt
 
     def rmi(self, *tags):
@@ -178,7 +182,8 @@ def main():
         b = bench.Berth()
         bench.sh(b.cli("tag", "busybox:latest", BASE))
         berth = Engine("berth", [bench.BERTH, "-H", b.host])
-        print(f"{RUNS} runs per scenario; big context {CONTEXT_MB} MB; berth={bench.BERTH}; "
+        print(f"{RUNS} runs per scenario; big context {CONTEXT_MB} MB; network {NETWORK or 'default'}; "
+              f"berth={bench.BERTH}; "
               f"docker={'legacy builder at ' + ANCHOR if docker else 'not measured'}")
         print(f"{'scenario':<14} {'unit':>4} {'berth':>10} {'docker':>10} {'ratio':>7} {'target':>7}")
         berth_error = None

@@ -78,7 +78,12 @@ fn check_wasteful_report(r: &Value) {
     assert_eq!(waste[1]["Paths"][0], "/data/conf");
     let s = r["Suggestions"].as_array().unwrap();
     assert_eq!(s.len(), 1, "{r:#}");
-    let s = s[0].as_str().unwrap();
+    assert_eq!(
+        (s[0]["Layer"].as_u64(), s[0]["AddedBy"].as_u64()),
+        (Some(3), Some(2))
+    );
+    assert_eq!(s[0]["Size"], BIG + CONF);
+    let s = s[0]["Text"].as_str().unwrap();
     assert!(
         s.starts_with("layer 3 (sh -c rm /big && echo small > /data/conf) removes or overwrites 5.5 MB that layer 2 (sh -c head -c"),
         "{s}"
@@ -223,6 +228,13 @@ fn build_prints_the_waste_report_when_significant() {
     // Quiet builds print the ID only.
     let out = build(&["-q", "-t", "waste:quiet"]);
     assert_eq!(out.lines().count(), 1, "{out}");
+
+    // Built on a base that wastes space: the base's waste is not this build's to fix.
+    dockerfile("FROM waste:built\nRUN echo more > /more\n");
+    let out = build(&["-t", "waste:on-top"]);
+    assert!(out.contains("Successfully tagged waste:on-top"), "{out}");
+    assert!(!out.contains("Layer waste"), "{out}");
+    assert_eq!(report(&d, "waste:on-top")["WastedSize"], 3_000_000);
 
     // The right way: nothing to report.
     dockerfile(

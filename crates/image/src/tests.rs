@@ -1090,12 +1090,19 @@ fn layer_report_names_the_layers_that_waste_and_its_cache_goes_with_the_image() 
     );
     assert_eq!(r.waste[0].paths, ["/data/big"]);
     assert_eq!(r.waste[1].paths, ["/etc/conf"]);
+    assert_eq!(r.suggestions.len(), 1);
     assert_eq!(
-        r.suggestions,
-        [
-            "layer 3 (RUN rm /data/big && shrink /etc/conf) removes or overwrites 400 kB that \
+        (
+            r.suggestions[0].layer,
+            r.suggestions[0].added_by,
+            r.suggestions[0].size
+        ),
+        (3, 2, 400_000)
+    );
+    assert_eq!(
+        r.suggestions[0].text,
+        "layer 3 (RUN rm /data/big && shrink /etc/conf) removes or overwrites 400 kB that \
           layer 2 (RUN fetch-data) added: do both in one RUN"
-        ]
     );
     // The indexes are cached by diff ID, and a second report reads only them.
     let cached = e.root.join("layer-index");

@@ -21,7 +21,7 @@ use std::path::{Component, Path, PathBuf};
 
 use berth_archive::decompress;
 use berth_content::Digest;
-use berth_types::waste::{LayerInfo, LayerReport, Waste, WasteKind};
+use berth_types::waste::{LayerInfo, LayerReport, Suggestion, Waste, WasteKind};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -446,8 +446,11 @@ impl ImageStore {
             .iter()
             .filter(|(_, (size, _))| *size >= SUGGEST_MIN)
             .take(MAX_SUGGESTIONS)
-            .map(|((by, added), (size, kinds))| {
-                suggestion(&layers[*by], &layers[*added], kinds, *size)
+            .map(|((by, added), (size, kinds))| Suggestion {
+                layer: by + 1,
+                added_by: added + 1,
+                size: *size,
+                text: suggestion(&layers[*by], &layers[*added], kinds, *size),
             })
             .collect();
         Ok(LayerReport {

@@ -5,7 +5,7 @@
 use std::io::Write;
 
 use berth_client::Client;
-use berth_types::waste::LayerReport;
+use berth_types::waste::{LayerReport, Suggestion};
 use serde_json::{json, Map, Value};
 
 use crate::error::{CliError, Result};
@@ -112,7 +112,7 @@ pub async fn run(ctx: &Ctx, names: &[String], fmt: Option<&str>) -> Result {
                 out.push_str(&summary(&r));
                 out.push('\n');
                 for s in &r.suggestions {
-                    out.push_str(&format!("  - {s}\n"));
+                    out.push_str(&format!("  - {}\n", s.text));
                 }
             }
         }
@@ -128,24 +128,67 @@ pub async fn run(ctx: &Ctx, names: &[String], fmt: Option<&str>) -> Result {
     }
 }
 
-/// Whether `r`'s waste deserves a word after a build.
-pub fn significant(r: &LayerReport) -> bool {
-    !r.suggestions.is_empty()
-        && (r.wasted_size >= SIGNIFICANT_BYTES
-            || (r.wasted_size >= SIGNIFICANT_FLOOR
-                && percent(r.wasted_size, r.size) >= SIGNIFICANT_PERCENT))
+/// The waste of `r` that layers above the first `base` made (a build cannot change its base
+/// image's layers, so their waste is not its to fix): bytes, and the suggestions.
+fn own_waste(r: &LayerReport, base: usize) -> (u64, Vec<&Suggestion>) {
+    let bytes = r
+        .waste
+        .iter()
+        .filter(|w| w.added_by > base)
+        .map(|w| w.size)
+        .sum();
+    let suggestions = r.suggestions.iter().filter(|s| s.added_by > base).collect();
+    (bytes, suggestions)
 }
 
-/// After a build: prints the suggestions for `image_id` to `out` when its waste is significant
-/// (≥ 1 MiB, or ≥ 10% of the image) and returns whether it printed. A daemon that cannot make
-/// the report is an error for the caller to ignore: the build itself succeeded.
+/// Whether `wasted` bytes of an image of `size` deserve a word after a build.
+pub fn significant(wasted: u64, size: u64) -> bool {
+    wasted >= SIGNIFICANT_BYTES
+        || (wasted >= SIGNIFICANT_FLOOR && percent(wasted, size) >= SIGNIFICANT_PERCENT)
+}
+
+/// The number of layers of the build's `FROM` image: each build step's image names the
+/// previous one as its parent, and the walk up stops at the first named ancestor (what `FROM`
+/// named) or at the oldest one.
+async fn base_layers(client: &Client, image_id: &str) -> usize {
+    let mut id = image_id.to_string();
+    let mut layers = 0;
+    // Bounded: parents are local data, but a loop must not hang a build.
+    for hop in 0..512 {
+        let Ok(v) = client.image_inspect(&id).await else {
+            break;
+        };
+        layers = v["RootFS"]["Layers"].as_array().map_or(0, Vec::len);
+        let named = v["RepoTags"].as_array().is_some_and(|t| !t.is_empty());
+        if hop > 0 && named {
+            break;
+        }
+        match v["Parent"].as_str() {
+            Some(p) if !p.is_empty() && p != id => id = p.to_string(),
+            _ => break,
+        }
+    }
+    layers
+}
+
+/// After a build: prints the suggestions for `image_id` to `out` when the waste its own layers
+/// make is significant (≥ 1 MiB, or ≥ 10% of the image) and returns whether it printed. Waste
+/// inside the base image is left out: the build cannot fix it. A daemon that cannot make the
+/// report is an error for the caller to ignore: the build itself succeeded.
 pub async fn print_waste_report(
     client: &Client,
     image_id: &str,
     out: &mut dyn Write,
 ) -> Result<bool> {
     let r = client.image_layers(image_id).await?;
-    if !significant(&r) {
+    if r.wasted_size == 0 {
+        return Ok(false);
+    }
+    let base = base_layers(client, image_id).await;
+    // The image itself as its own root means no local ancestry is known: judge every layer.
+    let base = if base >= r.layers.len() { 0 } else { base };
+    let (wasted, suggestions) = own_waste(&r, base);
+    if suggestions.is_empty() || !significant(wasted, r.size) {
         return Ok(false);
     }
     let write = |out: &mut dyn Write| -> std::io::Result<()> {
@@ -153,12 +196,12 @@ pub async fn print_waste_report(
             out,
             "Layer waste: {} of {} ({}%) is deleted or overwritten by later layers but still \
              travels with the image:",
-            size::docker_size(r.wasted_size as i64),
+            size::docker_size(wasted as i64),
             size::docker_size(r.size as i64),
-            percent(r.wasted_size, r.size),
+            percent(wasted, r.size),
         )?;
-        for s in &r.suggestions {
-            writeln!(out, "  - {s}")?;
+        for s in &suggestions {
+            writeln!(out, "  - {}", s.text)?;
         }
         writeln!(
             out,
@@ -173,7 +216,7 @@ pub async fn print_waste_report(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use berth_types::waste::LayerInfo;
+    use berth_types::waste::{LayerInfo, Waste, WasteKind};
 
     fn report(size: u64, wasted: u64) -> LayerReport {
         LayerReport {
@@ -187,20 +230,39 @@ mod tests {
                 wasted_size: wasted,
                 ..Default::default()
             }],
-            waste: Vec::new(),
-            suggestions: vec!["layer 2 (RUN rm) removes …".into()],
+            waste: vec![Waste {
+                layer: 3,
+                added_by: 2,
+                kind: WasteKind::Deleted,
+                size: wasted,
+                files: 1,
+                paths: vec![],
+            }],
+            suggestions: vec![Suggestion {
+                layer: 3,
+                added_by: 2,
+                size: wasted,
+                text: "layer 3 (RUN rm) removes …".into(),
+            }],
         }
     }
 
     #[test]
     fn significance_thresholds() {
-        assert!(significant(&report(100 << 20, 2 << 20)));
-        assert!(significant(&report(1 << 20, 200 << 10)));
-        assert!(!significant(&report(100 << 20, 200 << 10)));
-        assert!(!significant(&report(100 << 10, 30 << 10)));
-        let mut r = report(100 << 20, 50 << 20);
-        r.suggestions.clear();
-        assert!(!significant(&r));
+        assert!(significant(2 << 20, 100 << 20));
+        assert!(significant(200 << 10, 1 << 20));
+        assert!(!significant(200 << 10, 100 << 20));
+        assert!(!significant(30 << 10, 100 << 10));
+    }
+
+    #[test]
+    fn base_image_waste_is_not_the_builds() {
+        let r = report(100 << 20, 50 << 20);
+        assert_eq!(own_waste(&r, 1).0, 50 << 20);
+        assert_eq!(own_waste(&r, 1).1.len(), 1);
+        // Layers 1 and 2 came with the base: the build only deleted what the base carries.
+        assert_eq!(own_waste(&r, 2).0, 0);
+        assert!(own_waste(&r, 2).1.is_empty());
     }
 
     #[test]
