@@ -50,6 +50,9 @@ struct DaemonArgs {
     /// MTU of container interfaces
     #[arg(long = "mtu", value_name = "BYTES")]
     mtu: Option<u32>,
+    /// Enable inter-container communication on the default bridge
+    #[arg(long = "icc", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    icc: Option<bool>,
     /// Remove this daemon's bridges and firewall rules, then exit (for test harnesses)
     #[arg(long = "network-cleanup", hide = true)]
     network_cleanup: bool,
@@ -116,6 +119,7 @@ fn daemon_main(args: &[OsString]) -> anyhow::Result<()> {
         fixed_cidr: a.fixed_cidr,
         default_address_pools: a.default_address_pools,
         mtu: a.mtu,
+        icc: a.icc,
         userns_remap: a.userns_remap,
     };
     let exe = std::env::current_exe().context("locating the berth executable")?;

@@ -416,6 +416,52 @@ fn concurrent_pulls_download_a_shared_layer_once() {
 }
 
 #[test]
+fn system_check_repair_refetches_a_broken_pulled_image() {
+    let reg = Registry::berth(None, &[]);
+    push_image(&reg.host, "fix/me", "1", &[busybox_layer()]);
+    let d = TestDaemon::start("pull-repair");
+    let image = format!("{}/fix/me:1", reg.host);
+    ok(&berth(&d, &["pull", &image]), "pull");
+    let id = ok(
+        &berth(&d, &["image", "inspect", "-f", "{{.Id}}", &image]),
+        "inspect",
+    );
+    let id = id.trim().to_owned();
+    // Corrupt the image's config blob on disk: the image is now broken.
+    let blob = d
+        .data_root
+        .join("content/blobs/sha256")
+        .join(id.trim_start_matches("sha256:"));
+    let mut perms = std::fs::metadata(&blob).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o644);
+    std::fs::set_permissions(&blob, perms).unwrap();
+    std::fs::write(&blob, b"{\"not\":\"the config\"}").unwrap();
+    let out = stdout(&berth(&d, &["system", "check"]));
+    assert!(out.contains(&format!("image {id}")), "{out}");
+
+    let out = ok(&berth(&d, &["system", "check", "--repair"]), "repair");
+    assert!(
+        out.contains(&format!("re-fetched image {id} from")),
+        "{out}"
+    );
+    assert!(out.contains(&format!("tagged it {image}")), "{out}");
+    let out = ok(&berth(&d, &["system", "check"]), "check after repair");
+    assert!(out.contains("The image store is consistent."), "{out}");
+    assert_eq!(
+        ok(
+            &berth(&d, &["image", "inspect", "-f", "{{.Id}}", &image]),
+            "inspect"
+        )
+        .trim(),
+        id
+    );
+    assert_eq!(
+        ok(&berth(&d, &["run", "--rm", &image, "echo", "ok"]), "run"),
+        "ok\n"
+    );
+}
+
+#[test]
 fn sigkill_of_the_daemon_mid_pull_then_pull_again_completes() {
     let fake = Fake::start();
     let base = busybox_layer();
@@ -698,4 +744,60 @@ fn search_manifest_inspect_and_distribution_json() {
     assert_eq!(v["Descriptor"]["mediaType"], regpeer::DOCKER_MANIFEST);
     assert_eq!(v["Platforms"][0]["architecture"], "amd64");
     assert_eq!(v["Platforms"][0]["os"], "linux");
+}
+
+#[test]
+fn registry_access_logs_in_json_are_one_object_per_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("127.0.0.1:{}", l.local_addr().unwrap().port())
+    };
+    let log = dir.path().join("registry.log");
+    let mut child = Command::new(BERTH)
+        .args([
+            "registry",
+            "serve",
+            "--addr",
+            &host,
+            "--log-format",
+            "json",
+            "--storage",
+        ])
+        .arg(dir.path().join("data"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    assert!(
+        eventually(Duration::from_secs(20), || std::net::TcpStream::connect(
+            &host
+        )
+        .is_ok()),
+        "registry did not start"
+    );
+    let (status, _, _) = regpeer::http(&host, "GET", "/v2/nosuch/tags/list", &[], b"");
+    assert_eq!(status, 404);
+    let mut access = None;
+    eventually(Duration::from_secs(10), || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        access = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["target"] == "berth_registry::access");
+        access.is_some()
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).unwrap();
+    for line in text.lines() {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(line).is_ok(),
+            "not a JSON line: {line}"
+        );
+    }
+    let a = access.unwrap_or_else(|| panic!("no access line in {text}"));
+    assert_eq!(a["method"], "GET", "{a}");
+    assert_eq!(a["path"], "/v2/nosuch/tags/list", "{a}");
+    assert_eq!(a["status"], 404, "{a}");
 }

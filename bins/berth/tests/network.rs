@@ -258,6 +258,37 @@ fn user_network_resolves_names_and_isolates_networks() {
     );
     assert!(resolv.contains("nameserver 127.0.0.11"), "{resolv}");
 
+    // The same name over DNS-over-TCP (what resolvers fall back to on a truncated answer):
+    // a length-prefixed A query for "srv", the answer's last four bytes are its address.
+    let srv_ip = ok(
+        &d,
+        &[
+            "inspect",
+            "-f",
+            "{{.NetworkSettings.Networks.front.IPAddress}}",
+            "srv",
+        ],
+    );
+    let query =
+        r"\000\025\022\064\001\000\000\001\000\000\000\000\000\000\003srv\000\000\001\000\001";
+    let bytes = ok(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "front",
+            "busybox",
+            "sh",
+            "-c",
+            &format!("(printf '{query}'; sleep 2) | nc 127.0.0.11 53 | od -An -tu1"),
+        ],
+    );
+    let octets: Vec<&str> = bytes.split_whitespace().collect();
+    assert!(octets.len() > 6, "no TCP answer: {bytes:?}");
+    let answered = octets[octets.len() - 4..].join(".");
+    assert_eq!(answered, srv_ip.trim(), "TCP answer {bytes:?}");
+
     // From another network the name does not resolve and the address is unreachable.
     let o = d.berth(&[
         "run",
@@ -588,7 +619,11 @@ fn refusals_are_clear() {
             "{{.Action}} {{.Actor.Attributes.name}}",
         ],
     );
-    assert_eq!(events, "create one\ndestroy one\n");
+    // A container's start and removal connect and disconnect it, as in Docker.
+    assert_eq!(
+        events,
+        "create one\nconnect one\ndisconnect one\ndestroy one\n"
+    );
 }
 
 #[test]
@@ -856,4 +891,211 @@ fn embedded_dns_forwards_other_names() {
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     drop(d);
     assert!(server.join().unwrap() > 0);
+}
+
+#[test]
+fn legacy_links_on_the_default_bridge_and_on_user_networks() {
+    let d = TestDaemon::start("net-links");
+    d.load_busybox();
+    ok(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "db",
+            "-e",
+            "SECRET=s3",
+            "--expose",
+            "6379",
+            "busybox",
+            "sleep",
+            "300",
+        ],
+    );
+    let db_ip = ok(
+        &d,
+        &["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "db"],
+    );
+    let db_ip = db_ip.trim();
+    assert!(!db_ip.is_empty());
+
+    // Default bridge: an /etc/hosts line and Docker's variables, taken at start.
+    let out = ok(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--name",
+            "web",
+            "--link",
+            "db:database",
+            "busybox",
+            "sh",
+            "-c",
+            "cat /etc/hosts; env; ping -c1 -W3 database >/dev/null && echo PING-OK",
+        ],
+    );
+    let hosts_line = out
+        .lines()
+        .find(|l| l.starts_with(db_ip))
+        .unwrap_or_else(|| panic!("no hosts line for {db_ip}: {out}"));
+    let names: Vec<&str> = hosts_line.split_whitespace().skip(1).collect();
+    assert_eq!(names.first(), Some(&"database"), "{hosts_line}");
+    assert!(names.contains(&"db"), "{hosts_line}");
+    for var in [
+        format!("DATABASE_PORT=tcp://{db_ip}:6379"),
+        format!("DATABASE_PORT_6379_TCP_ADDR={db_ip}"),
+        "DATABASE_PORT_6379_TCP_PROTO=tcp".to_string(),
+        "DATABASE_NAME=/web/database".to_string(),
+        "DATABASE_ENV_SECRET=s3".to_string(),
+    ] {
+        assert!(out.lines().any(|l| l == var), "missing {var}: {out}");
+    }
+    assert!(out.contains("PING-OK"), "{out}");
+
+    // Recorded as Docker shows it.
+    ok(
+        &d,
+        &[
+            "create",
+            "--name",
+            "web2",
+            "--link",
+            "db:database",
+            "busybox",
+            "true",
+        ],
+    );
+    let links = ok(&d, &["inspect", "-f", "{{json .HostConfig.Links}}", "web2"]);
+    assert_eq!(links.trim(), r#"["/db:/web2/database"]"#);
+
+    // A link to a missing container is refused at create, one to a stopped container at start.
+    let o = d.berth(&["create", "--link", "nosuch:x", "busybox", "true"]);
+    assert_ne!(code(&o), 0);
+    assert!(
+        stderr(&o).contains("could not get container for nosuch"),
+        "{}",
+        stderr(&o)
+    );
+    ok(&d, &["create", "--name", "idle", "busybox", "true"]);
+    let o = d.berth(&["run", "--rm", "--link", "idle", "busybox", "true"]);
+    assert_ne!(code(&o), 0);
+    assert!(
+        stderr(&o).contains("Cannot link to a non running container"),
+        "{}",
+        stderr(&o)
+    );
+
+    // User-defined network: the alias is a DNS name for the linking container only.
+    ok(&d, &["network", "create", "linknet"]);
+    ok(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "store",
+            "--network",
+            "linknet",
+            "busybox",
+            "sleep",
+            "300",
+        ],
+    );
+    ok(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "linknet",
+            "--link",
+            "store:cache",
+            "busybox",
+            "ping",
+            "-c1",
+            "-W3",
+            "cache",
+        ],
+    );
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "linknet",
+        "busybox",
+        "ping",
+        "-c1",
+        "-W3",
+        "cache",
+    ]);
+    assert_ne!(code(&o), 0, "an unlinked container resolved the alias");
+}
+
+#[test]
+fn enable_icc_false_cuts_containers_off_from_each_other() {
+    let d = TestDaemon::start("net-icc");
+    d.load_busybox();
+    ok(
+        &d,
+        &[
+            "network",
+            "create",
+            "-o",
+            "com.docker.network.bridge.enable_icc=false",
+            "closed",
+        ],
+    );
+    ok(&d, &["network", "create", "open"]);
+    for (name, net) in [
+        ("c1", "closed"),
+        ("c2", "closed"),
+        ("o1", "open"),
+        ("o2", "open"),
+    ] {
+        ok(
+            &d,
+            &[
+                "run",
+                "-d",
+                "--name",
+                name,
+                "--network",
+                net,
+                "busybox",
+                "sleep",
+                "300",
+            ],
+        );
+    }
+    let ip = |c: &str, net: &str| {
+        ok(
+            &d,
+            &[
+                "inspect",
+                "-f",
+                &format!("{{{{.NetworkSettings.Networks.{net}.IPAddress}}}}"),
+                c,
+            ],
+        )
+        .trim()
+        .to_owned()
+    };
+    let gw = ok(
+        &d,
+        &[
+            "network",
+            "inspect",
+            "-f",
+            "{{(index .IPAM.Config 0).Gateway}}",
+            "closed",
+        ],
+    );
+    // The gateway (the host) answers; the neighbour on the same bridge does not.
+    ok(&d, &["exec", "c1", "ping", "-c1", "-W2", gw.trim()]);
+    let o = d.berth(&["exec", "c1", "ping", "-c1", "-W2", &ip("c2", "closed")]);
+    assert_ne!(code(&o), 0, "c1 reached c2 on an enable_icc=false network");
+    // On an ordinary network they do.
+    ok(&d, &["exec", "o1", "ping", "-c1", "-W2", &ip("o2", "open")]);
 }

@@ -219,6 +219,9 @@ pub struct CreateOptions {
     /// Add a custom host-to-IP mapping (host:ip)
     #[arg(long = "add-host", value_name = "list")]
     pub add_host: Vec<String>,
+    /// Add link to another container (`name[:alias]`; legacy, as Docker)
+    #[arg(long = "link", value_name = "list")]
+    pub link: Vec<String>,
     /// Set custom DNS servers
     #[arg(long, value_name = "list")]
     pub dns: Vec<String>,
@@ -819,6 +822,7 @@ pub fn to_create_body(
         port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
         publish_all_ports: o.publish_all.then_some(true),
         extra_hosts: some_vec(&o.add_host),
+        links: some_vec(&o.link),
         dns: some_vec(&o.dns),
         dns_options: Some(o.dns_option.clone()),
         dns_search: Some(o.dns_search.clone()),

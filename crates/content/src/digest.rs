@@ -101,6 +101,25 @@ impl<W: Write> DigestWriter<W> {
         }
     }
 
+    /// Continues a write whose first bytes `already` holds (they are hashed, not written).
+    pub fn resume(inner: W, mut already: impl io::Read) -> io::Result<Self> {
+        let mut w = DigestWriter::new(inner);
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = already.read(&mut buf)?;
+            if n == 0 {
+                return Ok(w);
+            }
+            w.hasher.update(&buf[..n]);
+            w.written += n as u64;
+        }
+    }
+
+    /// The inner writer.
+    pub fn get_ref(&self) -> &W {
+        &self.inner
+    }
+
     /// Bytes written so far.
     pub fn written(&self) -> u64 {
         self.written

@@ -19,7 +19,10 @@
 //! 4. Readers open blobs by [`Digest`]; [`Store::delete`] removes one.
 //!
 //! Crash safety: a blob is visible only after a verified, durable rename; whatever a crash leaves
-//! in `ingest/` is removed by the next [`Store::open`].
+//! in `ingest/` is removed by the next [`Store::open`] — except *resumable* ingests
+//! ([`Store::resumable_writer`], e.g. a registry's chunked uploads), which outlive their writer
+//! and the process: [`Store::resume_writer`] reopens one where it stopped, and
+//! [`Store::remove_stale_resumable`] clears those abandoned for too long.
 
 mod digest;
 mod error;

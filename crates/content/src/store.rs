@@ -23,7 +23,8 @@ pub struct Store {
 
 impl Store {
     /// Opens the store under `data_root`, creating its directories, and discards every ingest a
-    /// previous process left unfinished (they can never be committed now).
+    /// previous process left unfinished (they can never be committed now) but the resumable
+    /// ones.
     pub fn open(data_root: &Path) -> Result<Store> {
         let root = data_root.join("content");
         let blobs = root.join("blobs").join("sha256");
@@ -32,7 +33,10 @@ impl Store {
         fs::create_dir_all(&ingest).map_err(Error::io(&ingest))?;
         for entry in fs::read_dir(&ingest).map_err(Error::io(&ingest))? {
             let path = entry.map_err(Error::io(&ingest))?.path();
-            fs::remove_dir_all(&path).map_err(Error::io(&path))?;
+            // A resumable ingest is one whose `label` made it to disk (it is written last).
+            if !path.join(LABEL).is_file() {
+                fs::remove_dir_all(&path).map_err(Error::io(&path))?;
+            }
         }
         Ok(Store { blobs, ingest })
     }
@@ -147,7 +151,78 @@ impl Store {
             dir,
             data,
             inner: Some(DigestWriter::new(file?)),
+            keep: false,
         })
+    }
+
+    /// Starts a *resumable* ingest under `reference`, tagged with `label` (whatever the caller
+    /// needs to know again when resuming, e.g. the repository of an upload). Unlike
+    /// [`Store::writer`], dropping the writer keeps what was written, across restarts too,
+    /// until it is committed, [`Writer::abort`]ed or removed as stale.
+    pub fn resumable_writer(&self, reference: &str, label: &str) -> Result<Writer> {
+        let mut w = self.writer(reference)?;
+        w.lock()?;
+        // The label goes last: an ingest without one is not resumable and is discarded at
+        // the next open, so a crash in between leaves nothing half-made.
+        write_synced(&w.dir.join(REFERENCE), reference.as_bytes())?;
+        write_synced(&w.dir.join(LABEL), label.as_bytes())?;
+        w.keep = true;
+        Ok(w)
+    }
+
+    /// Reopens the resumable ingest `reference` where it stopped (the bytes so far are hashed
+    /// again); `None` when there is none. [`Error::IngestInUse`] while a writer holds it.
+    pub fn resume_writer(&self, reference: &str) -> Result<Option<(Writer, String)>> {
+        let dir = self.ingest.join(Digest::of(reference.as_bytes()).hex());
+        let label = match fs::read(dir.join(LABEL)) {
+            Ok(l) => String::from_utf8_lossy(&l).into_owned(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(dir.join(LABEL))(e)),
+        };
+        let data = dir.join("data");
+        let file = match OpenOptions::new().append(true).open(&data) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(&data)(e)),
+        };
+        try_lock(&file, reference)?;
+        let already = File::open(&data).map_err(Error::io(&data))?;
+        let inner =
+            DigestWriter::resume(file, io::BufReader::new(already)).map_err(Error::io(&data))?;
+        let w = Writer {
+            store: self.clone(),
+            dir,
+            data,
+            inner: Some(inner),
+            keep: true,
+        };
+        Ok(Some((w, label)))
+    }
+
+    /// Removes resumable ingests untouched for longer than `age` that no writer holds; returns
+    /// their references.
+    pub fn remove_stale_resumable(&self, age: std::time::Duration) -> Result<Vec<String>> {
+        let mut removed = Vec::new();
+        for entry in fs::read_dir(&self.ingest).map_err(Error::io(&self.ingest))? {
+            let dir = entry.map_err(Error::io(&self.ingest))?.path();
+            let (Ok(reference), Ok(data)) = (
+                fs::read_to_string(dir.join(REFERENCE)),
+                File::open(dir.join("data")),
+            ) else {
+                continue;
+            };
+            let idle = data
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .unwrap_or_default();
+            if idle > age && try_lock(&data, &reference).is_ok() {
+                fs::remove_dir_all(&dir).map_err(Error::io(&dir))?;
+                removed.push(reference);
+            }
+        }
+        Ok(removed)
     }
 
     /// Writes `data` as a blob (verifying it against `expected` if given) and returns its digest.
@@ -193,15 +268,35 @@ fn unique_suffix() -> String {
 }
 
 /// An in-progress blob write. Implements [`Write`]; finish with [`Writer::commit`]. Dropping it
-/// uncommitted removes the partial data.
+/// uncommitted removes the partial data, unless it is resumable.
 pub struct Writer {
     store: Store,
     dir: PathBuf,
     data: PathBuf,
     inner: Option<DigestWriter<File>>,
+    /// Resumable: the ingest outlives the writer.
+    keep: bool,
 }
 
+/// Files of a resumable ingest beside `data`.
+const REFERENCE: &str = "ref";
+const LABEL: &str = "label";
+
 impl Writer {
+    /// Holds the ingest against other writers (of this or another process) while it lives:
+    /// the lock goes with the file when the writer is dropped or the process dies.
+    fn lock(&self) -> Result<()> {
+        match self.inner.as_ref() {
+            Some(w) => try_lock(w.get_ref(), &self.dir.display().to_string()),
+            None => Ok(()),
+        }
+    }
+
+    /// Discards the ingest (resumable or not).
+    pub fn abort(mut self) {
+        self.keep = false;
+    }
+
     /// Bytes written so far.
     pub fn written(&self) -> u64 {
         self.inner.as_ref().map_or(0, |w| w.written())
@@ -217,6 +312,8 @@ impl Writer {
     /// Verifies size and digest (when given), makes the data durable and moves it to its name.
     /// Committing content the store already has succeeds and discards the duplicate.
     pub fn commit(mut self, size: Option<u64>, expected: Option<&Digest>) -> Result<Digest> {
+        // Committed or refused, a write is over: nothing of it is kept to resume.
+        self.keep = false;
         let Some(inner) = self.inner.take() else {
             unreachable!("inner is only taken by commit, which consumes self")
         };
@@ -269,9 +366,36 @@ impl Write for Writer {
 
 impl Drop for Writer {
     fn drop(&mut self) {
-        // Whether committed, failed or abandoned, the ingest directory has served its purpose.
-        let _ = fs::remove_dir_all(&self.dir);
+        // Whether committed, failed or abandoned, the ingest directory has served its purpose
+        // — unless it is resumable and still open.
+        if !self.keep {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
     }
+}
+
+/// Takes the ingest's exclusive lock without waiting.
+fn try_lock(file: &File, what: &str) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a file descriptor we own; no memory is passed.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Err(Error::IngestInUse(what.to_string()))
+    } else {
+        Err(Error::Io {
+            path: what.to_string(),
+            source: e,
+        })
+    }
+}
+
+fn write_synced(path: &Path, data: &[u8]) -> Result<()> {
+    let mut f = File::create(path).map_err(Error::io(path))?;
+    f.write_all(data).map_err(Error::io(path))?;
+    f.sync_all().map_err(Error::io(path))
 }
 
 fn set_readonly(path: &Path) -> Result<()> {
@@ -392,6 +516,60 @@ mod tests {
         let s2 = Store::open(dir.path()).unwrap();
         assert_eq!(fs::read_dir(&ingest).unwrap().count(), 0);
         assert!(s2.list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn resumable_ingest_survives_its_writer_and_a_reopen() {
+        let (dir, s) = store();
+        let mut w = s.resumable_writer("upload-1", "library/app").unwrap();
+        w.write_all(b"hello ").unwrap();
+        // While it is open nobody else may resume it.
+        assert!(matches!(
+            s.resume_writer("upload-1"),
+            Err(Error::IngestInUse(_))
+        ));
+        drop(w);
+        // A restart keeps it (an ordinary ingest beside it goes).
+        let mut plain = s.writer("plain").unwrap();
+        plain.write_all(b"x").unwrap();
+        std::mem::forget(plain);
+        let s = Store::open(dir.path()).unwrap();
+        let ingest = dir.path().join("content/ingest");
+        assert_eq!(fs::read_dir(&ingest).unwrap().count(), 1);
+        let (mut w, label) = s.resume_writer("upload-1").unwrap().unwrap();
+        assert_eq!(label, "library/app");
+        assert_eq!(w.written(), 6);
+        w.write_all(b"world").unwrap();
+        let d = w
+            .commit(Some(11), Some(&Digest::of(b"hello world")))
+            .unwrap();
+        assert_eq!(s.read_blob(&d, 100).unwrap(), b"hello world");
+        assert_eq!(
+            fs::read_dir(&ingest).unwrap().count(),
+            0,
+            "commit clears it"
+        );
+        assert!(s.resume_writer("upload-1").unwrap().is_none());
+    }
+
+    #[test]
+    fn resumable_ingests_abort_and_go_stale() {
+        let (dir, s) = store();
+        let ingest = dir.path().join("content/ingest");
+        let w = s.resumable_writer("a", "").unwrap();
+        w.abort();
+        assert_eq!(fs::read_dir(&ingest).unwrap().count(), 0);
+        let held = s.resumable_writer("held", "").unwrap();
+        drop(s.resumable_writer("idle", "").unwrap());
+        let removed = s.remove_stale_resumable(std::time::Duration::ZERO).unwrap();
+        // The one a writer holds stays, however old.
+        assert_eq!(removed, vec!["idle".to_string()]);
+        drop(held);
+        assert_eq!(
+            s.remove_stale_resumable(std::time::Duration::from_secs(3600))
+                .unwrap(),
+            Vec::<String>::new()
+        );
     }
 
     #[test]

@@ -68,6 +68,8 @@ pub struct NetworkConfig {
     pub fixed_cidr: Option<berth_network::Subnet>,
     pub pools: Vec<berth_network::Pool>,
     pub mtu: u32,
+    /// `--icc` / daemon.json `icc`: traffic between containers of the default bridge.
+    pub icc: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -104,6 +106,7 @@ struct DaemonJson {
     #[serde(rename = "default-address-pools")]
     default_address_pools: Option<Vec<PoolJson>>,
     mtu: Option<u32>,
+    icc: Option<bool>,
     #[serde(rename = "userns-remap")]
     userns_remap: Option<String>,
     // Known to dockerd; acted on by later milestones of Berth.
@@ -142,7 +145,6 @@ const OTHER_DOCKERD_KEYS: &[&str] = &[
     "fixed-cidr-v6",
     "group",
     "host-gateway-ip",
-    "icc",
     "init",
     "init-path",
     "insecure-registries",
@@ -194,6 +196,8 @@ pub struct Flags {
     pub fixed_cidr: Option<String>,
     pub default_address_pools: Vec<String>,
     pub mtu: Option<u32>,
+    /// `--icc`.
+    pub icc: Option<bool>,
     /// `--userns-remap`.
     pub userns_remap: Option<String>,
 }
@@ -385,6 +389,7 @@ fn network_config(flags: &Flags, json: &DaemonJson) -> Result<NetworkConfig> {
         fixed_cidr,
         pools,
         mtu: flags.mtu.or(json.mtu).unwrap_or(1500),
+        icc: flags.icc.or(json.icc).unwrap_or(true),
     })
 }
 

@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::Daemon;
 
 mod archive;
+mod check;
 mod commit;
 mod df;
 mod fetch;

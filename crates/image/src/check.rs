@@ -1,8 +1,8 @@
 //! `system check`: verifies the whole store — every blob against its digest, every image's
 //! config, manifest and layer chain against its snapshots — and, when asked, repairs it by
-//! removing what is broken or unreferenced. (Re-fetching a broken image from its registry is the
-//! pull machinery's job; until it can, a broken image is removed and must be pulled or loaded
-//! again.)
+//! removing what is broken or unreferenced. A broken image is removed here and reported in
+//! [`CheckReport::removed_images`] with the names it had, so that the daemon can re-fetch it
+//! from the registry it came from (its repo digests) and give it its tags back.
 
 use std::collections::HashSet;
 
@@ -26,6 +26,18 @@ pub struct CheckReport {
     pub problems: Vec<String>,
     /// One line per repair made.
     pub repaired: Vec<String>,
+    /// Broken images removed by a repair, for the caller to fetch again.
+    #[serde(skip)]
+    pub removed_images: Vec<RemovedImage>,
+}
+
+/// A broken image that a repair removed, with what it was called.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemovedImage {
+    pub id: String,
+    pub tags: Vec<String>,
+    /// `repo@sha256:...` names it was pulled by: where it can be fetched again.
+    pub repo_digests: Vec<String>,
 }
 
 impl CheckReport {
@@ -151,11 +163,18 @@ impl ImageStore {
 
         if repair {
             for row in &broken_images {
-                for t in self.db.tags_for_image(&row.id)? {
-                    self.db.delete_tag(&t)?;
+                let tags = self.db.tags_for_image(&row.id)?;
+                for t in &tags {
+                    self.db.delete_tag(t)?;
                 }
+                let repo_digests = self.db.repo_digests_for_image(&row.id)?;
                 self.db.delete_image(&row.id)?;
                 r.repaired.push(format!("removed broken image {}", row.id));
+                r.removed_images.push(RemovedImage {
+                    id: row.id.clone(),
+                    tags,
+                    repo_digests,
+                });
             }
         }
 

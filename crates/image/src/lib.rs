@@ -40,7 +40,7 @@ pub mod waste;
 
 pub use build::StepLayer;
 pub use changes::apply_changes;
-pub use check::CheckReport;
+pub use check::{CheckReport, RemovedImage};
 pub use commit::CommitOptions;
 pub use error::{Error, Result};
 pub use load::LoadedImage;

@@ -1,8 +1,8 @@
 //! The embedded DNS server of user-defined networks.
 //!
 //! Like Docker's, it answers at 127.0.0.11 inside each container — but without entering the
-//! container from the daemon's runtime threads: the UDP socket is opened inside the container's
-//! namespace by a short-lived helper thread ([`crate::netns::udp_socket_in`]) and then served
+//! container from the daemon's runtime threads: the UDP socket and TCP listener are opened inside the container's
+//! namespace by a short-lived helper thread ([`crate::netns::dns_sockets_in`]) and then served
 //! here, in the daemon's own namespace. Names of the container's networks (container names,
 //! aliases, ID prefixes) are answered from the daemon's state through [`Lookup`]; anything else
 //! is forwarded to the host's resolvers — from the host's namespace, so a resolver on the host's
@@ -12,7 +12,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::UdpSocket;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
 /// Answers names for one container.
 pub trait Lookup: Send + Sync + 'static {
@@ -34,50 +35,155 @@ pub fn host_upstreams(resolv_conf: &str) -> Vec<SocketAddr> {
         .collect()
 }
 
-/// Serves DNS on `socket` for container `container_id` until the task is aborted.
+/// The embedded server's sockets, opened inside a container's namespace.
+#[derive(Debug)]
+pub struct Sockets {
+    pub udp: std::net::UdpSocket,
+    /// Resolvers retry over TCP when a UDP answer comes back truncated (and some clients,
+    /// `dig +tcp`, ask over TCP only), so Docker's server listens on both.
+    pub tcp: std::net::TcpListener,
+}
+
+/// Serves DNS on `sockets` for container `container_id` until the task is aborted.
 pub fn serve(
-    socket: std::net::UdpSocket,
+    sockets: Sockets,
     container_id: String,
     lookup: Arc<dyn Lookup>,
     upstreams: Arc<Vec<SocketAddr>>,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
-    let socket = Arc::new(UdpSocket::from_std(socket)?);
+    let socket = Arc::new(UdpSocket::from_std(sockets.udp)?);
+    let listener = TcpListener::from_std(sockets.tcp)?;
+    let resolver = Arc::new(Resolver {
+        container_id,
+        lookup,
+        upstreams,
+    });
     Ok(tokio::spawn(async move {
+        // Connection tasks are children of this one: aborting the server ends them too.
+        let mut connections = tokio::task::JoinSet::new();
         let mut buf = vec![0u8; 4096];
         loop {
-            let Ok((n, peer)) = socket.recv_from(&mut buf).await else {
-                continue;
-            };
-            let query = buf[..n].to_vec();
-            let q = match parse_question(&query) {
-                Some(q) => q,
-                None => continue,
-            };
-            let name = q.name.trim_end_matches('.').to_ascii_lowercase();
-            match lookup.lookup(&container_id, &name) {
-                Some(ips) => {
-                    let ips = if q.qtype == TYPE_A { ips } else { Vec::new() };
-                    let _ = socket.send_to(&answer(&query, &q, &ips, 0), peer).await;
-                }
-                None if lookup.may_forward(&container_id) && !upstreams.is_empty() => {
-                    let (socket, upstreams) = (socket.clone(), upstreams.clone());
-                    tokio::spawn(async move {
-                        let reply = match forward(&query, &upstreams).await {
-                            Some(r) => r,
-                            None => answer(&query, &q, &[], RCODE_SERVFAIL),
-                        };
-                        let _ = socket.send_to(&reply, peer).await;
+            tokio::select! {
+                r = socket.recv_from(&mut buf) => {
+                    let Ok((n, peer)) = r else { continue };
+                    if connections.len() >= MAX_IN_FLIGHT {
+                        continue;
+                    }
+                    let (query, socket, resolver) = (buf[..n].to_vec(), socket.clone(), resolver.clone());
+                    connections.spawn(async move {
+                        if let Some(reply) = resolver.resolve(&query, Transport::Udp).await {
+                            let _ = socket.send_to(&reply, peer).await;
+                        }
                     });
                 }
-                None => {
-                    let _ = socket
-                        .send_to(&answer(&query, &q, &[], RCODE_SERVFAIL), peer)
-                        .await;
+                r = listener.accept() => {
+                    let Ok((stream, _)) = r else { continue };
+                    if connections.len() >= MAX_IN_FLIGHT {
+                        continue;
+                    }
+                    connections.spawn(serve_tcp(stream, resolver.clone()));
                 }
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
             }
         }
     }))
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    Udp,
+    Tcp,
+}
+
+struct Resolver {
+    container_id: String,
+    lookup: Arc<dyn Lookup>,
+    upstreams: Arc<Vec<SocketAddr>>,
+}
+
+impl Resolver {
+    /// The reply to `query`, `None` for messages that are not queries.
+    async fn resolve(&self, query: &[u8], transport: Transport) -> Option<Vec<u8>> {
+        let q = parse_question(query)?;
+        let name = q.name.trim_end_matches('.').to_ascii_lowercase();
+        Some(match self.lookup.lookup(&self.container_id, &name) {
+            Some(ips) => {
+                let ips = if q.qtype == TYPE_A { ips } else { Vec::new() };
+                answer(query, &q, &ips, 0)
+            }
+            None if self.lookup.may_forward(&self.container_id) && !self.upstreams.is_empty() => {
+                let reply = match transport {
+                    Transport::Udp => forward(query, &self.upstreams).await,
+                    Transport::Tcp => forward_tcp(query, &self.upstreams).await,
+                };
+                reply.unwrap_or_else(|| answer(query, &q, &[], RCODE_SERVFAIL))
+            }
+            None => answer(query, &q, &[], RCODE_SERVFAIL),
+        })
+    }
+}
+
+/// DNS over TCP (RFC 1035 4.2.2, RFC 7766): length-prefixed messages, several per connection,
+/// answered in order; an idle connection is closed.
+async fn serve_tcp(mut stream: TcpStream, resolver: Arc<Resolver>) {
+    loop {
+        let Some(query) = read_tcp_message(&mut stream, TCP_IDLE).await else {
+            return;
+        };
+        let Some(reply) = resolver.resolve(&query, Transport::Tcp).await else {
+            return;
+        };
+        if write_tcp_message(&mut stream, &reply).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Queries and connections served at once per container: a container flooding its resolver
+/// gets dropped queries, not an ever-growing pile of tasks in the daemon.
+const MAX_IN_FLIGHT: usize = 256;
+
+const TCP_IDLE: Duration = Duration::from_secs(10);
+
+async fn read_tcp_message(stream: &mut TcpStream, idle: Duration) -> Option<Vec<u8>> {
+    let mut len = [0u8; 2];
+    tokio::time::timeout(idle, stream.read_exact(&mut len))
+        .await
+        .ok()?
+        .ok()?;
+    let mut msg = vec![0u8; u16::from_be_bytes(len) as usize];
+    tokio::time::timeout(idle, stream.read_exact(&mut msg))
+        .await
+        .ok()?
+        .ok()?;
+    Some(msg)
+}
+
+async fn write_tcp_message(stream: &mut TcpStream, msg: &[u8]) -> std::io::Result<()> {
+    let len = u16::try_from(msg.len()).map_err(std::io::Error::other)?;
+    let mut out = Vec::with_capacity(msg.len() + 2);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(msg);
+    stream.write_all(&out).await
+}
+
+async fn forward_tcp(query: &[u8], upstreams: &[SocketAddr]) -> Option<Vec<u8>> {
+    for up in upstreams {
+        let Ok(Ok(mut s)) = tokio::time::timeout(UPSTREAM_TIMEOUT, TcpStream::connect(up)).await
+        else {
+            continue;
+        };
+        if write_tcp_message(&mut s, query).await.is_err() {
+            continue;
+        }
+        if let Some(reply) = read_tcp_message(&mut s, UPSTREAM_TIMEOUT).await {
+            return Some(reply);
+        }
+    }
+    None
+}
+
+const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(3);
 
 async fn forward(query: &[u8], upstreams: &[SocketAddr]) -> Option<Vec<u8>> {
     for up in upstreams {
@@ -93,8 +199,7 @@ async fn forward(query: &[u8], upstreams: &[SocketAddr]) -> Option<Vec<u8>> {
             continue;
         }
         let mut buf = vec![0u8; 4096];
-        if let Ok(Ok((n, _))) =
-            tokio::time::timeout(Duration::from_secs(3), s.recv_from(&mut buf)).await
+        if let Ok(Ok((n, _))) = tokio::time::timeout(UPSTREAM_TIMEOUT, s.recv_from(&mut buf)).await
         {
             buf.truncate(n);
             return Some(buf);

@@ -91,6 +91,9 @@ pub struct Link {
     /// Set for the interface that carries the default route.
     pub default_gateway: Option<Ipv4Addr>,
     pub mtu: u32,
+    /// `enable_icc=false`: an isolated bridge port, which the bridge forwards nothing to from
+    /// another isolated port — containers reach the gateway and the outside, not each other.
+    pub isolated: bool,
 }
 
 /// Plugs the container whose namespace is at `netns` into its bridge.
@@ -119,6 +122,16 @@ pub fn attach(netns: &Path, link: &Link) -> Result<()> {
             "1",
         );
         let inside = (|| {
+            if link.isolated {
+                std::fs::write(
+                    format!("/sys/class/net/{}/brport/isolated", link.host_name),
+                    "1",
+                )
+                .map_err(Error::netns(format!(
+                    "isolating bridge port {} (enable_icc=false)",
+                    link.host_name
+                )))?;
+            }
             enter(netns)?;
             let mut nl = Netlink::open()?;
             let idx = nl.link_index(&link.ifname)?.ok_or_else(|| Error::Netlink {
@@ -144,16 +157,22 @@ pub fn detach(host_name: &str) -> Result<()> {
     Netlink::open()?.delete_link(host_name)
 }
 
-/// Opens a UDP socket bound to `addr` inside the namespace at `netns`: the embedded DNS server
-/// answers on it from the daemon's own namespace.
-pub fn udp_socket_in(netns: &Path, addr: std::net::SocketAddr) -> Result<std::net::UdpSocket> {
+/// Opens the UDP socket and the TCP listener bound to `addr` inside the namespace at `netns`:
+/// the embedded DNS server answers on them from the daemon's own namespace.
+pub fn dns_sockets_in(netns: &Path, addr: std::net::SocketAddr) -> Result<crate::dns::Sockets> {
     on_own_thread(|| {
         enter(netns)?;
-        let s = std::net::UdpSocket::bind(addr)
-            .map_err(Error::netns(format!("binding {addr} inside the container")))?;
-        s.set_nonblocking(true)
+        let udp = std::net::UdpSocket::bind(addr).map_err(Error::netns(format!(
+            "binding UDP {addr} inside the container"
+        )))?;
+        udp.set_nonblocking(true)
             .map_err(Error::io("setting the DNS socket non-blocking"))?;
-        Ok(s)
+        let tcp = std::net::TcpListener::bind(addr).map_err(Error::netns(format!(
+            "binding TCP {addr} inside the container"
+        )))?;
+        tcp.set_nonblocking(true)
+            .map_err(Error::io("setting the DNS listener non-blocking"))?;
+        Ok(crate::dns::Sockets { udp, tcp })
     })
 }
 

@@ -183,15 +183,13 @@ impl Auth {
 
     /// The user of valid basic credentials; `None` if absent or wrong.
     fn basic_user(&self, headers: &HeaderMap) -> Option<String> {
-        let v = headers.get(AUTHORIZATION)?.to_str().ok()?;
-        let b64 = v
-            .strip_prefix("Basic ")
-            .or_else(|| v.strip_prefix("basic "))?;
-        let raw = STANDARD.decode(b64.trim()).ok()?;
-        let raw = String::from_utf8(raw).ok()?;
-        let (user, password) = raw.split_once(':')?;
-        self.check_password(user, password)
-            .then(|| user.to_string())
+        let (user, password) = basic_credentials(headers)?;
+        self.check_password(&user, &password).then_some(user)
+    }
+
+    /// The user name a request's Basic credentials claim (unchecked), for counting failures.
+    pub(crate) fn basic_user_name(&self, headers: &HeaderMap) -> Option<String> {
+        basic_credentials(headers).map(|(user, _)| user)
     }
 
     /// Checks a request's credentials for `access` (empty: any authenticated caller) and
@@ -484,6 +482,17 @@ impl TokenIssuer {
         }
         false
     }
+}
+
+/// `Authorization: Basic` user and password.
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let v = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let b64 = v
+        .strip_prefix("Basic ")
+        .or_else(|| v.strip_prefix("basic "))?;
+    let raw = String::from_utf8(STANDARD.decode(b64.trim()).ok()?).ok()?;
+    let (user, password) = raw.split_once(':')?;
+    Some((user.to_owned(), password.to_owned()))
 }
 
 #[cfg(test)]

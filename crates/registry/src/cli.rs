@@ -99,6 +99,10 @@ struct ServeArgs {
     /// Log level (error, warn, info, debug, trace); RUST_LOG wins when set.
     #[arg(long, value_name = "LEVEL", default_value = "info")]
     log_level: String,
+    /// Log lines as `text` (key=value) or `json` (one object per line, for log shippers);
+    /// default: the config file's `log.formatter`, else text.
+    #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
+    log_format: Option<String>,
 }
 
 fn load(common: &Common) -> Result<Config, String> {
@@ -198,18 +202,26 @@ pub fn cli_main(args: &[OsString]) -> i32 {
     };
     match cli.command {
         Command::Serve(a) => {
-            let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&a.log_level));
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter(filter)
-                .with_writer(std::io::stderr)
-                .try_init();
             let cfg = match apply(&a) {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("berth registry: {e}");
                     return 1;
                 }
+            };
+            let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&a.log_level));
+            let logs = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr);
+            let json = match a.log_format.as_deref() {
+                Some(f) => f == "json",
+                None => cfg.log_formatter() == Some("json"),
+            };
+            let _ = if json {
+                logs.json().flatten_event(true).try_init()
+            } else {
+                logs.try_init()
             };
             runtime.block_on(async {
                 let server = match Server::start(cfg).await {

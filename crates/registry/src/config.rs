@@ -41,7 +41,8 @@ use crate::error::{Error, Result};
 pub struct Config {
     /// distribution's `version: 0.1`, accepted and ignored.
     pub version: Option<serde_norway::Value>,
-    /// distribution's `log:` section, accepted; Berth logs through `--log-level`/`RUST_LOG`.
+    /// distribution's `log:` section: `formatter: text|json` is honoured (see
+    /// [`Config::log_formatter`]); the level comes from `--log-level`/`RUST_LOG`.
     pub log: Option<serde_norway::Value>,
     pub http: Http,
     pub storage: Storage,
@@ -259,6 +260,14 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:5000";
 pub const DEFAULT_STORAGE: &str = "/var/lib/berth/registry";
 
 impl Config {
+    /// `log.formatter` (`text`, `json`; distribution's `logstash` is read as `json`).
+    pub fn log_formatter(&self) -> Option<&str> {
+        match self.log.as_ref()?.get("formatter")?.as_str()? {
+            "logstash" => Some("json"),
+            f => Some(f),
+        }
+    }
+
     /// Reads a YAML file. Unknown top-level keys are refused so a typo is not silently ignored.
     pub fn load(path: &Path) -> Result<Config> {
         let text = std::fs::read_to_string(path)

@@ -5,6 +5,8 @@
 //! match on them (few do; they should match on `code`) see the same text.
 
 use berth_types::{ErrorKind, Kinded};
+use std::time::Duration;
+
 use serde_json::{json, Value};
 
 /// A failure answered to a client. `detail` is free-form JSON, as the specification allows.
@@ -49,7 +51,10 @@ pub enum Error {
     #[error("invalid content range")]
     RangeInvalid { header: &'static str, range: String },
     #[error("too many requests")]
-    TooManyRequests,
+    TooManyRequests {
+        /// When the client may try again (`Retry-After`), if known.
+        retry_after: Duration,
+    },
     /// The upstream of a pull-through cache failed or could not be reached.
     #[error("upstream registry unavailable: {0}")]
     Upstream(String),
@@ -83,7 +88,7 @@ impl Error {
             Error::Unsupported(_) | Error::MethodNotAllowed => "UNSUPPORTED",
             Error::PaginationNumberInvalid(_) => "PAGINATION_NUMBER_INVALID",
             Error::RangeInvalid { .. } => "RANGE_INVALID",
-            Error::TooManyRequests => "TOOMANYREQUESTS",
+            Error::TooManyRequests { .. } => "TOOMANYREQUESTS",
             Error::Upstream(_) => "UNAVAILABLE",
             Error::NotFound => "NOT_FOUND",
             Error::Internal(_) => "UNKNOWN",
@@ -111,7 +116,7 @@ impl Error {
             Error::Denied(_) => 403,
             Error::Unsupported(_) | Error::MethodNotAllowed => 405,
             Error::RangeInvalid { .. } => 416,
-            Error::TooManyRequests => 429,
+            Error::TooManyRequests { .. } => 429,
             Error::Upstream(_) => 503,
             Error::Internal(_) => 500,
         }
@@ -138,7 +143,9 @@ impl Error {
             | Error::Internal(s) => Value::String(s.clone()),
             Error::ManifestTooLarge(limit) => json!({ "limit": limit }),
             Error::RangeInvalid { range, .. } => Value::String(range.clone()),
-            Error::TooManyRequests | Error::MethodNotAllowed | Error::NotFound => Value::Null,
+            Error::TooManyRequests { .. } | Error::MethodNotAllowed | Error::NotFound => {
+                Value::Null
+            }
         }
     }
 

@@ -21,8 +21,9 @@
 //! 3. `PUT ?digest=` appends the last bytes and commits: the store verifies the digest, fsyncs,
 //!    renames the data into place and fsyncs the directory; only then is the repository's link
 //!    written (itself by temp name, fsync, rename). A wrong digest discards the upload.
-//! 4. `DELETE` cancels. Uploads idle longer than the purge age are discarded; a restart discards
-//!    them all (the store empties its ingest area on open), and clients restart the upload.
+//! 4. `DELETE` cancels. Uploads idle longer than the purge age are discarded. Upload data are
+//!    resumable ingests of the content store, so a restart keeps them: the first request for an
+//!    upload the server does not hold takes it up from disk (re-hashing what arrived).
 //!
 //! A crash at any point leaves at most an ingest directory (removed at the next start) or a blob
 //! no link names (removed by garbage collection): never a partial blob or manifest that a client
@@ -45,6 +46,7 @@ mod manifests;
 mod metrics;
 mod names;
 mod proxy;
+mod ratelimit;
 mod server;
 mod storage;
 mod tags;

@@ -185,6 +185,7 @@ pub struct Registry {
     pub(crate) gc: gc::Gate,
     pub(crate) metrics: Metrics,
     pub(crate) auth: Option<Auth>,
+    pub(crate) auth_failures: crate::ratelimit::FailureLimiter,
     pub(crate) proxy: proxy::Proxies,
     /// How long a connection may stall while sending headers or a body.
     pub(crate) idle: Duration,
@@ -192,7 +193,8 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Opens the storage and loads credentials. Unfinished uploads of a previous run are gone.
+    /// Opens the storage and loads credentials. Unfinished uploads of a previous run stay on disk
+    /// until their clients come back or the purge age passes.
     pub fn open(config: Config) -> Result<Registry> {
         let root = config.root();
         std::fs::create_dir_all(&root).map_err(Error::io("create storage root"))?;
@@ -213,6 +215,7 @@ impl Registry {
             gc,
             metrics: Metrics::default(),
             auth,
+            auth_failures: Default::default(),
             proxy,
         })
     }
@@ -396,7 +399,21 @@ async fn handle(
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(0);
     let mut ctx = Ctx { tls, user: None };
-    let result = route(&registry, req, peer, &mut ctx).await;
+    // Requests that present a password are the ones that cost bcrypt work and guess.
+    let basic_user = registry
+        .auth
+        .as_ref()
+        .and_then(|a| a.basic_user_name(req.headers()));
+    let wait = basic_user
+        .as_deref()
+        .and_then(|u| registry.auth_failures.wait(peer.ip(), u, Instant::now()));
+    let result = match wait {
+        Some(wait) => Err(Error::TooManyRequests { retry_after: wait }),
+        None => route(&registry, req, peer, &mut ctx).await,
+    };
+    if let (Some(u), Err(Error::Unauthorized { .. })) = (&basic_user, &result) {
+        registry.auth_failures.failed(peer.ip(), u, Instant::now());
+    }
     let mut response = match result {
         Ok(r) => r,
         Err(e) => error_response(&e),
@@ -443,6 +460,9 @@ pub(crate) fn error_response(e: &Error) -> Resp {
         }
         Error::RangeInvalid { header, range } => {
             b = b.header(*header, range.as_str());
+        }
+        Error::TooManyRequests { retry_after } => {
+            b = b.header("Retry-After", retry_after.as_secs().max(1));
         }
         _ => {}
     }
@@ -524,10 +544,20 @@ async fn route(
     let method = req.method().clone();
     match path.as_str() {
         "/metrics" => {
-            return match method {
-                Method::GET | Method::HEAD => reg.metrics.render(reg),
-                _ => Err(Error::MethodNotAllowed),
+            if method != Method::GET && method != Method::HEAD {
+                return Err(Error::MethodNotAllowed);
             }
+            // Request counts and repository activity are not for anonymous eyes on a
+            // protected registry: the caller needs the `registry:metrics:*` right (any
+            // htpasswd user in basic mode).
+            if let Some(auth) = &reg.auth {
+                ctx.user = auth.authorize(
+                    req.headers(),
+                    &[Access::new("registry", "metrics", "*")],
+                    ctx.tls,
+                )?;
+            }
+            return reg.metrics.render(reg);
         }
         "/token" => {
             return match &reg.auth {

@@ -27,8 +27,12 @@ pub(crate) struct Upload {
 }
 
 /// The uploads in progress, by id. Each has its own lock so one slow client stalls only itself.
+/// Their data are resumable ingests of the store: an upload the map does not hold (the server
+/// restarted) is taken up again from disk when its client comes back.
 pub(crate) struct Uploads {
     map: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Upload>>>>,
+    /// One resume from disk at a time, so two requests cannot both take up the same upload.
+    resuming: tokio::sync::Mutex<()>,
     ttl: Duration,
     max: usize,
 }
@@ -37,6 +41,7 @@ impl Uploads {
     pub(crate) fn new(ttl: Duration, max: usize) -> Uploads {
         Uploads {
             map: Mutex::new(HashMap::new()),
+            resuming: tokio::sync::Mutex::new(()),
             ttl,
             max,
         }
@@ -52,10 +57,12 @@ impl Uploads {
 
     fn create(&self, reg: &Registry, repo: &str) -> Result<String> {
         if self.len() >= self.max {
-            return Err(Error::TooManyRequests);
+            return Err(Error::TooManyRequests {
+                retry_after: Duration::from_secs(1),
+            });
         }
         let id = format!("{:032x}", rand::random::<u128>());
-        let writer = reg.store.writer(&format!("upload-{id}"))?;
+        let writer = reg.store.resumable_writer(&ingest_ref(&id), repo)?;
         self.lock().insert(
             id.clone(),
             Arc::new(tokio::sync::Mutex::new(Upload {
@@ -69,9 +76,18 @@ impl Uploads {
 
     /// The upload `id` of repository `repo`, locked; an id of another repository is unknown
     /// here. Waits while another request of the same upload writes a chunk.
-    async fn get(&self, repo: &str, id: &str) -> Result<tokio::sync::OwnedMutexGuard<Upload>> {
+    async fn get(
+        &self,
+        reg: &Registry,
+        repo: &str,
+        id: &str,
+    ) -> Result<tokio::sync::OwnedMutexGuard<Upload>> {
         let unknown = || Error::BlobUploadUnknown(json!({ "uuid": id }));
-        let up = self.lock().get(id).cloned().ok_or_else(unknown)?;
+        let found = self.lock().get(id).cloned();
+        let up = match found {
+            Some(up) => up,
+            None => self.resume(reg, repo, id).await?.ok_or_else(unknown)?,
+        };
         let g = up.lock_owned().await;
         // Checked under the lock: the upload may also have been finished or cancelled while
         // this request waited.
@@ -81,16 +97,73 @@ impl Uploads {
         Ok(g)
     }
 
+    /// Takes up upload `id` of `repo` from disk, where an earlier run of the server left it.
+    async fn resume(
+        &self,
+        reg: &Registry,
+        repo: &str,
+        id: &str,
+    ) -> Result<Option<Arc<tokio::sync::Mutex<Upload>>>> {
+        // Ids are ours: anything else is not worth a look on disk.
+        if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(None);
+        }
+        let _one = self.resuming.lock().await;
+        if let Some(up) = self.lock().get(id).cloned() {
+            return Ok(Some(up));
+        }
+        if self.len() >= self.max {
+            return Err(Error::TooManyRequests {
+                retry_after: Duration::from_secs(1),
+            });
+        }
+        let (store, r) = (reg.store.clone(), ingest_ref(id));
+        // Hashing what arrived so far reads the whole partial blob: off the async threads.
+        let resumed = tokio::task::spawn_blocking(move || store.resume_writer(&r))
+            .await
+            .map_err(|e| Error::Internal(format!("resume task: {e}")))??;
+        let Some((writer, label)) = resumed else {
+            return Ok(None);
+        };
+        if label != repo {
+            // Another repository's upload: left where it is, unknown here.
+            return Ok(None);
+        }
+        let up = Arc::new(tokio::sync::Mutex::new(Upload {
+            repo: label,
+            writer: Some(writer),
+            touched: Instant::now(),
+        }));
+        self.lock().insert(id.to_owned(), up.clone());
+        Ok(Some(up))
+    }
+
+    /// Ends upload `id` and discards its data (`g` is its locked state).
+    fn discard(&self, id: &str, g: &mut Upload) {
+        self.lock().remove(id);
+        if let Some(w) = g.writer.take() {
+            w.abort();
+        }
+    }
+
     fn remove(&self, id: &str) {
         self.lock().remove(id);
     }
 
-    /// Discards uploads idle for longer than the purge age (their ingest is removed when the
-    /// writer drops). Uploads busy with a chunk are never idle.
+    /// Discards uploads idle for longer than the purge age, in memory and on disk. Uploads busy
+    /// with a chunk are never idle.
     fn purge(&self) {
         let now = Instant::now();
         self.lock().retain(|_, up| match up.try_lock() {
-            Ok(g) => now.duration_since(g.touched) < self.ttl,
+            Ok(mut g) => {
+                let keep = now.duration_since(g.touched) < self.ttl;
+                if !keep {
+                    if let Some(w) = g.writer.take() {
+                        w.abort();
+                    }
+                }
+                keep
+            }
             Err(_) => true,
         });
     }
@@ -99,13 +172,36 @@ impl Uploads {
 pub(crate) fn spawn_purger(reg: Arc<Registry>, mut stopped: watch::Receiver<bool>) {
     tokio::spawn(async move {
         let every = (reg.uploads.ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(600));
+        purge_on_disk(&reg).await;
         loop {
             tokio::select! {
-                _ = tokio::time::sleep(every) => reg.uploads.purge(),
+                _ = tokio::time::sleep(every) => {
+                    reg.uploads.purge();
+                    purge_on_disk(&reg).await;
+                }
                 _ = stopped.changed() => return,
             }
         }
     });
+}
+
+/// Removes uploads that an earlier run left on disk and nobody took up within the purge age.
+pub(crate) async fn purge_on_disk(reg: &Registry) {
+    let (store, ttl) = (reg.store.clone(), reg.uploads.ttl);
+    let removed = tokio::task::spawn_blocking(move || store.remove_stale_resumable(ttl)).await;
+    match removed {
+        Ok(Ok(refs)) if !refs.is_empty() => {
+            tracing::info!(count = refs.len(), "purged abandoned uploads")
+        }
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!("purging abandoned uploads: {e}"),
+        Err(e) => tracing::warn!("purging abandoned uploads: {e}"),
+    }
+}
+
+/// The store's ingest reference of upload `id`.
+fn ingest_ref(id: &str) -> String {
+    format!("upload-{id}")
 }
 
 fn location(name: &str, id: &str) -> String {
@@ -203,7 +299,7 @@ pub(crate) async fn start(
 }
 
 pub(crate) async fn status(reg: &Registry, name: &str, id: &str) -> Result<Resp> {
-    let g = reg.uploads.get(name, id).await?;
+    let g = reg.uploads.get(reg, name, id).await?;
     let n = g.writer.as_ref().map_or(0, Writer::written);
     accepted(name, id, n, 204)
 }
@@ -228,7 +324,7 @@ pub(crate) async fn patch(
     id: &str,
     req: Request<Incoming>,
 ) -> Result<Resp> {
-    let mut g = reg.uploads.get(name, id).await?;
+    let mut g = reg.uploads.get(reg, name, id).await?;
     let have = g.writer.as_ref().map_or(0, Writer::written);
     let out_of_order = || Error::RangeInvalid {
         header: "Range",
@@ -266,7 +362,7 @@ pub(crate) async fn finish(
     id: &str,
     req: Request<Incoming>,
 ) -> Result<Resp> {
-    let mut g = reg.uploads.get(name, id).await?;
+    let mut g = reg.uploads.get(reg, name, id).await?;
     let q = query(&req);
     let digest = names::parse_digest(
         query_get(&q, "digest").ok_or_else(|| Error::DigestInvalid("digest missing".into()))?,
@@ -285,8 +381,8 @@ pub(crate) async fn finish(
 }
 
 pub(crate) async fn cancel(reg: &Registry, name: &str, id: &str) -> Result<Resp> {
-    let _g = reg.uploads.get(name, id).await?;
-    reg.uploads.remove(id);
+    let mut g = reg.uploads.get(reg, name, id).await?;
+    reg.uploads.discard(id, &mut g);
     resp(204)
         .header(CONTENT_LENGTH, 0)
         .body(empty())

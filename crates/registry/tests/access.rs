@@ -489,3 +489,55 @@ fn tls_serves_and_refuses_plain_http() {
         top
     );
 }
+
+#[test]
+fn repeated_password_failures_are_slowed_down_per_user() {
+    let r = Reg::start(|c, dir| {
+        c.auth.htpasswd = Some(Htpasswd {
+            realm: "test-realm".into(),
+            path: htpasswd(dir),
+        })
+    });
+    let wrong = basic("alice", "guess");
+    let h = [("Authorization", wrong.as_str())];
+    // Ten guesses are answered (and refused) normally, the next is told to wait.
+    for n in 0..10 {
+        let res = r.req("GET", "/v2/", &h, b"");
+        assert_eq!(res.status, 401, "guess {n}");
+    }
+    let res = r.req("GET", "/v2/", &h, b"");
+    assert_eq!(
+        (res.status, res.code()),
+        (429, "TOOMANYREQUESTS".to_string())
+    );
+    let retry: u64 = res.header("Retry-After").unwrap().parse().unwrap();
+    assert!((1..=6).contains(&retry), "Retry-After {retry}");
+    // Even the right password for that user waits now; other users are unaffected.
+    let alice = basic("alice", "wonderland");
+    let res = r.req("GET", "/v2/", &[("Authorization", alice.as_str())], b"");
+    assert_eq!(res.status, 429);
+    let bob = basic("bob", "builder");
+    let res = r.req("GET", "/v2/", &[("Authorization", bob.as_str())], b"");
+    assert_eq!(res.status, 200);
+}
+
+#[test]
+fn metrics_need_credentials_on_a_protected_registry() {
+    let r = Reg::start(|c, dir| {
+        c.auth.htpasswd = Some(Htpasswd {
+            realm: "test-realm".into(),
+            path: htpasswd(dir),
+        })
+    });
+    let res = r.req("GET", "/metrics", &[], b"");
+    assert_eq!(res.status, 401);
+    assert!(res.header("WWW-Authenticate").is_some());
+    let alice = basic("alice", "wonderland");
+    let res = r.req("GET", "/metrics", &[("Authorization", alice.as_str())], b"");
+    assert_eq!(res.status, 200);
+    assert!(
+        String::from_utf8_lossy(&res.body).contains("berth_registry_http_requests_total"),
+        "{}",
+        String::from_utf8_lossy(&res.body)
+    );
+}

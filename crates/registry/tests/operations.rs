@@ -615,3 +615,71 @@ fn yaml_configuration() {
     assert_eq!((res.status, res.code()), (429, "TOOMANYREQUESTS".into()));
     assert!(Config::parse("http:\n  addr: x\nbogus: 1\n").is_err());
 }
+
+#[test]
+fn a_chunked_upload_resumes_after_a_restart() {
+    let storage = tempfile::tempdir().unwrap();
+    let config = || {
+        let mut cfg = Config::default();
+        cfg.http.addr = Some("127.0.0.1:0".into());
+        cfg.storage.filesystem.rootdirectory = Some(storage.path().to_path_buf());
+        cfg
+    };
+    let r = Reg::with_config(config(), tempfile::tempdir().unwrap());
+    let res = r.req("POST", "/v2/app/blobs/uploads/", &[], b"");
+    assert_eq!(res.status, 202);
+    let location = res.header("Location").unwrap().to_string();
+    let id = location.rsplit('/').next().unwrap().to_string();
+    let res = r.req(
+        "PATCH",
+        &location,
+        &[
+            ("Content-Range", "0-4"),
+            ("Content-Type", "application/octet-stream"),
+        ],
+        b"hello",
+    );
+    assert_eq!((res.status, res.header("Range")), (202, Some("0-4")));
+    drop(r);
+
+    // A new server on the same storage takes the upload up where it stood.
+    let r = Reg::with_config(config(), tempfile::tempdir().unwrap());
+    let res = r.req("GET", &format!("/v2/other/blobs/uploads/{id}"), &[], b"");
+    assert_eq!(
+        (res.status, res.code()),
+        (404, "BLOB_UPLOAD_UNKNOWN".to_string()),
+        "another repository's upload stays unknown there"
+    );
+    let res = r.req("GET", &location, &[], b"");
+    assert_eq!((res.status, res.header("Range")), (204, Some("0-4")));
+    let res = r.req(
+        "PATCH",
+        &location,
+        &[
+            ("Content-Range", "5-10"),
+            ("Content-Type", "application/octet-stream"),
+        ],
+        b" world",
+    );
+    assert_eq!((res.status, res.header("Range")), (202, Some("0-10")));
+    let digest = sha(b"hello world");
+    let res = r.req("PUT", &format!("{location}?digest={digest}"), &[], b"");
+    assert_eq!(res.status, 201);
+    let res = r.req("GET", &format!("/v2/app/blobs/{digest}"), &[], b"");
+    assert_eq!(res.body, b"hello world");
+
+    // A cancelled upload leaves nothing behind to resume.
+    let res = r.req("POST", "/v2/app/blobs/uploads/", &[], b"");
+    let location = res.header("Location").unwrap().to_string();
+    r.req("PATCH", &location, &[], b"partial");
+    assert_eq!(r.req("DELETE", &location, &[], b"").status, 204);
+    drop(r);
+    let r = Reg::with_config(config(), tempfile::tempdir().unwrap());
+    let res = r.req("GET", &location, &[], b"");
+    assert_eq!(
+        (res.status, res.code()),
+        (404, "BLOB_UPLOAD_UNKNOWN".to_string())
+    );
+    let ingest = storage.path().join("content/ingest");
+    assert_eq!(std::fs::read_dir(ingest).unwrap().count(), 0);
+}

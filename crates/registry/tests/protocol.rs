@@ -702,7 +702,7 @@ fn stalled_and_half_open_connections_are_dropped() {
 fn crash_leftovers_are_invisible_and_cleaned() {
     let dir = tempfile::tempdir().unwrap();
     let storage = dir.path().join("storage");
-    {
+    let upload = {
         let r = Reg::start(|c, _| c.storage.filesystem.rootdirectory = Some(storage.clone()));
         push_image(&r, "crash", "v1", b"{}", &[b"layer"]);
         // What a crash can leave: a half-written ingest and a temporary link file.
@@ -712,7 +712,8 @@ fn crash_leftovers_are_invisible_and_cleaned() {
             .unwrap()
             .to_string();
         r.req("PATCH", &loc, &[], b"partial");
-    }
+        loc
+    };
     std::fs::write(
         storage.join("repositories/crash/_manifests/tags/.tmp-0000"),
         b"sha256:junk",
@@ -721,12 +722,15 @@ fn crash_leftovers_are_invisible_and_cleaned() {
     std::fs::create_dir_all(storage.join("content/ingest/deadbeef")).unwrap();
     std::fs::write(storage.join("content/ingest/deadbeef/data"), b"half").unwrap();
     let r = Reg::start(|c, _| c.storage.filesystem.rootdirectory = Some(storage.clone()));
+    // The half-written ingest is gone; the client's upload stays, to be resumed.
     assert_eq!(
         std::fs::read_dir(storage.join("content/ingest"))
             .unwrap()
             .count(),
-        0
+        1
     );
+    let st = r.req("GET", &upload, &[], b"");
+    assert_eq!((st.status, st.header("Range")), (204, Some("0-6")));
     let tags = r.req("GET", "/v2/crash/tags/list", &[], b"");
     assert_eq!(tags.json()["tags"], serde_json::json!(["v1"]));
     assert_eq!(r.req("GET", "/v2/crash/manifests/v1", &[], b"").status, 200);

@@ -67,7 +67,7 @@ impl Daemon {
 
         let id = generate_id();
         let networking_config = body.networking_config.clone();
-        let (config, host_config) = merge_config(
+        let (config, mut host_config) = merge_config(
             &id,
             body,
             image_config.config.unwrap_or_default(),
@@ -88,6 +88,7 @@ impl Daemon {
             )));
         }
         validate_log_opts(&host_config)?;
+        self.record_links(&name, &mut host_config)?;
         let networking = self.plan_networking(&host_config, networking_config.as_ref())?;
         if let Some(remap) = &self.config.userns_remap {
             if host_config.userns_mode.as_deref() != Some("host") {

@@ -228,7 +228,21 @@ impl Daemon {
         input.gid = exec_user.gid;
         input.additional_gids = exec_user.additional_gids;
         input.home = exec_user.home;
+        let linked = self.linked_hosts(c)?;
         input.env = c.config.env.clone().unwrap_or_default();
+        // Link variables come first and yield to the container's own (Docker's order).
+        let own: Vec<&str> = input
+            .env
+            .iter()
+            .map(|v| v.split_once('=').map_or(v.as_str(), |(k, _)| k))
+            .collect();
+        let link_env: Vec<String> = linked
+            .env
+            .iter()
+            .filter(|v| !own.contains(&v.split_once('=').map_or(v.as_str(), |(k, _)| k)))
+            .cloned()
+            .collect();
+        input.env.splice(0..0, link_env);
         input.cwd = c
             .config
             .working_dir
@@ -279,7 +293,7 @@ impl Daemon {
                 &input.domainname,
                 network_host,
                 net.ip,
-                &self.extra_hosts(hc)?,
+                &[self.extra_hosts(hc)?, linked.hosts].concat(),
             )
             .as_bytes(),
         )?;

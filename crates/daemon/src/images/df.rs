@@ -1,4 +1,4 @@
-//! `system df` and `system check`.
+//! `system df`.
 
 use serde_json::{json, Value};
 
@@ -57,13 +57,5 @@ impl Daemon {
             "Volumes": [],
             "BuildCache": build_cache,
         }))
-    }
-
-    /// `POST /system/check` (a Berth extension): verifies the image store, repairing it when
-    /// `repair` is set.
-    pub async fn system_check(&self, repair: bool) -> Result<Value> {
-        let images = self.images.clone();
-        let report = blocking(move || Ok(images.check(repair)?)).await?;
-        Ok(serde_json::to_value(report).unwrap_or_default())
     }
 }

@@ -22,6 +22,12 @@ impl berth_network::dns::Lookup for DnsView {
             .filter(|n| d.networks.by_id(n).is_some_and(|r| !r.is_predefined()))
             .collect();
         let mut out = Vec::new();
+        // `--link db:alias` on a user-defined network: a name only this container resolves.
+        for net in &mine {
+            if let Some(ip) = d.link_address(&me, name, net) {
+                out.push(ip);
+            }
+        }
         for entry in d.containers.all() {
             let c = entry.snapshot();
             let Some(live) = &c.networking.live else {

@@ -10,6 +10,7 @@
 //! namespace files removed. A container's network is built at each start
 //! ([`Daemon::network_setup`]) and torn down with its runtime ([`Daemon::network_teardown`]).
 
+mod links;
 mod lookup;
 mod sandbox;
 mod verbs;
@@ -258,7 +259,10 @@ impl Networks {
                     "com.docker.network.bridge.default_bridge".into(),
                     "true".into(),
                 ),
-                ("com.docker.network.bridge.enable_icc".into(), "true".into()),
+                (
+                    "com.docker.network.bridge.enable_icc".into(),
+                    nc.icc.to_string(),
+                ),
                 (
                     "com.docker.network.bridge.enable_ip_masquerade".into(),
                     "true".into(),

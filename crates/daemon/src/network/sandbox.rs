@@ -269,18 +269,19 @@ impl Daemon {
             self.networks.apply_firewall()?;
         }
         if embedded_dns {
-            let p = path.clone();
-            let sock = blocking(move || {
-                Ok(netns::udp_socket_in(
-                    &p,
-                    SocketAddr::from((Ipv4Addr::new(127, 0, 0, 11), 53)),
-                )?)
-            })
-            .await?;
-            self.start_dns(&c.id, sock, hc)?;
+            self.start_dns(&c.id, &path, hc).await?;
         }
         let ip = live.endpoints.first().map(|e| e.ip);
+        let joined: Vec<String> = live
+            .endpoints
+            .iter()
+            .map(|e| e.network_id.clone())
+            .collect();
         self.update(entry, |c| c.networking.live = Some(live))?;
+        // Docker reports each network a starting container joins.
+        for net in joined.iter().filter_map(|n| self.networks.by_id(n)) {
+            self.network_event("connect", &net.id, &net.name, &net.driver, Some(&c.id));
+        }
         tracing::debug!(
             "network of {}: namespace {:?}, all {:?}",
             c.short_id(),
@@ -340,6 +341,10 @@ impl Daemon {
                 None
             },
             mtu: self.networks.mtu,
+            isolated: net
+                .options
+                .get("com.docker.network.bridge.enable_icc")
+                .is_some_and(|v| v == "false"),
         };
         let (l, p) = (link.clone(), netns_path.to_owned());
         blocking(move || Ok(netns::attach(&p, &l)?)).await?;
@@ -366,12 +371,22 @@ impl Daemon {
         Ok(true)
     }
 
-    pub(crate) fn start_dns(
+    /// Starts the embedded DNS server at 127.0.0.11:53 (UDP and TCP) in the namespace at
+    /// `netns_path`.
+    pub(crate) async fn start_dns(
         &self,
         id: &str,
-        sock: std::net::UdpSocket,
+        netns_path: &std::path::Path,
         hc: &HostConfig,
     ) -> Result<()> {
+        let p = netns_path.to_owned();
+        let sockets = blocking(move || {
+            Ok(netns::dns_sockets_in(
+                &p,
+                SocketAddr::from((Ipv4Addr::new(127, 0, 0, 11), 53)),
+            )?)
+        })
+        .await?;
         let upstreams = match hc.dns.as_ref().filter(|d| !d.is_empty()) {
             Some(list) => Arc::new(
                 list.iter()
@@ -382,7 +397,7 @@ impl Daemon {
             None => self.networks.upstreams(),
         };
         let lookup = Arc::new(super::lookup::DnsView(self.me.clone()));
-        let task = berth_network::dns::serve(sock, id.to_owned(), lookup, upstreams)
+        let task = berth_network::dns::serve(sockets, id.to_owned(), lookup, upstreams)
             .map_err(Error::io("serving DNS"))?;
         self.networks.set_dns(id, task);
         Ok(())
@@ -395,9 +410,13 @@ impl Daemon {
         let had_ports = self.networks.release_ports(id);
         let entry = self.containers.lookup(id).ok();
         let mut veths: Vec<String> = (0..4).map(|n| veth_name(id, n)).collect();
+        let mut left = Vec::new();
         if let Some(e) = &entry {
             if let Some(live) = e.snapshot().networking.live {
-                veths.extend(live.endpoints.into_iter().map(|ep| ep.host_veth));
+                for ep in live.endpoints {
+                    veths.push(ep.host_veth);
+                    left.push(ep.network_id);
+                }
             }
         }
         let netns_path = self.networks.netns_dir.join(id);
@@ -419,6 +438,9 @@ impl Daemon {
             if e.snapshot().networking.live.is_some() {
                 let _ = self.update(e, |c| c.networking.live = None);
             }
+        }
+        for net in left.iter().filter_map(|n| self.networks.by_id(n)) {
+            self.network_event("disconnect", &net.id, &net.name, &net.driver, Some(id));
         }
         if had_ports {
             let _g = self.networks.op.lock().await;
@@ -474,21 +496,8 @@ impl Daemon {
                     .is_some_and(|n| !n.is_predefined())
             });
             if let (true, Some(path)) = (user_net, live.netns.clone()) {
-                let p = path.clone();
-                match blocking(move || {
-                    Ok(netns::udp_socket_in(
-                        &p,
-                        SocketAddr::from((Ipv4Addr::new(127, 0, 0, 11), 53)),
-                    )?)
-                })
-                .await
-                {
-                    Ok(sock) => {
-                        if let Err(e) = self.start_dns(&c.id, sock, &c.host_config) {
-                            tracing::warn!("DNS of {}: {e}", c.id);
-                        }
-                    }
-                    Err(e) => tracing::warn!("DNS of {}: {e}", c.id),
+                if let Err(e) = self.start_dns(&c.id, &path, &c.host_config).await {
+                    tracing::warn!("DNS of {}: {e}", c.id);
                 }
             }
         }

@@ -426,15 +426,7 @@ impl Daemon {
                 }
             })?;
             if user && !had_dns {
-                let p = netns_path.clone();
-                let sock = blocking(move || {
-                    Ok(netns::udp_socket_in(
-                        &p,
-                        std::net::SocketAddr::from((Ipv4Addr::new(127, 0, 0, 11), 53)),
-                    )?)
-                })
-                .await?;
-                self.start_dns(&c.id, sock, &c.host_config)?;
+                self.start_dns(&c.id, &netns_path, &c.host_config).await?;
             }
         } else {
             self.update(&entry, |c| c.networking.attachments.push(att.clone()))?;
@@ -487,7 +479,7 @@ impl Daemon {
     }
 
     /// Docker's `network` events (`docker events --filter type=network`).
-    fn network_event(
+    pub(crate) fn network_event(
         &self,
         action: &str,
         id: &str,
