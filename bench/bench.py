@@ -53,14 +53,17 @@ def rss_mb(pid):
 
 
 class Berth:
-    def __init__(self):
+    def __init__(self, extra_args=(), tag=""):
         self.tmp = tempfile.mkdtemp(prefix="berth-bench-")
-        self.exec_root = f"/run/bb/{os.getpid()}"
+        # The remapped root must traverse to the data root (--userns-remap); harmless otherwise.
+        os.chmod(self.tmp, 0o711)
+        self.exec_root = f"/run/bb/{os.getpid()}{tag}"
         os.makedirs(self.exec_root, exist_ok=True)
         self.host = f"unix://{self.exec_root}/api.sock"
         self.log = open(os.path.join(self.tmp, "daemon.log"), "w")
         # A bridge and subnets of its own, never the host's defaults.
-        self.net_args = ["--bridge", f"bb{os.getpid():x}", "--default-address-pool", "base=10.224.0.0/11,size=24"]
+        self.net_args = ["--bridge", f"bb{os.getpid():x}{tag}", "--default-address-pool", "base=10.224.0.0/11,size=24",
+                         *extra_args]
         self.proc = subprocess.Popen(
             [BERTH, "daemon", "--data-root", os.path.join(self.tmp, "data"), "--exec-root", self.exec_root, "-H", self.host,
              *self.net_args],

@@ -19,6 +19,8 @@ command -v nft >/dev/null || need+=(nftables)
 command -v ip >/dev/null || need+=(iproute2)
 command -v iptables >/dev/null || need+=(iptables)  # the network tests cover the iptables fallback
 command -v iperf3 >/dev/null || need+=(iperf3)
+# userns-remap: the daemon and its tests create remap users and subordinate ranges.
+[ -x /usr/sbin/useradd ] && [ -x /usr/sbin/usermod ] || need+=(passwd)
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

@@ -56,7 +56,7 @@ struct DaemonArgs {
     /// Remove this daemon's bridges and firewall rules, then exit (for test harnesses)
     #[arg(long = "network-cleanup", hide = true)]
     network_cleanup: bool,
-    /// User/Group setting for user namespaces (not implemented yet: containers are refused)
+    /// User/Group setting for user namespaces (`default`, `user[:group]`, `uid[:gid]`)
     #[arg(long = "userns-remap", value_name = "USER[:GROUP]")]
     userns_remap: Option<String>,
 }

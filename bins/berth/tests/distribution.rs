@@ -297,6 +297,7 @@ fn bad_content_is_refused_and_leaves_nothing_recorded() {
         b"{\"schemaVersion\":2,",
     );
 
+    let trunc_layer = regpeer::sha(&regpeer::gzip(&tar_of(&[("f", "2")])));
     let d = TestDaemon::start("pull-bad");
     for (repo, want) in [
         ("x/corrupt", "digest"),
@@ -308,11 +309,23 @@ fn bad_content_is_refused_and_leaves_nothing_recorded() {
         let out = berth(&d, &["pull", &format!("{}/{repo}:1", fake.host)]);
         assert_ne!(code(&out), 0, "{repo} pulled: {}", stdout(&out));
         assert!(stderr(&out).contains(want), "{repo}: {}", stderr(&out));
-        let blobs = files_below(&d.data_root.join("content"));
+        let blobs = files_below(&d.data_root.join("content/blobs"));
         assert!(blobs.is_empty(), "{repo} left blobs behind: {blobs:?}");
+        // Only the interrupted download (the truncated blob) keeps its bytes, to resume.
+        let partial: Vec<String> = files_below(&d.data_root.join("content/ingest"))
+            .iter()
+            .filter(|p| p.ends_with("ref"))
+            .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+            .collect();
+        assert!(
+            partial
+                .iter()
+                .all(|r| *r == format!("pull-{}", &trunc_layer[7..])),
+            "{repo} left partial data: {partial:?}"
+        );
     }
     assert_eq!(ok(&berth(&d, &["images", "-q"]), "images"), "");
-    let blobs = files_below(&d.data_root.join("content"));
+    let blobs = files_below(&d.data_root.join("content/blobs"));
     assert!(blobs.is_empty(), "blobs left behind: {blobs:?}");
     let busybox_copies: Vec<_> = files_below(&d.data_root.join("snapshots"))
         .into_iter()
@@ -327,6 +340,24 @@ fn bad_content_is_refused_and_leaves_nothing_recorded() {
         &berth(&d, &["pull", &format!("{}/x/corrupt:1", fake.host)]),
         "pull after repair",
     );
+    // The truncated blob's first half was kept: served whole now, only the rest is asked for.
+    let ranged_before = fake.hits(&format!("{trunc_layer}#range="));
+    let whole_before = fake.hits(&trunc_layer) - ranged_before;
+    fake.set_blob(&trunc_layer, Blob::Normal);
+    ok(
+        &berth(&d, &["pull", &format!("{}/x/trunc:1", fake.host)]),
+        "pull of the truncated image once it is whole",
+    );
+    assert_eq!(
+        fake.hits(&format!("{trunc_layer}#range=")),
+        ranged_before + 1
+    );
+    assert_eq!(
+        fake.hits(&trunc_layer) - ranged_before - 1,
+        whole_before,
+        "no whole re-download"
+    );
+    assert!(files_below(&d.data_root.join("content/ingest")).is_empty());
 }
 
 #[test]
@@ -497,6 +528,13 @@ fn sigkill_of_the_daemon_mid_pull_then_pull_again_completes() {
     assert_eq!(ok(&berth(&d, &["images", "-q"]), "images"), "");
     fake.set_blob(&slow_digest, Blob::Normal);
     ok(&berth(&d, &["pull", &image]), "pull after SIGKILL");
+    // The killed pull's bytes were kept: the new one asked only for the rest.
+    assert_eq!(
+        fake.hits(&format!("{slow_digest}#range=")),
+        1,
+        "{:?}",
+        fake.hits.lock().unwrap()
+    );
     let out = ok(
         &berth(&d, &["run", "--rm", &image, "wc", "-c", "/slow"]),
         "run",

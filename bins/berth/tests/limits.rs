@@ -1161,18 +1161,101 @@ fn cve_2025_31133_masked_paths_are_the_real_null_device() {
     assert_eq!(ok(&out, &d), "character special file 1:3\n");
 }
 
+fn sha256_of(path: &str) -> String {
+    let out = std::process::Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    stdout(&out)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// CVE-2019-5736 from inside a container, as the exploit did it: the berth binary as it runs
+/// in the container — `--init`'s pid 1, and a runtime process made to execute its own
+/// `/proc/self/exe` through a `#!` script during `exec` — must not open for writing, and the
+/// host's binary stays byte-for-byte the same. (Opened for append, never written: a broken
+/// protection fails the test without damaging the binary.)
 #[test]
-fn userns_remap_is_refused_clearly_until_implemented() {
-    let d = TestDaemon::start_with("lim-userns", &["--userns-remap", "default"]);
+fn cve_2019_5736_overwrite_from_inside_the_container_fails() {
+    let d = TestDaemon::start("lim-5736in");
     d.load_busybox();
-    let (status, _, body) = d.api(
-        "POST",
-        "/containers/create",
-        Some(r#"{"Image":"busybox","Cmd":["true"]}"#),
+    let before = sha256_of(BERTH);
+    ok(
+        &d.berth(&[
+            "run", "-d", "--init", "--name", "atk", "busybox", "sleep", "300",
+        ]),
+        &d,
     );
-    assert_eq!(status, 501, "{body}");
-    assert!(body.contains("userns-remap"), "{body}");
-    // Opting out per container, as Docker allows, works.
-    let out = d.berth(&["run", "--rm", "--userns", "host", "busybox", "echo", "ok"]);
-    assert_eq!(ok(&out, &d), "ok\n");
+    let try_open = |pid: &str| -> String {
+        ok(
+            &d.berth(&[
+                "exec",
+                "atk",
+                "sh",
+                "-c",
+                &format!(
+                    "if (exec 3>>/proc/{pid}/exe) 2>/tmp/err; then echo OPENED; else cat /tmp/err; fi"
+                ),
+            ]),
+            &d,
+        )
+    };
+    let out = try_open("1");
+    assert!(!out.contains("OPENED"), "pid 1's exe opened for writing");
+    assert!(
+        out.contains("Read-only") || out.contains("busy"),
+        "unexpected refusal: {out}"
+    );
+
+    // The exploit's trick: a script whose interpreter is /proc/self/exe makes the runtime's
+    // own process (forked from the shim, about to exec) run its executable in the container.
+    ok(
+        &d.berth(&[
+            "exec",
+            "atk",
+            "sh",
+            "-c",
+            "mkdir -p /tmp/x && ln -s /proc/self/exe /tmp/x/docker-init && \
+             printf '#!/tmp/x/docker-init /bin/sh\\nsleep 120\\n' > /evil && chmod +x /evil",
+        ]),
+        &d,
+    );
+    ok(&d.berth(&["exec", "-d", "atk", "/evil"]), &d);
+    let list = "for p in /proc/[0-9]*; do l=$(readlink $p/exe); \
+                case \"$l\" in *busybox*|'') ;; *) echo ${p#/proc/} $l;; esac; done";
+    let mut found = String::new();
+    let seen = eventually(Duration::from_secs(20), || {
+        let out = stdout(&d.berth(&["exec", "atk", "sh", "-c", list]));
+        match out
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .find(|(pid, _)| *pid != "1")
+        {
+            Some((pid, _)) => {
+                found = pid.to_owned();
+                true
+            }
+            None => false,
+        }
+    });
+    assert!(
+        seen,
+        "the runtime's executable never ran in the container\n{}",
+        d.log_text()
+    );
+    let out = try_open(&found);
+    assert!(
+        !out.contains("OPENED"),
+        "the runtime's executable opened for writing from the container"
+    );
+    assert!(
+        out.contains("Read-only") || out.contains("busy"),
+        "unexpected refusal: {out}"
+    );
+    ok(&d.berth(&["rm", "-f", "atk"]), &d);
+    assert_eq!(sha256_of(BERTH), before, "the host's berth binary changed");
 }

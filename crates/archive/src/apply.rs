@@ -47,6 +47,10 @@ pub struct ApplyOptions {
     /// Refuse a compressed layer that expands more than this many times, once past
     /// [`RATIO_GRACE`] bytes (gzip cannot exceed ~1032:1; a bomb must).
     pub max_ratio: u64,
+    /// Shift owners into a user namespace's host range (`--userns-remap`): an entry owned by
+    /// container uid `n` is written owned by the host uid `n` maps to. An id outside the
+    /// mapping fails the layer, as with dockerd.
+    pub id_map: Option<berth_types::idmap::IdMap>,
 }
 
 /// Uncompressed bytes allowed before [`ApplyOptions::max_ratio`] is enforced, so that small,
@@ -62,6 +66,7 @@ impl ApplyOptions {
             no_overwrite_dir_non_dir: false,
             max_size: 64 << 30,
             max_ratio: 1000,
+            id_map: None,
         }
     }
 }
@@ -99,6 +104,16 @@ pub fn apply_layer<R: Read>(src: R, root: &Path, opts: &ApplyOptions) -> Result<
     apply_layer_at(src, root_handle, root_dir, root, opts)
 }
 
+/// Unpacks a tar that is not a layer (a build context) into the scratch directory `root` with
+/// the same confinement and limits as [`apply_layer`], but neither computes a diff ID nor
+/// syncs the filesystem: the directory is disposable, and a crash leaves it to be swept.
+/// Returns the bytes of file content written.
+pub fn unpack_scratch<R: Read>(src: R, root: &Path, opts: &ApplyOptions) -> Result<u64> {
+    let root_handle = Root::open(root).map_err(pathrs_err("open root", root))?;
+    let root_dir = File::open(root).map_err(Error::io("open root", root))?;
+    Ok(unpack_at(src, root_handle, root_dir, root, opts, false)?.size)
+}
+
 /// [`apply_layer`] onto a directory already opened (`root_dir`, an `O_DIRECTORY` fd), for
 /// callers that resolved it themselves and must not look it up again by path.
 pub(crate) fn apply_layer_at<R: Read>(
@@ -108,6 +123,19 @@ pub(crate) fn apply_layer_at<R: Read>(
     root: &Path,
     opts: &ApplyOptions,
 ) -> Result<Applied> {
+    unpack_at(src, root_handle, root_dir, root, opts, true)
+}
+
+/// The unpacking behind [`apply_layer_at`] (`seal`: hash the stream and syncfs) and
+/// [`unpack_scratch`] (neither; the diff ID is then a placeholder nobody sees).
+fn unpack_at<R: Read>(
+    src: R,
+    root_handle: Root,
+    root_dir: File,
+    root: &Path,
+    opts: &ApplyOptions,
+    seal: bool,
+) -> Result<Applied> {
     let compressed = std::rc::Rc::new(std::cell::Cell::new(0u64));
     let counted = CountReader {
         inner: src,
@@ -116,7 +144,7 @@ pub(crate) fn apply_layer_at<R: Read>(
     let (compression, reader) = decompress(counted).map_err(|e| Error::Malformed(e.to_string()))?;
     let mut hashed = HashReader {
         inner: reader,
-        hasher: Sha256::new(),
+        hasher: seal.then(Sha256::new),
         total: 0,
         compressed: (compression != Compression::None).then_some(compressed),
         max_size: opts.max_size,
@@ -144,13 +172,19 @@ pub(crate) fn apply_layer_at<R: Read>(
             })?;
         }
     }
-    // The diff ID covers the whole stream, including the end-of-archive blocks and padding that
-    // the tar reader stops short of.
-    io::copy(&mut hashed, &mut io::sink()).map_err(bomb_or_malformed(opts))?;
     u.finish()?;
-    sys::syncfs(u.root_dir.as_fd()).map_err(Error::io("syncfs", root))?;
+    let mut diff_id = Digest::from_sha256([0; 32]);
+    if seal {
+        // The diff ID covers the whole stream, including the end-of-archive blocks and padding
+        // that the tar reader stops short of.
+        io::copy(&mut hashed, &mut io::sink()).map_err(bomb_or_malformed(opts))?;
+        sys::syncfs(u.root_dir.as_fd()).map_err(Error::io("syncfs", root))?;
+        if let Some(h) = hashed.hasher.take() {
+            diff_id = Digest::from_sha256(h.finalize().into());
+        }
+    }
     Ok(Applied {
-        diff_id: Digest::from_sha256(hashed.hasher.finalize().into()),
+        diff_id,
         size: u.size,
         compression,
         skipped_devices: u.skipped_devices,
@@ -212,7 +246,7 @@ impl<R: Read> Read for CountReader<R> {
 /// Hashes the uncompressed stream and enforces the bomb limits on it.
 struct HashReader<R> {
     inner: R,
-    hasher: Sha256,
+    hasher: Option<Sha256>,
     total: u64,
     /// Compressed bytes read so far, when the stream is compressed.
     compressed: Option<std::rc::Rc<std::cell::Cell<u64>>>,
@@ -223,7 +257,9 @@ struct HashReader<R> {
 impl<R: Read> Read for HashReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
+        if let Some(h) = &mut self.hasher {
+            h.update(&buf[..n]);
+        }
         self.total += n as u64;
         let ratio_exceeded = self.total > RATIO_GRACE
             && self
@@ -510,6 +546,21 @@ impl Unpacker<'_> {
         mode: Option<u32>,
     ) -> Result<()> {
         if self.opts.preserve_owner {
+            let (uid, gid) = match &self.opts.id_map {
+                None => (uid, gid),
+                Some(m) => (
+                    m.host_uid(uid).ok_or_else(|| Error::Unmapped {
+                        path: rel.display().to_string(),
+                        what: "uid",
+                        id: uid,
+                    })?,
+                    m.host_gid(gid).ok_or_else(|| Error::Unmapped {
+                        path: rel.display().to_string(),
+                        what: "gid",
+                        id: gid,
+                    })?,
+                ),
+            };
             sys::chown_at(dir.as_fd(), name, uid, gid).map_err(Error::io("chown", rel))?;
         }
         // After chown, which clears set-id bits.

@@ -19,6 +19,8 @@ use pathrs::Root;
 use serde::Serialize;
 use tar::{EntryType, Header};
 
+use berth_types::idmap::IdMap;
+
 use crate::apply::{apply_layer_at, ApplyOptions, WhiteoutMode};
 use crate::error::{Error, Result};
 use crate::sys;
@@ -246,16 +248,29 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 /// itself) as a tar whose top entry is named after the path's last component — or, for a path
 /// ending in `/.`, whose entries are the directory's contents — and returns its stat.
 pub fn tar_from_root<W: Write>(root: &Path, path: &str, out: W) -> Result<(W, PathStat)> {
-    tar_from_root_as(root, path, None, out)
+    tar_from_root_as(root, path, out, None)
 }
 
-/// [`tar_from_root`], naming the top entry `top_name` unless `path` ends in `/.`: a volume's
-/// root, or a bound file, has the name of its mount point in the container.
+/// [`tar_from_root`] with owners written as a user namespace with `map` sees them (a remapped
+/// daemon's containers); an unmapped owner is written as the overflow id 65534, as it appears
+/// inside.
 pub fn tar_from_root_as<W: Write>(
+    root: &Path,
+    path: &str,
+    out: W,
+    map: Option<&IdMap>,
+) -> Result<(W, PathStat)> {
+    tar_from_root_named(root, path, None, out, map)
+}
+
+/// [`tar_from_root_as`], naming the top entry `top_name` unless `path` ends in `/.`: a volume's
+/// root, or a bound file, has the name of its mount point in the container.
+pub fn tar_from_root_named<W: Write>(
     root: &Path,
     path: &str,
     top_name: Option<&OsStr>,
     out: W,
+    map: Option<&IdMap>,
 ) -> Result<(W, PathStat)> {
     let stat = stat_in_root(root, path)?;
     let r = resolve(root, path, path_follows(path))?;
@@ -267,17 +282,18 @@ pub fn tar_from_root_as<W: Write>(
         None if r.name == "." => PathBuf::from("."),
         None => PathBuf::from(&r.name),
     };
-    add(&mut b, r.parent.as_fd(), &r.name, &top, &mut links)?;
+    add(&mut b, r.parent.as_fd(), &r.name, &top, &mut links, map)?;
     let w = b.into_inner().map_err(Error::io("write tar", path))?;
     Ok((w, stat))
 }
 
-fn header_of(st: &libc::stat, kind: EntryType, size: u64) -> Header {
+fn header_of(map: Option<&IdMap>, st: &libc::stat, kind: EntryType, size: u64) -> Header {
     let mut h = Header::new_gnu();
     h.set_entry_type(kind);
     h.set_mode(st.st_mode & 0o7777);
-    h.set_uid(st.st_uid as u64);
-    h.set_gid(st.st_gid as u64);
+    let (uid, gid) = container_owner(map, st.st_uid, st.st_gid);
+    h.set_uid(uid as u64);
+    h.set_gid(gid as u64);
     h.set_mtime(st.st_mtime.max(0) as u64);
     h.set_size(size);
     h
@@ -289,6 +305,7 @@ fn add<W: Write>(
     name: &OsStr,
     tar_name: &Path,
     links: &mut HashMap<(u64, u64), PathBuf>,
+    map: Option<&IdMap>,
 ) -> Result<()> {
     let wr = |e| Error::io("write tar", tar_name)(e);
     let Some(st) = sys::lstat_at(dir, name).map_err(Error::io("lstat", tar_name))? else {
@@ -300,7 +317,7 @@ fn add<W: Write>(
                 .map_err(Error::io("open dir", tar_name))?;
             // The fd is what was opened; take its stat, not the (racy) one before.
             let st = fstat(&d, tar_name)?;
-            let mut h = header_of(&st, EntryType::Directory, 0);
+            let mut h = header_of(map, &st, EntryType::Directory, 0);
             b.append_data(&mut h, tar_name, std::io::empty())
                 .map_err(wr)?;
             let mut names: Vec<OsString> = fs::read_dir(format!("/proc/self/fd/{}", d.as_raw_fd()))
@@ -309,7 +326,7 @@ fn add<W: Write>(
                 .collect();
             names.sort();
             for n in names {
-                add(b, d.as_fd(), &n, &tar_name.join(&n), links)?;
+                add(b, d.as_fd(), &n, &tar_name.join(&n), links, map)?;
             }
         }
         libc::S_IFREG => {
@@ -322,14 +339,14 @@ fn add<W: Write>(
             if st.st_nlink > 1 {
                 let key = (st.st_dev, st.st_ino);
                 if let Some(first) = links.get(&key) {
-                    let mut h = header_of(&st, EntryType::Link, 0);
+                    let mut h = header_of(map, &st, EntryType::Link, 0);
                     b.append_link(&mut h, tar_name, first).map_err(wr)?;
                     return Ok(());
                 }
                 links.insert(key, tar_name.to_path_buf());
             }
             let size = st.st_size.max(0) as u64;
-            let mut h = header_of(&st, EntryType::Regular, size);
+            let mut h = header_of(map, &st, EntryType::Regular, size);
             // A file that shrinks while read is padded: the header's size is a promise.
             let body = f.take(size).chain(std::io::repeat(0).take(size));
             b.append_data(&mut h, tar_name, body.take(size))
@@ -337,7 +354,7 @@ fn add<W: Write>(
         }
         libc::S_IFLNK => {
             let target = sys::readlink_at(dir, name).map_err(Error::io("readlink", tar_name))?;
-            let mut h = header_of(&st, EntryType::Symlink, 0);
+            let mut h = header_of(map, &st, EntryType::Symlink, 0);
             b.append_link(&mut h, tar_name, &target).map_err(wr)?;
         }
         libc::S_IFCHR | libc::S_IFBLK | libc::S_IFIFO => {
@@ -346,7 +363,7 @@ fn add<W: Write>(
                 libc::S_IFBLK => EntryType::Block,
                 _ => EntryType::Fifo,
             };
-            let mut h = header_of(&st, kind, 0);
+            let mut h = header_of(map, &st, kind, 0);
             if kind != EntryType::Fifo {
                 h.set_device_major(libc::major(st.st_rdev)).map_err(wr)?;
                 h.set_device_minor(libc::minor(st.st_rdev)).map_err(wr)?;
@@ -380,6 +397,17 @@ pub fn extract_into_root<R: Read>(
     src: R,
     no_overwrite_dir_non_dir: bool,
 ) -> Result<()> {
+    extract_into_root_as(root, dir, src, no_overwrite_dir_non_dir, None)
+}
+
+/// [`extract_into_root`] into a remapped container: owners shifted by `map`.
+pub fn extract_into_root_as<R: Read>(
+    root: &Path,
+    dir: &str,
+    src: R,
+    no_overwrite_dir_non_dir: bool,
+    map: Option<&IdMap>,
+) -> Result<()> {
     let r = resolve(root, dir, true)?;
     let st = stat_of(&r)?;
     if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
@@ -401,6 +429,22 @@ pub fn extract_into_root<R: Read>(
     ));
     let mut opts = ApplyOptions::new(WhiteoutMode::Keep);
     opts.no_overwrite_dir_non_dir = no_overwrite_dir_non_dir;
+    opts.id_map = map.cloned();
     apply_layer_at(src, handle, d, Path::new(dir), &opts)?;
     Ok(())
 }
+
+/// How a user namespace with `map` sees host owner `uid:gid` (65534, the overflow id, when
+/// unmapped); unchanged without a map.
+pub(crate) fn container_owner(map: Option<&IdMap>, uid: u32, gid: u32) -> (u32, u32) {
+    match map {
+        None => (uid, gid),
+        Some(m) => (
+            m.container_uid(uid).unwrap_or(OVERFLOW_ID),
+            m.container_gid(gid).unwrap_or(OVERFLOW_ID),
+        ),
+    }
+}
+
+/// The id an unmapped owner shows as inside a user namespace.
+const OVERFLOW_ID: u32 = 65534;

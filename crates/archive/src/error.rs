@@ -29,6 +29,13 @@ pub enum Error {
     /// The uncompressed stream exceeds the cap set against decompression bombs.
     #[error("layer exceeds the size limit of {limit} bytes uncompressed")]
     TooLarge { limit: u64 },
+    /// An entry's owner lies outside the daemon's user-namespace mapping.
+    #[error("archive entry {path:?}: container {what} {id} cannot be mapped to a host id")]
+    Unmapped {
+        path: String,
+        what: &'static str,
+        id: u32,
+    },
     /// The tar stream is corrupt or truncated.
     #[error("malformed archive: {0}")]
     Malformed(String),

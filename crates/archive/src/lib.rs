@@ -23,13 +23,16 @@ mod error;
 mod pack;
 mod sys;
 
-pub use apply::{apply_layer, clean_path, Applied, ApplyOptions, WhiteoutMode, RATIO_GRACE};
+pub use apply::{
+    apply_layer, clean_path, unpack_scratch, Applied, ApplyOptions, WhiteoutMode, RATIO_GRACE,
+};
 pub use compression::{decompress, Compression};
 pub use copy::{
-    extract_into_root, go_file_mode, stat_in_root, tar_from_root, tar_from_root_as, PathStat,
+    extract_into_root, extract_into_root_as, go_file_mode, stat_in_root, tar_from_root,
+    tar_from_root_as, tar_from_root_named, PathStat,
 };
 pub use error::{Error, Result};
-pub use pack::tar_dir;
+pub use pack::{tar_dir, tar_dir_as};
 
 #[cfg(test)]
 mod tests;

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 use tar::{EntryType, Header, HeaderMode};
 
+use berth_types::idmap::IdMap;
+
 use crate::error::{Error, Result};
 use crate::sys;
 
@@ -19,11 +21,17 @@ const OPAQUE_XATTR: &CStr = c"trusted.overlay.opaque";
 /// Writes the tree under `dir` (not following symlinks) as a tar stream to `out`, entries in
 /// sorted order with paths relative to `dir`. Returns the writer.
 pub fn tar_dir<W: Write>(dir: &Path, out: W) -> Result<W> {
+    tar_dir_as(dir, out, None)
+}
+
+/// [`tar_dir`] with owners written as a user namespace with `map` sees them (commit and export
+/// of a remapped daemon's containers: the layer holds the ids of the image's world).
+pub fn tar_dir_as<W: Write>(dir: &Path, out: W, map: Option<&IdMap>) -> Result<W> {
     let mut b = tar::Builder::new(out);
     b.mode(HeaderMode::Complete);
     b.follow_symlinks(false);
     let mut links = HashMap::new();
-    walk(&mut b, dir, Path::new(""), &mut links)?;
+    walk(&mut b, dir, Path::new(""), &mut links, map)?;
     b.into_inner().map_err(Error::io("write tar", dir))
 }
 
@@ -32,6 +40,7 @@ fn walk<W: Write>(
     base: &Path,
     rel: &Path,
     links: &mut HashMap<(u64, u64), PathBuf>,
+    map: Option<&IdMap>,
 ) -> Result<()> {
     let full = base.join(rel);
     let mut names: Vec<OsString> = fs::read_dir(&full)
@@ -54,6 +63,9 @@ fn walk<W: Write>(
         }
         let mut h = Header::new_gnu();
         h.set_metadata_in_mode(&meta, HeaderMode::Complete);
+        let (uid, gid) = crate::copy::container_owner(map, meta.uid(), meta.gid());
+        h.set_uid(uid as u64);
+        h.set_gid(gid as u64);
         append_xattrs(b, &r, &p)?;
         if ft.is_dir() {
             b.append_data(&mut h, &r, std::io::empty())
@@ -65,7 +77,7 @@ fn walk<W: Write>(
             {
                 append_empty(b, &r.join(".wh..wh..opq"), &meta, &p)?;
             }
-            walk(b, base, &r, links)?;
+            walk(b, base, &r, links, map)?;
         } else if ft.is_symlink() {
             let target = fs::read_link(&p).map_err(Error::io("readlink", &p))?;
             h.set_size(0);

@@ -1005,3 +1005,34 @@ fn cp_archives_resolve_inside_the_root() {
     extract_into_root(&root, "/data", &clash[..], false).unwrap();
     assert_eq!(fs::read(root.join("data/sub")).unwrap(), b"file");
 }
+
+#[test]
+fn id_map_shifts_owners_and_refuses_unmapped_ones() {
+    let tar = Layer::new().dir("etc").file("etc/passwd", b"x").bytes();
+    let dir = tempfile::tempdir().unwrap();
+    // uid 1000 / gid 1001 (the helper's owners) map into the ranges.
+    let opts = ApplyOptions {
+        id_map: Some(berth_types::idmap::IdMap::from_subordinate(
+            &[(400000, 65536)],
+            &[(500000, 65536)],
+        )),
+        ..ApplyOptions::new(WhiteoutMode::Delete)
+    };
+    apply_layer(&tar[..], dir.path(), &opts).unwrap();
+    let md = fs::symlink_metadata(dir.path().join("etc/passwd")).unwrap();
+    assert_eq!((md.uid(), md.gid()), (401000, 501001));
+    let md = fs::symlink_metadata(dir.path().join("etc")).unwrap();
+    assert_eq!((md.uid(), md.gid()), (401000, 501001));
+
+    // A range too small for uid 1000 fails the layer instead of leaving it unshifted.
+    let dir = tempfile::tempdir().unwrap();
+    let opts = ApplyOptions {
+        id_map: Some(berth_types::idmap::IdMap::from_subordinate(
+            &[(400000, 100)],
+            &[(500000, 65536)],
+        )),
+        ..ApplyOptions::new(WhiteoutMode::Delete)
+    };
+    let err = apply_layer(&tar[..], dir.path(), &opts).unwrap_err();
+    assert!(err.to_string().contains("cannot be mapped"), "{err}");
+}

@@ -14,10 +14,13 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::paths::{clean_abs, clean_rel, expand_wildcard, has_wildcard, resolve_in_root};
 
+/// A file's identity and change stamp: device, inode, size, mtime (s, ns).
+type FileStamp = (u64, u64, u64, i64, i64);
+
 /// File checksums already computed in this build, by identity and change stamp.
 #[derive(Default)]
 pub struct HashCache {
-    map: Mutex<HashMap<(u64, u64, u64, i64, i64), [u8; 32]>>,
+    map: Mutex<HashMap<FileStamp, [u8; 32]>>,
 }
 
 impl HashCache {

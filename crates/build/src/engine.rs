@@ -138,7 +138,8 @@ pub async fn build(worker: Arc<dyn Worker>, req: BuildRequest, out: Output) -> R
         }
         bases.push(b);
     }
-    let (target, needed, _deps) = needed_stages(df, req.target.as_deref(), &|i| bases[i].clone())?;
+    let crate::plan::StagePlan { target, needed } =
+        needed_stages(df, req.target.as_deref(), &|i| bases[i].clone())?;
 
     let mut first_step = HashMap::new();
     let mut total = 0;

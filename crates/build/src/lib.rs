@@ -31,6 +31,9 @@ mod plan;
 mod stage;
 mod worker;
 
+#[cfg(test)]
+mod tests;
+
 pub use engine::{build, short, BuildRequest, MAX_LAYERS, PROXY_ARGS};
 pub use error::{Error, Result};
 pub use expand::parse;

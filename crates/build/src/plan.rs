@@ -22,12 +22,20 @@ pub fn stage_ref(df: &Dockerfile, name: &str, before: usize) -> Option<usize> {
     }
 }
 
+/// The stages a build runs.
+pub struct StagePlan {
+    /// The stage whose image is the result.
+    pub target: usize,
+    /// Every stage the target needs (itself included), in Dockerfile order.
+    pub needed: Vec<usize>,
+}
+
 /// The stages to build, in order, for `target`. `base_of(i)` is stage `i`'s expanded `FROM`.
 pub fn needed_stages(
     df: &Dockerfile,
     target: Option<&str>,
     base_of: &dyn Fn(usize) -> String,
-) -> Result<(usize, Vec<usize>, HashMap<usize, Vec<usize>>)> {
+) -> Result<StagePlan> {
     if df.stages.is_empty() {
         return Err(Error::Dockerfile(
             "the Dockerfile has no FROM instruction: a build needs at least one stage".into(),
@@ -71,5 +79,8 @@ pub fn needed_stages(
             todo.extend(deps[&i].iter().copied());
         }
     }
-    Ok((target, needed.into_iter().collect(), deps))
+    Ok(StagePlan {
+        target,
+        needed: needed.into_iter().collect(),
+    })
 }

@@ -33,6 +33,9 @@ pub(crate) struct StageBuilder<'a> {
     index: usize,
 }
 
+/// Variables with values, in order.
+type Vars = Vec<(String, String)>;
+
 const DEFAULT_SHELL: [&str; 2] = ["/bin/sh", "-c"];
 
 impl<'a> StageBuilder<'a> {
@@ -120,19 +123,6 @@ impl<'a> StageBuilder<'a> {
             ));
             sb.dispatch(inst).await?;
         }
-        // A stage that is only `FROM` with triggers cleared still needs its own image.
-        if !triggers.is_empty()
-            && sb
-                .config
-                .config
-                .as_ref()
-                .is_some_and(|c| c.on_build.is_none())
-        {
-            if sb.image.is_none() {
-                sb.commit_meta("/bin/sh -c #(nop) ONBUILD triggers run".into(), None)
-                    .await?;
-            }
-        }
         match sb.image {
             Some(id) => Ok(id),
             None => {
@@ -207,7 +197,7 @@ impl<'a> StageBuilder<'a> {
 
     /// Build args in scope with values, for `RUN`'s environment and the cache key (proxy args
     /// from the request included, though never in the history).
-    fn run_args(&self) -> (Vec<(String, String)>, Vec<(String, String)>) {
+    fn run_args(&self) -> (Vars, Vars) {
         let mut shown: Vec<(String, String)> = Vec::new();
         for (k, v) in &self.args {
             if let Some(v) = v {
@@ -244,8 +234,18 @@ impl<'a> StageBuilder<'a> {
             .unwrap_or_else(|| "/".into())
     }
 
+    /// The cache key of a step on the current image. Only `RUN` sees the build args (as its
+    /// environment), so only its key includes them, as in Docker.
     fn cache_key(&self, created_by: &str, extra: &str) -> String {
-        let (args, proxies) = self.run_args();
+        self.key_with(created_by, extra, false)
+    }
+
+    fn key_with(&self, created_by: &str, extra: &str, with_args: bool) -> String {
+        let (args, proxies) = if with_args {
+            self.run_args()
+        } else {
+            Default::default()
+        };
         let v = serde_json::json!({
             "v": 1,
             "parent": self.image.clone().unwrap_or_else(|| "scratch".into()),
@@ -559,6 +559,8 @@ impl<'a> StageBuilder<'a> {
                 let mut h = tar::Header::new_gnu();
                 h.set_entry_type(tar::EntryType::Directory);
                 h.set_mode(0o755);
+                h.set_uid(0);
+                h.set_gid(0);
                 h.set_size(0);
                 h.set_mtime(unix_now());
                 b.append_data(&mut h, &acc, std::io::empty())
@@ -810,12 +812,19 @@ impl<'a> StageBuilder<'a> {
             }
         }
         let network = match run.network {
-            AstNetwork::Default => RunNetwork::Default(self.sh.req.network_mode.clone()),
+            // `default` (what the docker CLI sends) and absent are the same network.
+            AstNetwork::Default => RunNetwork::Default(
+                self.sh
+                    .req
+                    .network_mode
+                    .clone()
+                    .filter(|m| !m.is_empty() && m != "default"),
+            ),
             AstNetwork::None => RunNetwork::None,
             AstNetwork::Host => RunNetwork::Host,
         };
         extra.push_str(&format!("net:{network:?};"));
-        let key = self.cache_key(&created_by, &extra);
+        let key = self.key_with(&created_by, &extra, true);
         let result = async {
             if self.cached(&key).await? {
                 return Ok(());

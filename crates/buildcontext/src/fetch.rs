@@ -206,4 +206,73 @@ mod tests {
         assert_eq!(file_name("http://h/a%20b", None), "a b");
         assert_eq!(file_name("http://h/a%2fb", None), "index");
     }
+
+    /// Serves `responses` in order, one connection each, on a loopback port.
+    fn serve(responses: Vec<String>) -> u16 {
+        use std::io::{BufRead, BufReader, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for r in responses {
+                let (mut s, _) = l.accept().unwrap();
+                let mut rd = BufReader::new(s.try_clone().unwrap());
+                let mut line = String::new();
+                while rd.read_line(&mut line).unwrap() > 0 && line != "\r\n" {
+                    line.clear();
+                }
+                s.write_all(r.as_bytes()).unwrap();
+            }
+        });
+        port
+    }
+
+    #[test]
+    fn fetches_with_name_mtime_and_digest() {
+        let body = "hello over http\n";
+        let ok = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Disposition: attachment; filename=\"given.txt\"\r\nLast-Modified: Wed, 21 Oct 2015 07:28:00 GMT\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let plain = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let missing =
+            "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string();
+        let port = serve(vec![ok, plain, missing]);
+        let dest = tempfile::tempdir().unwrap();
+        let f = fetch_url(&format!("http://127.0.0.1:{port}/path/x.bin"), dest.path()).unwrap();
+        assert_eq!(f.name, "given.txt");
+        assert_eq!(f.path, dest.path().join("given.txt"));
+        assert_eq!(std::fs::read_to_string(&f.path).unwrap(), body);
+        assert_eq!(f.size, body.len() as u64);
+        assert_eq!(
+            f.last_modified.unwrap(),
+            std::time::UNIX_EPOCH + Duration::from_secs(1_445_412_480)
+        );
+        assert_eq!(
+            f.digest,
+            format!("sha256:{}", hex::encode(Sha256::digest(body.as_bytes())))
+        );
+        let f = fetch_url(
+            &format!("http://127.0.0.1:{port}/path/x.bin?q=1"),
+            dest.path(),
+        )
+        .unwrap();
+        assert_eq!(f.name, "x.bin");
+        assert!(f.last_modified.is_none());
+        let e = fetch_url(&format!("http://127.0.0.1:{port}/gone"), dest.path()).unwrap_err();
+        assert!(e.to_string().contains("404"), "{e}");
+        // No temporary files are left behind.
+        let mut names: Vec<_> = std::fs::read_dir(dest.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, vec!["given.txt", "x.bin"]);
+        assert!(matches!(
+            fetch_url("ftp://h/x", dest.path()),
+            Err(Error::InvalidArgument(_))
+        ));
+    }
 }

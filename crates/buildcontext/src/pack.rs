@@ -141,8 +141,10 @@ pub fn plan_dir(context_dir: &Path, dockerfile: DockerfileSource) -> Result<Pack
                 (None, None) => unreachable!("a Dockerfile source is always set"),
             };
             let name = format!(".dockerfile.{}", random_hex(20));
+            // The sent `.dockerignore` removes itself unless it is the context's own.
             let mut ignore = match &ignore_text {
-                Some((_, t)) => t.clone(),
+                Some((p, t)) if *p == ctx_ignore => t.clone(),
+                Some((_, t)) => [b".dockerignore\n".as_slice(), t].concat(),
                 None => b".dockerignore".to_vec(),
             };
             ignore.extend_from_slice(format!("\n{name}\n").as_bytes());
@@ -504,4 +506,171 @@ pub fn open_archive(path: &Path) -> Result<File> {
         .custom_flags(libc::O_CLOEXEC)
         .open(path)
         .map_err(Error::io("open", path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn names(tar: &[u8]) -> Vec<(String, u64, u64, u32)> {
+        let mut a = tar::Archive::new(tar);
+        a.entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let h = e.header();
+                (
+                    e.path().unwrap().to_string_lossy().into_owned(),
+                    h.uid().unwrap(),
+                    h.gid().unwrap(),
+                    h.mode().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    fn write(root: &Path, rel: &str, data: &str) {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, data).unwrap();
+    }
+
+    #[test]
+    fn packs_with_excludes_and_exceptions() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        write(r, "Dockerfile", "FROM scratch\n");
+        write(
+            r,
+            ".dockerignore",
+            "*.log\nnode_modules\ndocs\n!docs/keep.md\nDockerfile\n.dockerignore\n",
+        );
+        write(r, "app.log", "x");
+        write(r, "src/main.rs", "fn main() {}");
+        write(r, "src/deep.log", "not matched by *.log");
+        write(r, "node_modules/a/b.js", "x");
+        write(r, "docs/keep.md", "k");
+        write(r, "docs/drop.md", "d");
+        std::fs::set_permissions(
+            r.join("src/main.rs"),
+            std::fs::Permissions::from_mode(0o751),
+        )
+        .unwrap();
+        let plan = plan_dir(r, DockerfileSource::Default).unwrap();
+        assert_eq!(plan.dockerfile_name(), "Dockerfile");
+        let tar = plan.write_to(Vec::new()).unwrap();
+        let got = names(&tar);
+        let paths: Vec<&str> = got.iter().map(|(p, ..)| p.as_str()).collect();
+        // The Dockerfile and .dockerignore are sent although ignored (the daemon drops them).
+        for want in [
+            ".dockerignore",
+            "Dockerfile",
+            "docs/keep.md",
+            "src/",
+            "src/main.rs",
+            "src/deep.log",
+        ] {
+            assert!(paths.contains(&want), "{want} missing from {paths:?}");
+        }
+        for gone in [
+            "app.log",
+            "node_modules/",
+            "node_modules/a/b.js",
+            "docs/drop.md",
+            "docs/",
+        ] {
+            assert!(!paths.contains(&gone), "{gone} sent: {paths:?}");
+        }
+        assert!(got.iter().all(|(_, u, g, _)| *u == 0 && *g == 0));
+        let mode = got.iter().find(|(p, ..)| p == "src/main.rs").unwrap().3;
+        assert_eq!(mode & 0o7777, 0o751);
+        // On the daemon side the ignored Dockerfile and .dockerignore disappear.
+        let scratch = tempfile::tempdir().unwrap();
+        let ctx = crate::receive(&tar[..], plan.dockerfile_name(), scratch.path()).unwrap();
+        assert_eq!(ctx.dockerfile, b"FROM scratch\n");
+        assert!(!ctx.root.path().join("Dockerfile").exists());
+        assert!(!ctx.root.path().join(".dockerignore").exists());
+        assert!(ctx.root.path().join("docs/keep.md").exists());
+    }
+
+    #[test]
+    fn dockerfile_outside_the_context_gets_a_generated_name() {
+        let d = tempfile::tempdir().unwrap();
+        let ctx_dir = d.path().join("ctx");
+        write(&ctx_dir, "f", "x");
+        write(d.path(), "elsewhere/Df", "FROM outside\n");
+        write(d.path(), "elsewhere/Df.dockerignore", "f\n");
+        let plan = plan_dir(
+            &ctx_dir,
+            DockerfileSource::Path(d.path().join("elsewhere/Df")),
+        )
+        .unwrap();
+        let name = plan.dockerfile_name().to_string();
+        assert!(name.starts_with(".dockerfile.") && name.len() == ".dockerfile.".len() + 20);
+        let tar = plan.write_to(Vec::new()).unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        let ctx = crate::receive(&tar[..], &name, scratch.path()).unwrap();
+        assert_eq!(ctx.dockerfile, b"FROM outside\n");
+        // The generated file and the injected .dockerignore are gone; `Df.dockerignore` applied.
+        let left: Vec<_> = std::fs::read_dir(ctx.root.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+        // From stdin, the same.
+        let plan = plan_dir(&ctx_dir, DockerfileSource::Bytes(b"FROM stdin\n".to_vec())).unwrap();
+        let tar = plan.write_to(Vec::new()).unwrap();
+        let ctx = crate::receive(&tar[..], plan.dockerfile_name(), scratch.path()).unwrap();
+        assert_eq!(ctx.dockerfile, b"FROM stdin\n");
+        assert!(ctx.root.path().join("f").exists());
+        assert!(std::fs::read_dir(ctx.root.path()).unwrap().count() == 1);
+    }
+
+    #[test]
+    fn missing_dockerfile_and_lowercase_fallback() {
+        let d = tempfile::tempdir().unwrap();
+        let e = plan_dir(d.path(), DockerfileSource::Default).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("Cannot locate specified Dockerfile"),
+            "{e}"
+        );
+        write(d.path(), "dockerfile", "FROM x\n");
+        assert_eq!(
+            plan_dir(d.path(), DockerfileSource::Default)
+                .unwrap()
+                .dockerfile_name(),
+            "dockerfile"
+        );
+    }
+
+    #[test]
+    fn stdin_contexts() {
+        let (mut r, df) =
+            stdin_context(&b"FROM alone\n"[..], vec![("s".into(), b"v".to_vec())]).unwrap();
+        assert_eq!(df.as_deref(), Some("Dockerfile"));
+        let mut tar = Vec::new();
+        r.read_to_end(&mut tar).unwrap();
+        let got: Vec<String> = names(&tar).into_iter().map(|n| n.0).collect();
+        assert_eq!(got, vec!["Dockerfile", ".berth-build-secrets/s"]);
+        // An archive passes through untouched, compressed or not.
+        let mut b = tar::Builder::new(Vec::new());
+        append_bytes(&mut b, "Dockerfile", b"FROM t\n", 0o644).unwrap();
+        let plain = b.into_inner().unwrap();
+        let gz = {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(&plain).unwrap();
+            e.finish().unwrap()
+        };
+        for input in [plain.clone(), gz] {
+            assert!(looks_like_archive(&input));
+            let (mut r, df) = stdin_context(std::io::Cursor::new(input.clone()), vec![]).unwrap();
+            assert_eq!(df, None);
+            let mut out = Vec::new();
+            r.read_to_end(&mut out).unwrap();
+            assert_eq!(out, input);
+        }
+        assert!(!looks_like_archive(b"FROM busybox\nRUN true\n"));
+    }
 }

@@ -6,7 +6,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 
-use berth_archive::{apply_layer, ApplyOptions, WhiteoutMode};
+use berth_archive::{unpack_scratch, ApplyOptions, WhiteoutMode};
 use pathrs::flags::OpenFlags;
 use pathrs::Root;
 
@@ -81,17 +81,13 @@ fn unpack(tar: impl Read, dest: &Path, scratch_dir: &Path, limits: &Limits) -> R
     let head = r
         .fill_buf()
         .map_err(Error::io("read context from", "client"))?;
-    let opts = ApplyOptions {
-        whiteouts: WhiteoutMode::Keep,
-        allow_devices: false,
-        // Contexts from the docker CLI are owned by 0:0; a rootless daemon cannot chown.
-        preserve_owner: nix_is_root(),
-        no_overwrite_dir_non_dir: false,
-        max_size: limits.max_context,
-        max_ratio: 1000,
-    };
+    let mut opts = ApplyOptions::new(WhiteoutMode::Keep);
+    opts.allow_devices = false;
+    // Contexts from the docker CLI are owned by 0:0; a rootless daemon cannot chown.
+    opts.preserve_owner = nix_is_root();
+    opts.max_size = limits.max_context;
     if head.starts_with(BZIP2_MAGIC) {
-        apply_layer(bzip2::read::MultiBzDecoder::new(r), dest, &opts)?;
+        unpack_scratch(bzip2::read::MultiBzDecoder::new(r), dest, &opts)?;
     } else if head.starts_with(XZ_MAGIC) {
         // lzma-rs decodes into a writer; spool to a capped file beside the context.
         let mut spool = tempfile::tempfile_in(scratch_dir)
@@ -118,9 +114,9 @@ fn unpack(tar: impl Read, dest: &Path, scratch_dir: &Path, limits: &Limits) -> R
         spool
             .seek(io::SeekFrom::Start(0))
             .map_err(Error::io("seek spool in", scratch_dir))?;
-        apply_layer(spool, dest, &opts)?;
+        unpack_scratch(spool, dest, &opts)?;
     } else {
-        apply_layer(r, dest, &opts)?;
+        unpack_scratch(r, dest, &opts)?;
     }
     Ok(())
 }
@@ -412,5 +408,167 @@ mod tests {
         let dir = root.to_path_buf();
         drop(ctx);
         assert!(!dir.exists());
+    }
+
+    /// A tar whose entry names are written raw, so hostile names survive the tar crate's
+    /// own checks.
+    fn raw_tar(entries: &[(&str, tar::EntryType, &[u8], &str)]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (name, kind, data, link) in entries {
+            let mut h = tar::Header::new_old();
+            h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+            h.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
+            h.set_mode(0o644);
+            h.set_entry_type(*kind);
+            h.set_size(data.len() as u64);
+            h.set_cksum();
+            out.extend_from_slice(h.as_bytes());
+            out.extend_from_slice(data);
+            out.resize(out.len().div_ceil(512) * 512, 0);
+        }
+        out.resize(out.len() + 1024, 0);
+        out
+    }
+
+    fn refused(tar: &[u8]) -> Error {
+        let scratch = tempfile::tempdir().unwrap();
+        let outside = scratch.path().join("outside");
+        let e = receive(tar, "", scratch.path()).unwrap_err();
+        assert!(!outside.exists(), "a file escaped the context");
+        // Nothing but the (empty) scratch dir is left behind.
+        assert_eq!(std::fs::read_dir(scratch.path()).unwrap().count(), 0);
+        e
+    }
+
+    #[test]
+    fn hostile_tars_are_refused() {
+        use tar::EntryType as T;
+        let df: &[u8] = b"FROM scratch\n";
+        let e = refused(&raw_tar(&[
+            ("Dockerfile", T::Regular, df, ""),
+            ("../outside", T::Regular, b"x", ""),
+        ]));
+        assert!(matches!(e, Error::UnsafeContext(_)), "{e}");
+        // An absolute name lands inside the context, as Docker places it.
+        let scratch = tempfile::tempdir().unwrap();
+        let tar = raw_tar(&[
+            ("Dockerfile", T::Regular, df, ""),
+            ("/abs/inside", T::Regular, b"x", ""),
+        ]);
+        let ctx = receive(&tar[..], "", scratch.path()).unwrap();
+        assert!(ctx.root.path().join("abs/inside").is_file());
+        // A symlink that climbs out, then a write through it.
+        let e = refused(&raw_tar(&[
+            ("Dockerfile", T::Regular, df, ""),
+            ("link", T::Symlink, b"", "../.."),
+            ("link/outside", T::Regular, b"x", ""),
+        ]));
+        assert!(matches!(e, Error::UnsafeContext(_)), "{e}");
+        // Even alone, a symlink pointing above the root is refused (Docker's breakout check).
+        let e = refused(&raw_tar(&[
+            ("Dockerfile", T::Regular, df, ""),
+            ("up", T::Symlink, b"", "../x"),
+        ]));
+        assert!(e.to_string().contains("outside the context"), "{e}");
+        // A hard link to a file outside.
+        let e = refused(&raw_tar(&[
+            ("Dockerfile", T::Regular, df, ""),
+            ("hl", T::Link, b"", "../../etc/passwd"),
+        ]));
+        assert!(matches!(e, Error::UnsafeContext(_)), "{e}");
+    }
+
+    #[test]
+    fn symlinks_inside_are_kept() {
+        use tar::EntryType as T;
+        let scratch = tempfile::tempdir().unwrap();
+        let tar = raw_tar(&[
+            ("Dockerfile", T::Regular, b"FROM scratch\n", ""),
+            ("d/f", T::Regular, b"x", ""),
+            ("d/l", T::Symlink, b"", "../Dockerfile"),
+            ("abs", T::Symlink, b"", "/etc/passwd"),
+        ]);
+        let ctx = receive(&tar[..], "", scratch.path()).unwrap();
+        assert_eq!(
+            std::fs::read_link(ctx.root.path().join("d/l")).unwrap(),
+            Path::new("../Dockerfile")
+        );
+    }
+
+    #[test]
+    fn too_large_contexts_are_refused() {
+        let scratch = tempfile::tempdir().unwrap();
+        let big = vec![7u8; 64 << 10];
+        let tar = tar_of(&[("Dockerfile", b"FROM scratch\n"), ("big", &big)]);
+        let limits = Limits {
+            max_context: 32 << 10,
+            ..Limits::default()
+        };
+        let e = receive_with(&tar[..], "", scratch.path(), &limits).unwrap_err();
+        assert!(matches!(e, Error::TooLarge { .. }), "{e}");
+        let limits = Limits {
+            max_dockerfile: 4,
+            ..Limits::default()
+        };
+        let e = receive_with(&tar[..], "", scratch.path(), &limits).unwrap_err();
+        assert!(matches!(e, Error::TooLarge { .. }), "{e}");
+    }
+
+    #[test]
+    fn every_compression_is_sniffed() {
+        use std::io::Write as _;
+        let tar = tar_of(&[("Dockerfile", b"FROM scratch\n"), ("f", b"data")]);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&tar).unwrap();
+        let gz = gz.finish().unwrap();
+        let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+        bz.write_all(&tar).unwrap();
+        let bz = bz.finish().unwrap();
+        let mut xz = Vec::new();
+        lzma_rs::xz_compress(&mut &tar[..], &mut xz).unwrap();
+        let zst = zstd::encode_all(&tar[..], 1).unwrap();
+        for (what, data) in [
+            ("plain", &tar),
+            ("gzip", &gz),
+            ("bzip2", &bz),
+            ("xz", &xz),
+            ("zstd", &zst),
+        ] {
+            let scratch = tempfile::tempdir().unwrap();
+            let ctx =
+                receive(&data[..], "", scratch.path()).unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(
+                std::fs::read(ctx.root.path().join("f")).unwrap(),
+                b"data",
+                "{what}"
+            );
+        }
+    }
+
+    #[test]
+    fn dockerfile_lookup_and_secrets() {
+        let scratch = tempfile::tempdir().unwrap();
+        let tar = tar_of(&[
+            ("dockerfile", b"FROM lower\n"),
+            (".berth-build-secrets/tok", b"s3cret"),
+            ("sub/Df", b"FROM sub\n"),
+            ("sub/Df.dockerignore", b"x\n"),
+            (".dockerignore", b"y\n"),
+            ("x", b""),
+            ("y", b""),
+        ]);
+        let ctx = receive(&tar[..], "", scratch.path()).unwrap();
+        assert_eq!(ctx.dockerfile, b"FROM lower\n");
+        assert_eq!(ctx.dockerfile_name, "dockerfile");
+        assert_eq!(ctx.secrets["tok"], b"s3cret");
+        assert!(!ctx.root.path().join(SECRETS_DIR).exists());
+        // `.dockerignore` applies to the default Dockerfile.
+        assert!(ctx.root.path().join("x").exists() && !ctx.root.path().join("y").exists());
+        // `<Dockerfile>.dockerignore` wins for a named Dockerfile.
+        let ctx = receive(&tar[..], "sub/Df", scratch.path()).unwrap();
+        assert_eq!(ctx.dockerfile, b"FROM sub\n");
+        assert!(!ctx.root.path().join("x").exists() && ctx.root.path().join("y").exists());
+        let e = receive(&tar[..], "nope", scratch.path()).unwrap_err();
+        assert_eq!(e.to_string(), "Cannot locate specified Dockerfile: nope");
     }
 }

@@ -292,6 +292,11 @@ impl Writer {
         }
     }
 
+    /// Reads the bytes written so far from their start (a resumed writer's earlier part).
+    pub fn read_so_far(&self) -> Result<File> {
+        File::open(&self.data).map_err(Error::io(&self.data))
+    }
+
     /// Discards the ingest (resumable or not).
     pub fn abort(mut self) {
         self.keep = false;

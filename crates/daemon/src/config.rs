@@ -47,10 +47,12 @@ pub struct DaemonConfig {
     /// Containers keep running when the daemon stops (daemon.json `live-restore`, on by
     /// default in Berth). Off: the daemon stops them on shutdown, as dockerd does.
     pub live_restore: bool,
-    /// `userns-remap` (`default` or `user[:group]`): containers' root mapped to a subordinate
-    /// range. Not implemented yet: such a daemon refuses containers with 501 (see
-    /// docs/limits.md) rather than run them unmapped.
+    /// `userns-remap` (`default`, `user[:group]`, `uid[:gid]`): containers' root mapped to a
+    /// subordinate range (see [`crate::userns`]).
     pub userns_remap: Option<String>,
+    /// The mappings `userns_remap` resolved to; set by [`crate::Daemon::open`], which also
+    /// moves `data_root` to the mapping's subtree (`<data-root>/<uid>.<gid>`).
+    pub id_map: Option<berth_types::idmap::IdMap>,
     /// `insecure-registries`, `registry-mirrors` and Berth's per-registry mirrors.
     pub registries: berth_distribution::RegistryConfig,
 }
@@ -319,6 +321,7 @@ impl DaemonConfig {
                 .userns_remap
                 .or(json.userns_remap)
                 .filter(|u| !u.is_empty()),
+            id_map: None,
             registries,
         })
     }

@@ -24,6 +24,7 @@ mod images;
 pub mod network;
 mod rootfs;
 mod system;
+pub mod userns;
 mod volumes;
 
 use std::sync::{Arc, Weak};
@@ -57,7 +58,21 @@ pub struct Daemon {
 
 impl Daemon {
     /// Opens the stores under the configured roots and restores containers.
-    pub async fn open(config: DaemonConfig) -> Result<Arc<Daemon>> {
+    pub async fn open(mut config: DaemonConfig) -> Result<Arc<Daemon>> {
+        if let Some(remap) = config.userns_remap.clone() {
+            // As dockerd: everything a remapped daemon keeps (images unpacked for this
+            // mapping, containers, volumes) lives in a subtree of its own, so a restart with
+            // another mapping (or none) never uses layers shifted for a different one.
+            let map = userns::resolve(&remap)?;
+            config.data_root = userns::prepare_root(&config.data_root, &map)?;
+            tracing::info!(
+                "userns-remap {remap}: container root is host {}:{}, data in {}",
+                map.root().0,
+                map.root().1,
+                config.data_root.display()
+            );
+            config.id_map = Some(map);
+        }
         for dir in [&config.data_root, &config.exec_root] {
             std::fs::create_dir_all(dir)
                 .map_err(Error::io(format!("creating {}", dir.display())))?;
@@ -66,15 +81,15 @@ impl Daemon {
             .map_err(Error::io("creating the containers directory"))?;
         let db = berth_metadata::Db::open(&config.data_root.join("berth.db"))?;
         let snapshots = berth_snapshot::open(&config.data_root, berth_snapshot::Backend::Auto)?;
-        let images = Arc::new(berth_image::ImageStore::open(
-            &config.data_root,
-            db.clone(),
-            snapshots,
-        )?);
+        let images = Arc::new(
+            berth_image::ImageStore::open(&config.data_root, db.clone(), snapshots)?
+                .with_id_map(config.id_map.clone()),
+        );
         build::recover(&config.data_root, &config.exec_root, &images)?;
-        let volumes = Arc::new(berth_volume::VolumeStore::open(
-            config.data_root.join("volumes"),
-        )?);
+        let volumes = Arc::new(
+            berth_volume::VolumeStore::open(config.data_root.join("volumes"))?
+                .with_data_owner(config.id_map.as_ref().map(|m| m.root())),
+        );
         let networks = network::Networks::open(&config, &db)?;
         let shim_exe = exe_guard::protect(&config.berth_exe, &config.data_root)?;
         let puller = berth_distribution::Puller::new(

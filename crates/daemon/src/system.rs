@@ -157,7 +157,12 @@ impl Daemon {
             "ContainerdCommit": {"ID": ""},
             "RuncCommit": {"ID": ""},
             "InitCommit": {"ID": ""},
-            "SecurityOptions": ["name=seccomp,profile=builtin"],
+            "SecurityOptions": if self.config.id_map.is_some() {
+                // dockerd lists `name=userns` when remapping.
+                json!(["name=seccomp,profile=builtin", "name=userns"])
+            } else {
+                json!(["name=seccomp,profile=builtin"])
+            },
             "CDISpecDirs": [],
             "Warnings": Value::Null,
             "Uptime": (now - self.started).whole_seconds(),

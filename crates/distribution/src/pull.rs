@@ -34,6 +34,17 @@ use crate::transport::{self, Endpoint};
 const SPOOL_CAP: usize = 32 << 20;
 /// How often a layer's progress bar is updated.
 const TICK: Duration = Duration::from_millis(100);
+/// What becomes of a download's resumable ingest once the transfer ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// All bytes arrived: verify and commit.
+    Complete,
+    /// Interrupted: keep what arrived for the next pull.
+    Keep,
+    /// Interrupted in a way resuming cannot mend: start over next time.
+    Discard,
+}
+
 /// Attempts to resume a broken download.
 const RESUMES: usize = 3;
 /// Largest config document accepted.
@@ -493,27 +504,72 @@ impl Puller {
         }
 
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(64);
+        let (resumed_tx, resumed_rx) = tokio::sync::oneshot::channel::<u64>();
+        let (outcome_tx, outcome_rx) = tokio::sync::oneshot::channel::<Outcome>();
         let writer_spool = spool.clone();
         let writer_content = content.clone();
         let writer_digest = digest.clone();
         let writer = tokio::task::spawn_blocking(move || -> Result<()> {
-            use std::io::Write;
-            let reference = format!("pull-{}-{}", writer_digest.hex(), std::process::id());
-            let mut w = writer_content.writer(&reference)?;
+            use std::io::{Read, Write};
+            // Resumable: what an interrupted pull (even a killed daemon) downloaded is kept,
+            // and the next pull of this blob goes on from there.
+            let reference = format!("pull-{}", writer_digest.hex());
+            let mut w = match writer_content.resume_writer(&reference)? {
+                Some((w, _)) if w.written() <= size => w,
+                Some((w, _)) => {
+                    w.abort();
+                    writer_content.resumable_writer(&reference, "")?
+                }
+                None => writer_content.resumable_writer(&reference, "")?,
+            };
+            let have = w.written();
+            if have > 0 {
+                // The unpacker needs the whole stream: replay the part already here.
+                let mut earlier = w.read_so_far()?.take(have);
+                let mut buf = vec![0u8; 1 << 16];
+                loop {
+                    let n = earlier
+                        .read(&mut buf)
+                        .map_err(|e| Error::Internal(format!("reading a partial blob: {e}")))?;
+                    if n == 0 {
+                        break;
+                    }
+                    writer_spool.push(Bytes::copy_from_slice(&buf[..n]));
+                }
+            }
+            let _ = resumed_tx.send(have);
             while let Some(b) = rx.blocking_recv() {
                 w.write_all(&b)
                     .map_err(|e| Error::Internal(format!("writing blob: {e}")))?;
                 writer_spool.push(b);
             }
+            // No verdict: the download was dropped mid-way (its pull was abandoned).
+            match outcome_rx.blocking_recv().unwrap_or(Outcome::Discard) {
+                Outcome::Complete => {}
+                // Dropped, the resumable ingest stays for the next pull.
+                Outcome::Keep => return Err(Error::Internal("the download stopped".into())),
+                Outcome::Discard => {
+                    w.abort();
+                    return Err(Error::Internal("the download stopped".into()));
+                }
+            }
             w.commit(Some(size), Some(&writer_digest))?;
             Ok(())
         });
 
-        let mut received: u64 = 0;
+        // Where the download starts: after what an earlier, interrupted pull left.
+        let mut received: u64 = resumed_rx.await.unwrap_or(0);
+        let resumed_at = received;
+        if received > 0 {
+            tracing::debug!("resuming {digest} at {received} of {size} bytes");
+        }
         let mut last = Instant::now() - TICK;
         let mut attempts = 0;
         let fetched: Result<()> = async {
             loop {
+                if received >= size {
+                    return Ok(());
+                }
                 let mut body = match self.open_blob(repo, digest, received).await {
                     Ok(b) => b,
                     Err(e) if attempts < RESUMES && received > 0 => {
@@ -581,6 +637,16 @@ impl Puller {
             }
         }
         .await;
+        let _ = outcome_tx.send(match &fetched {
+            Ok(()) => Outcome::Complete,
+            // The pull failed elsewhere (bad content, a refused layer): not a download to
+            // take up again.
+            Err(_) if *cancelled.borrow() => Outcome::Discard,
+            // Nothing came after the kept part (a registry that cannot resume, a blob that
+            // is gone): keeping it would only fail the same way next time.
+            Err(_) if resumed_at > 0 && received == resumed_at => Outcome::Discard,
+            Err(_) => Outcome::Keep,
+        });
         drop(tx);
         let written = writer
             .await

@@ -6,6 +6,8 @@
 //! `ENTRYPOINT`, `SHELL`, `HEALTHCHECK`, `ONBUILD` and `MAINTAINER` are left alone (the
 //! shell, or a later build, expands them).
 
+use std::collections::HashSet;
+
 use crate::ast::*;
 use crate::error::Error;
 use crate::lex::ShellLex;
@@ -35,11 +37,17 @@ impl Instruction {
                     }
                 }
                 let mut n = c.clone();
+                let heredoc_names: HashSet<&str> =
+                    c.heredocs.iter().map(|h| h.name.as_str()).collect();
                 n.sources = c
                     .sources
                     .iter()
                     .map(|s| {
-                        if c.heredoc_for(s).is_some() {
+                        let is_heredoc = crate::parser::parse_heredoc(s)
+                            .ok()
+                            .flatten()
+                            .is_some_and(|h| heredoc_names.contains(h.name.as_str()));
+                        if is_heredoc {
                             Ok(s.clone())
                         } else {
                             word(s)

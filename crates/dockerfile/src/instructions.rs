@@ -1,6 +1,7 @@
 //! From [`Node`]s to typed instructions (BuildKit's `frontend/dockerfile/instructions`):
 //! argument counts, flags, and the per-instruction checks, with BuildKit's messages.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::ast::*;
@@ -91,7 +92,7 @@ fn convert(node: &Node) -> Result<Parsed, String> {
             if args.is_empty() {
                 return Err(err_at_least_one(&name));
             }
-            if args.len() % 3 != 0 {
+            if !args.len().is_multiple_of(3) {
                 return Err(format!("Bad input to {name}, too many arguments"));
             }
             let mut pairs = Vec::new();
@@ -340,13 +341,14 @@ fn parse_copy(node: &Node, is_add: bool) -> Result<InstructionKind, String> {
     if parse_heredoc(dest)?.is_some() {
         return Err(format!("{name} cannot accept a heredoc as a destination"));
     }
+    // By name; a later document of the same name wins, as in BuildKit's lookup map.
+    let by_name: HashMap<&str, &RawHeredoc> =
+        node.heredocs.iter().map(|d| (d.name.as_str(), d)).collect();
     let mut heredocs = Vec::new();
     for src in sources {
         if let Some(h) = parse_heredoc(src)? {
-            let content = node
-                .heredocs
-                .iter()
-                .find(|d| d.name == h.name)
+            let content = by_name
+                .get(h.name.as_str())
                 .map(|d| d.content.clone())
                 .unwrap_or_default();
             let content = if h.chomp {
@@ -464,7 +466,7 @@ fn parse_healthcheck(node: &Node) -> Result<InstructionKind, String> {
     if args.is_empty() {
         return Err(err_at_least_one("HEALTHCHECK"));
     }
-    let typ = args[0].to_ascii_uppercase();
+    let typ = args[0].to_uppercase();
     let rest = &args[1..];
     if typ == "NONE" {
         if !rest.is_empty() {

@@ -13,6 +13,9 @@ pub const MAX_NESTING: usize = 64;
 /// The longest result one word may expand to (values are copied per reference, so a short
 /// word referencing a long value many times could otherwise grow without bound).
 pub const MAX_EXPANDED_LEN: usize = 16 << 20;
+/// The matching work (characters × pattern positions) that the `${VAR#pat}` family may spend
+/// on one word; `${VAR//pat/x}` over a long value is quadratic, so it is bounded instead.
+pub const MAX_PATTERN_STEPS: u64 = 1 << 24;
 
 /// The word expander. `escape` is the Dockerfile's escape character (`\` or `` ` ``).
 #[derive(Debug, Clone)]
@@ -65,6 +68,7 @@ impl ShellLex {
             env,
             raw_escapes: self.raw_escapes,
             depth: 0,
+            budget: MAX_PATTERN_STEPS,
         };
         sw.process_stop_on(None, self.raw_escapes)
             .map_err(|m| Error::new(0, format!("failed to process {word:?}: {m}")))
@@ -78,6 +82,8 @@ struct Scanner<'a> {
     env: Env<'a>,
     raw_escapes: bool,
     depth: usize,
+    /// What is left of [`MAX_PATTERN_STEPS`].
+    budget: u64,
 }
 
 /// Accumulates the split words: whitespace from the source or from a variable ends a word,
@@ -423,12 +429,16 @@ impl Scanner<'_> {
                             .map_err(|e| format!("invalid pattern ({pat}) in substitution: {e}"))?;
                         let vchars: Vec<char> = value.chars().collect();
                         if op == '#' {
-                            let cut = pat.prefix_match(&vchars, greedy).unwrap_or(0);
+                            let cut = pat
+                                .prefix_match(&vchars, greedy, &mut self.budget)?
+                                .unwrap_or(0);
                             Ok(vchars[cut..].iter().collect())
                         } else {
                             let rpat = pat.reversed();
                             let rev: Vec<char> = vchars.iter().rev().copied().collect();
-                            let cut = rpat.prefix_match(&rev, greedy).unwrap_or(0);
+                            let cut = rpat
+                                .prefix_match(&rev, greedy, &mut self.budget)?
+                                .unwrap_or(0);
                             Ok(vchars[..vchars.len() - cut].iter().collect())
                         }
                     }
@@ -464,7 +474,7 @@ impl Scanner<'_> {
                 let value = value.unwrap_or_default();
                 let pat = Pattern::parse(&pattern)
                     .map_err(|e| format!("invalid pattern ({pattern}) in substitution: {e}"))?;
-                Ok(pat.replace(&value, &replacement, all))
+                pat.replace(&value, &replacement, all, &mut self.budget)
             }
             _ => Err(format!("unsupported modifier ({chs}) in substitution")),
         }
@@ -531,20 +541,29 @@ impl Pattern {
     }
 
     /// Length (in chars) of the shortest or longest prefix of `s` the pattern matches.
-    fn prefix_match(&self, s: &[char], longest: bool) -> Option<usize> {
+    fn prefix_match(
+        &self,
+        s: &[char],
+        longest: bool,
+        budget: &mut u64,
+    ) -> LexResult<Option<usize>> {
         let n = self.0.len();
         let mut cur = vec![false; n + 1];
+        let mut nxt = vec![false; n + 1];
         cur[0] = true;
         self.closure(&mut cur);
         let mut best = None;
         if cur[n] {
             best = Some(0);
             if !longest {
-                return best;
+                return Ok(best);
             }
         }
         for (idx, &c) in s.iter().enumerate() {
-            let mut nxt = vec![false; n + 1];
+            *budget = budget.checked_sub(n as u64 + 1).ok_or_else(|| {
+                format!("pattern substitution needs more than {MAX_PATTERN_STEPS} steps")
+            })?;
+            nxt.fill(false);
             let mut any = false;
             for i in 0..n {
                 if !cur[i] {
@@ -573,36 +592,41 @@ impl Pattern {
             if nxt[n] {
                 best = Some(idx + 1);
                 if !longest {
-                    return best;
+                    return Ok(best);
                 }
             }
-            cur = nxt;
+            std::mem::swap(&mut cur, &mut nxt);
         }
-        best
+        Ok(best)
     }
 
     /// `${VAR/pat/repl}` (first, leftmost-longest match) and `${VAR//pat/repl}` (every
-    /// non-overlapping match).
-    fn replace(&self, value: &str, repl: &str, all: bool) -> String {
+    /// non-overlapping match; as in Go's `ReplaceAllString`, an empty match right after a
+    /// match is skipped).
+    fn replace(&self, value: &str, repl: &str, all: bool, budget: &mut u64) -> LexResult<String> {
         let chars: Vec<char> = value.chars().collect();
+        // A pattern that starts with `*` that does not match at some position matches at no
+        // later one either: stop looking there.
+        let leading_star = self.0.first() == Some(&Tok::Star);
         let mut out = String::new();
         let mut i = 0;
-        let mut replaced = false;
+        let mut searching = true;
+        let mut last_end: Option<usize> = None;
         while i <= chars.len() {
-            if (!replaced || all) && out.len() <= MAX_EXPANDED_LEN {
-                if let Some(len) = self.prefix_match(&chars[i..], true) {
-                    out.push_str(repl);
-                    replaced = true;
-                    if len == 0 {
-                        // an empty match: keep the character and move on, as Go's regexp does
-                        if i < chars.len() {
-                            out.push(chars[i]);
+            if searching && out.len() <= MAX_EXPANDED_LEN {
+                match self.prefix_match(&chars[i..], true, budget)? {
+                    Some(0) if last_end == Some(i) => {}
+                    Some(len) => {
+                        out.push_str(repl);
+                        searching = all;
+                        last_end = Some(i + len);
+                        if len > 0 {
+                            i += len;
+                            continue;
                         }
-                        i += 1;
-                    } else {
-                        i += len;
                     }
-                    continue;
+                    None if leading_star => searching = false,
+                    None => {}
                 }
             }
             if i < chars.len() {
@@ -610,7 +634,7 @@ impl Pattern {
             }
             i += 1;
         }
-        out
+        Ok(out)
     }
 }
 
@@ -677,6 +701,12 @@ mod tests {
             ("${PATHV%%.*}", Some("/usr/local/bin/app")),
             ("${PATHV/local/opt}", Some("/usr/opt/bin/app.tar.gz")),
             ("${PATHV//\\//_}", Some("_usr_local_bin_app.tar.gz")),
+            ("${PATHV//*/x}", Some("x")),
+            ("${PATHV/*bin/x}", Some("x/app.tar.gz")),
+            ("${PATHV//?/x}", Some("xxxxxxxxxxxxxxxxxxxxxxxxx")),
+            ("${PATHV//l*l/L}", Some("/usr/L/bin/app.tar.gz")),
+            ("${PATHV/#/x}", Some("/usr/local/bin/app.tar.gz")),
+            ("${NOPE//a/b}", Some("")),
             ("${HOME:#x}", None),
         ];
         for (input, want) in cases {
@@ -711,6 +741,21 @@ mod tests {
         let lex = ShellLex::new('`');
         assert_eq!(lex.process_word("a`$HOME", &env).unwrap(), "a$HOME");
         assert_eq!(lex.process_word(r"C:\dir", &env).unwrap(), r"C:\dir");
+    }
+
+    #[test]
+    fn pattern_work_is_bounded() {
+        let long = "a".repeat(200_000);
+        let env = |k: &str| (k == "A").then(|| long.clone());
+        let lex = ShellLex::new('\\');
+        // Quadratic in the value: refused instead of spinning.
+        let e = lex.process_word("${A//a*b/c}", &env).unwrap_err();
+        assert!(e.message.contains("steps"), "{}", &e.message[..80]);
+        // A leading `*` that fails once fails everywhere: linear.
+        assert!(lex.process_word("${A//*b/c}", &env).unwrap() == long);
+        // Linear ones go through.
+        assert_eq!(lex.process_word("${A%%a*}", &env).unwrap(), "");
+        assert_eq!(lex.process_word("${A#a}", &env).unwrap().len(), 199_999);
     }
 
     #[test]

@@ -15,8 +15,8 @@
 //! [`parser::MAX_FILE_LEN`] bytes, a physical line [`parser::MAX_LINE_LEN`], a logical
 //! (continued) line [`parser::MAX_LOGICAL_LINE_LEN`]; `${...}` nesting at most
 //! [`lex::MAX_NESTING`] and one expanded word at most [`lex::MAX_EXPANDED_LEN`] bytes. Every
-//! pass over the text is linear in its size, except the `${VAR/pattern/...}` family whose
-//! matching is O(value × pattern) per position.
+//! pass over the text is linear in its size; pattern substitutions (`${VAR/pat/x}`), which can
+//! be quadratic in a variable's value, stop after [`lex::MAX_PATTERN_STEPS`].
 
 pub mod ast;
 mod duration;

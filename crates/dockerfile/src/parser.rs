@@ -227,7 +227,8 @@ pub(crate) fn parse_lines(text: &str) -> Result<ParsedLines, Error> {
                 message: format!("Empty continuation line found in: {line}"),
             });
         }
-        let mut node = node_from_line(&line, escape).map_err(|m| Error::new(start_line, m))?;
+        let mut node =
+            node_from_line(&line, escape, false).map_err(|m| Error::new(start_line, m))?;
 
         if node.can_contain_heredoc() && line.contains("<<") {
             let docs = heredocs_from_line(&line).map_err(|m| Error::new(start_line, m))?;
@@ -282,11 +283,6 @@ impl Node {
     }
 }
 
-/// Go's `unicode.IsSpace` over a byte, as BuildKit's byte loops use it.
-fn is_space_byte(b: u8) -> bool {
-    matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ' | 0x85 | 0xa0)
-}
-
 /// `[\t\v\f\r ]+`
 fn is_re_whitespace(c: char) -> bool {
     matches!(c, '\t' | '\x0b' | '\x0c' | '\r' | ' ')
@@ -324,7 +320,10 @@ fn split_re_whitespace_2(s: &str) -> (String, Option<String>) {
     }
 }
 
-pub(crate) fn node_from_line(line: &str, escape: char) -> Result<Node, String> {
+/// `in_onbuild`: parsing an `ONBUILD` trigger. A trigger that is itself `ONBUILD` is not
+/// parsed further (it is refused later), so `ONBUILD ONBUILD ONBUILD ...` cannot recurse
+/// without bound.
+pub(crate) fn node_from_line(line: &str, escape: char, in_onbuild: bool) -> Result<Node, String> {
     let (cmd, rest) = split_re_whitespace_2(line.trim());
     let (args_str, flags) = match rest {
         Some(rest) => {
@@ -353,40 +352,27 @@ pub(crate) fn node_from_line(line: &str, escape: char) -> Result<Node, String> {
             }
             None => node.args = strings_whitespace_delimited(rest),
         },
-        "cmd" | "entrypoint" | "run" | "shell" => {
-            if !rest.is_empty() {
-                match parse_json(rest)? {
-                    Some(v) => {
-                        node.args = v;
-                        node.json = true;
-                    }
-                    None => node.args = vec![rest.to_string()],
-                }
+        "cmd" | "entrypoint" | "run" | "shell" if !rest.is_empty() => match parse_json(rest)? {
+            Some(v) => {
+                node.args = v;
+                node.json = true;
             }
-        }
+            None => node.args = vec![rest.to_string()],
+        },
         "arg" => node.args = parse_words(rest, escape),
         "env" => node.args = parse_name_val(rest, "ENV", escape)?,
         "label" => node.args = parse_name_val(rest, "LABEL", escape)?,
         "expose" | "from" => node.args = strings_whitespace_delimited(rest),
-        "maintainer" | "stopsignal" | "user" | "workdir" => {
-            if !rest.is_empty() {
-                node.args = vec![rest.to_string()];
-            }
+        "maintainer" | "stopsignal" | "user" | "workdir" if !rest.is_empty() => {
+            node.args = vec![rest.to_string()];
         }
         "healthcheck" => {
-            let bytes = rest.as_bytes();
-            let sep = bytes
-                .iter()
-                .position(|&b| is_space_byte(b))
-                .unwrap_or(bytes.len());
+            // BuildKit walks bytes with unicode.IsSpace; walking characters gives the same
+            // split on valid text without cutting a multi-byte character in two.
+            let sep = rest.find(char::is_whitespace).unwrap_or(rest.len());
             if sep > 0 {
-                let next = bytes[sep..]
-                    .iter()
-                    .position(|&b| !is_space_byte(b))
-                    .map(|p| p + sep)
-                    .unwrap_or(bytes.len());
+                let cmdpart = rest[sep..].trim_start();
                 node.args.push(rest[..sep].to_string());
-                let cmdpart = &rest[next..];
                 if !cmdpart.is_empty() {
                     match parse_json(cmdpart)? {
                         Some(v) => {
@@ -398,14 +384,12 @@ pub(crate) fn node_from_line(line: &str, escape: char) -> Result<Node, String> {
                 }
             }
         }
-        "onbuild" => {
-            if !rest.is_empty() {
-                let child = node_from_line(rest, escape)?;
-                node.args.push(child.cmd.clone());
-                node.args.extend(child.args.iter().cloned());
-                node.json = child.json;
-                node.sub = Some(Box::new(child));
-            }
+        "onbuild" if !rest.is_empty() && !in_onbuild => {
+            let child = node_from_line(rest, escape, true)?;
+            node.args.push(child.cmd.clone());
+            node.args.extend(child.args.iter().cloned());
+            node.json = child.json;
+            node.sub = Some(Box::new(child));
         }
         _ => {}
     }
@@ -440,6 +424,11 @@ fn parse_json(rest: &str) -> Result<Option<Vec<String>>, String> {
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Some),
+        // Nested deeper than serde_json's limit (Go's is far higher): an array, and not of
+        // strings.
+        Err(e) if e.to_string().starts_with("recursion limit exceeded") => Err(
+            "when using JSON array syntax, arrays must be comprised of strings only".to_string(),
+        ),
         _ => Ok(None),
     }
 }

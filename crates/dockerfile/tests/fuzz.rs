@@ -4,8 +4,6 @@
 //! `FUZZ_ITERS=1000000 cargo test --release -p berth-dockerfile --test fuzz` runs longer;
 //! `crates/dockerfile/fuzz` has a `cargo fuzz` target for coverage-guided runs.
 
-mod common;
-
 use berth_dockerfile::*;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -91,6 +89,10 @@ const TOKENS: &[&str] = &[
     " AS ",
     "\u{feff}",
     "\u{00e9}",
+    "\u{00e0}",
+    "\u{0085}",
+    "\u{00a0}",
+    "\u{2028}",
     "\u{1F600}",
     "\0",
 ];
@@ -333,6 +335,16 @@ fn hostile_inputs_stay_fast() {
         format!("FROM x\nRUN --mount={} true\n", fold(&"a=b,".repeat(n))),
         format!("FROM x\nRUN {} true\n", fold(&"--network=host ".repeat(n))),
         format!("FROM x\n{}", "# comment\n".repeat(n)),
+        format!("FROM x\n{}RUN x\n", fold(&"ONBUILD ".repeat(n))),
+        format!(
+            "FROM x\nCOPY {} /d\n{}",
+            fold(&"<<E ".repeat(n / 10)),
+            "E\n".repeat(n / 10)
+        ),
+        format!(
+            "FROM x\nENV A={}\nWORKDIR ${{A//*b/c}}\n",
+            fold(&"a".repeat(n * 2))
+        ),
         format!("FROM x\nRUN <<E\n{}E\n", "line\n".repeat(n)),
         format!("FROM x\nLABEL a=\"{}\"\n", fold(&"\\\"".repeat(n))),
         format!("FROM x\nEXPOSE {}\n", fold(&"${A//?/x} ".repeat(n / 10))),

@@ -12,7 +12,7 @@ use berth_content::Digest;
 use berth_types::image::ImageConfig;
 
 use crate::error::{Error, Result};
-use crate::oci::Manifest;
+use crate::oci::{Descriptor, Manifest};
 use crate::store::MAX_DOC_SIZE;
 use crate::unpack::Added;
 use crate::ImageStore;
@@ -42,7 +42,7 @@ impl ImageStore {
                 Some(p) => {
                     let rec = self.resolve(p)?;
                     let cfg = self.config(&rec.id)?;
-                    let blobs = self.layer_blobs(&rec.row.manifest, &rec.id)?;
+                    let blobs = self.layer_descriptors(&rec.row.manifest, &rec.id)?;
                     (Some(rec), blobs, cfg.rootfs.diff_ids)
                 }
                 None => (None, Vec::new(), Vec::new()),
@@ -85,7 +85,12 @@ impl ImageStore {
                 )?;
                 diff_ids.push(layer.diff_id.to_string());
                 size = size.saturating_add(layer.size);
-                blobs.push(blob);
+                blobs.push(Descriptor {
+                    media_type: crate::oci::MEDIA_OCI_LAYER.into(),
+                    size: self.content.info(&blob)?.size as i64,
+                    digest: blob.to_string(),
+                    ..Default::default()
+                });
                 top = Some(layer.chain);
             }
             config.rootfs.kind = "layers".into();
@@ -96,8 +101,24 @@ impl ImageStore {
             })?;
             let id = self.content.write_blob(&bytes, None)?;
             added.blobs.push(id.clone());
-            let compressions = vec![None; blobs.len()];
-            let manifest = self.synthesize_manifest(&id, &blobs, &compressions)?;
+            // The parent's layer descriptors are reused as they are: no layer blob is
+            // reopened to sniff its compression on every step.
+            let m = Manifest {
+                schema_version: 2,
+                media_type: crate::oci::MEDIA_OCI_MANIFEST.into(),
+                config: Descriptor {
+                    media_type: crate::oci::MEDIA_OCI_CONFIG.into(),
+                    digest: id.to_string(),
+                    size: bytes.len() as i64,
+                    ..Default::default()
+                },
+                layers: blobs,
+            };
+            let mbytes = serde_json::to_vec(&m).map_err(|e| Error::InvalidConfig {
+                id: id.to_string(),
+                reason: e.to_string(),
+            })?;
+            let manifest = self.content.write_blob(&mbytes, None)?;
             added.blobs.push(manifest.clone());
             self.register(crate::store::Registration {
                 id: &id,
@@ -179,7 +200,7 @@ impl ImageStore {
         })
     }
 
-    fn layer_blobs(&self, manifest: &Option<String>, id: &str) -> Result<Vec<Digest>> {
+    fn layer_descriptors(&self, manifest: &Option<String>, id: &str) -> Result<Vec<Descriptor>> {
         let Some(m) = manifest.as_deref() else {
             return Ok(Vec::new());
         };
@@ -189,10 +210,6 @@ impl ImageStore {
                 id: id.to_string(),
                 reason: e.to_string(),
             })?;
-        man.layers
-            .iter()
-            .map(|l| Digest::parse(&l.digest))
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|e| Error::InvalidArchive(e.to_string()))
+        Ok(man.layers)
     }
 }

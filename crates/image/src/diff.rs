@@ -121,6 +121,13 @@ impl ImageStore {
             let meta = fs::symlink_metadata(&full).map_err(io_err(rel))?;
             let mut h = tar::Header::new_gnu();
             h.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
+            if let Some(map) = &self.id_map {
+                // A remapped daemon's layer holds the image world's ids, not the host's; an
+                // unmapped owner is the overflow id, as seen inside.
+                use std::os::unix::fs::MetadataExt;
+                h.set_uid(map.container_uid(meta.uid()).unwrap_or(65534) as u64);
+                h.set_gid(map.container_gid(meta.gid()).unwrap_or(65534) as u64);
+            }
             let ft = meta.file_type();
             if ft.is_dir() {
                 b.append_data(&mut h, rel, io::empty())

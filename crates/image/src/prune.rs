@@ -45,6 +45,10 @@ impl ImageStore {
                 if in_use(&row.id) {
                     continue;
                 }
+                // Gone already with a child pruned earlier in this pass (a build's chain).
+                if self.db.get_image(&row.id)?.is_none() {
+                    continue;
+                }
                 let rec = self.record(row)?;
                 if dangling_only && !rec.repo_tags.is_empty() {
                     continue;

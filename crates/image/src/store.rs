@@ -29,6 +29,9 @@ pub struct ImageStore {
     pub(crate) snapshots: Arc<dyn Snapshotter>,
     /// Cached layer file indexes (see `waste`).
     pub(crate) layer_index_dir: PathBuf,
+    /// `--userns-remap`: layers unpack with owners shifted into this mapping, and container
+    /// roots belong to its root (see [`ImageStore::with_id_map`]).
+    pub(crate) id_map: Option<berth_types::idmap::IdMap>,
 }
 
 /// An image as the store records it, with its names in familiar form.
@@ -56,11 +59,16 @@ pub(crate) enum Matched {
     Id,
 }
 
+/// How long a partial download waits for a pull to resume it.
+const STALE_DOWNLOAD: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 impl ImageStore {
     /// Opens the image store on the data root's content store, with `db` and `snapshots`.
-    /// Unpacks a previous process left unfinished are discarded.
+    /// Unpacks a previous process left unfinished are discarded, and so are partial downloads
+    /// nobody resumed within a day.
     pub fn open(data_root: &Path, db: Db, snapshots: Arc<dyn Snapshotter>) -> Result<ImageStore> {
         let content = Store::open(data_root)?;
+        content.remove_stale_resumable(STALE_DOWNLOAD)?;
         for info in snapshots.list()? {
             if info.key.starts_with(EXTRACT_PREFIX) && info.kind == berth_snapshot::Kind::Active {
                 snapshots.remove(&info.key)?;
@@ -71,9 +79,24 @@ impl ImageStore {
             db,
             snapshots,
             layer_index_dir: data_root.join(crate::waste::INDEX_DIR),
+            id_map: None,
         };
         store.sweep_layer_indexes()?;
         Ok(store)
+    }
+
+    /// The store of a remapped daemon: every layer it unpacks has its owners shifted into
+    /// `map`, so that the files appear owned by their image owners inside the container's user
+    /// namespace (dockerd's per-remap layer store). The store must be on a data root of its
+    /// own (`<data-root>/<uid>.<gid>`): layers unpacked under another mapping are not shifted.
+    pub fn with_id_map(mut self, map: Option<berth_types::idmap::IdMap>) -> Self {
+        self.id_map = map;
+        self
+    }
+
+    /// The mapping layers are unpacked with, if the daemon is remapped.
+    pub fn id_map(&self) -> Option<&berth_types::idmap::IdMap> {
+        self.id_map.as_ref()
     }
 
     pub fn content(&self) -> &Store {
@@ -525,9 +548,23 @@ impl ImageStore {
             .db
             .get_image(&id)?
             .ok_or_else(|| Error::NotFound(image_id.to_string()))?;
-        Ok(self
+        let mounts = self
             .snapshots
-            .prepare(container_id, row.chain_id.as_deref())?)
+            .prepare(container_id, row.chain_id.as_deref())?;
+        if let Some(map) = &self.id_map {
+            // The container's root directory is its upper dir's: give it to the remapped root,
+            // or `/` would show as nobody's inside.
+            let (uid, gid) = map.root();
+            let upper = self.snapshots.upper_dir(container_id)?;
+            if let Err(e) = std::os::unix::fs::chown(&upper, Some(uid), Some(gid)) {
+                let _ = self.snapshots.remove(container_id);
+                return Err(Error::Io {
+                    op: format!("chown {}", upper.display()),
+                    source: e,
+                });
+            }
+        }
+        Ok(mounts)
     }
 
     /// The mounts of an existing container root filesystem.

@@ -89,7 +89,11 @@ impl ImageStore {
                 LayerFormat::OverlayDiff => WhiteoutMode::Overlay,
                 LayerFormat::Full => WhiteoutMode::Delete,
             };
-            let applied = apply_layer(src, &dir, &ApplyOptions::new(mode))?;
+            let opts = ApplyOptions {
+                id_map: self.id_map.clone(),
+                ..ApplyOptions::new(mode)
+            };
+            let applied = apply_layer(src, &dir, &opts)?;
             if let Some(exp) = expected {
                 if *exp != applied.diff_id {
                     return Err(Error::DiffIdMismatch {

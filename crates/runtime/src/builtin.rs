@@ -17,6 +17,7 @@ use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
 use oci_spec::runtime::{LinuxSeccomp, Spec};
 
 use crate::error::RuntimeError;
+use crate::seccomp_cache::SeccompCache;
 use crate::{ProcessIo, Runtime, RuntimeState, Status};
 
 /// See the module docs.
@@ -42,16 +43,29 @@ impl Builtin {
         Container::load(dir).map_err(|e| map_err("load", id, e))
     }
 
+    /// The compiled program of `seccomp` from the cache (see [`crate::seccomp_cache`]). When
+    /// it cannot be had, libcontainer compiles the filter itself as before: slower, the same.
+    fn compiled(&self, seccomp: Option<&LinuxSeccomp>) -> Option<CompiledSeccomp> {
+        let filter = seccomp?;
+        let program = SeccompCache::new(self.root.join(SECCOMP_CACHE_DIR))
+            .program(filter)
+            .ok()??;
+        Some(CompiledSeccomp {
+            filter: filter.clone(),
+            program,
+        })
+    }
+
     fn builder(
         &self,
         id: &str,
         io: ProcessIo,
-        exec_seccomp: Option<LinuxSeccomp>,
+        executor: DockerExecutor,
     ) -> Result<ContainerBuilder, RuntimeError> {
         std::fs::create_dir_all(&self.root)
             .map_err(|e| RuntimeError::io(format!("create {}", self.root.display()), e))?;
         let mut b = ContainerBuilder::new(id.to_string(), SyscallType::default())
-            .with_executor(DockerExecutor { exec_seccomp })
+            .with_executor(executor)
             .with_root_path(&self.root)
             .map_err(|e| map_err("create", id, e))?
             .with_console_socket(io.console_socket.as_deref());
@@ -126,14 +140,22 @@ fn map_err(op: &'static str, id: &str, e: LibcontainerError) -> RuntimeError {
 impl Runtime for Builtin {
     fn create(&self, id: &str, bundle: &Path, io: ProcessIo) -> Result<i32, RuntimeError> {
         adapt_seccomp_args(bundle)?;
-        let container = self
-            .builder(id, io, None)?
-            .validate_id()
-            .map_err(|e| map_err("create", id, e))?
-            .as_init(bundle)
-            .with_systemd(false)
-            .with_detach(true)
-            .build();
+        let netns = crate::userns::detach_netns(bundle)?;
+        let spec = load_spec(bundle)?;
+        let executor = DockerExecutor {
+            exec_seccomp: None,
+            compiled: self.compiled(spec.linux().as_ref().and_then(|l| l.seccomp().as_ref())),
+        };
+        let container = crate::userns::in_netns(netns.as_deref(), || {
+            Ok(self
+                .builder(id, io, executor)?
+                .validate_id()
+                .map_err(|e| map_err("create", id, e))?
+                .as_init(bundle)
+                .with_systemd(false)
+                .with_detach(true)
+                .build())
+        })?;
         let container = match container {
             Ok(c) => c,
             Err(e) => {
@@ -152,7 +174,6 @@ impl Runtime for Builtin {
                 op: "create",
                 message: "libcontainer reported no init pid".into(),
             })?;
-        let spec = load_spec(bundle)?;
         if let Err(e) = apply_oom_kill_disable(&spec) {
             let _ = self.delete(id, true);
             return Err(e);
@@ -255,14 +276,21 @@ impl Runtime for Builtin {
             .linux()
             .as_ref()
             .and_then(|l| l.seccomp().clone());
-        let pid = self
-            .builder(id, io, seccomp)?
-            .as_tenant()
-            .with_detach(true)
-            .with_process(Some(pfile.path()))
-            .build()
-            .map_err(|e| map_err("exec", id, e))?;
-        Ok(pid.as_raw())
+        let executor = DockerExecutor {
+            compiled: self.compiled(seccomp.as_ref()),
+            exec_seccomp: seccomp,
+        };
+        let netns = crate::userns::exec_netns(&container_spec);
+        let exec = || {
+            self.builder(id, io, executor)?
+                .as_tenant()
+                .with_detach(true)
+                .with_process(Some(pfile.path()))
+                .build()
+                .map(|p| p.as_raw())
+                .map_err(|e| map_err("exec", id, e))
+        };
+        crate::userns::in_netns(netns.as_deref(), exec)
     }
 }
 
@@ -278,7 +306,20 @@ fn load_spec(bundle: &Path) -> Result<Spec, RuntimeError> {
 #[derive(Clone)]
 struct DockerExecutor {
     exec_seccomp: Option<LinuxSeccomp>,
+    /// The container's filter, compiled: loaded by the init (through libcontainer's
+    /// `compiled_seccomp` hook, our patch) or by an exec's executor.
+    compiled: Option<CompiledSeccomp>,
 }
+
+#[derive(Clone)]
+struct CompiledSeccomp {
+    filter: LinuxSeccomp,
+    program: Vec<u8>,
+}
+
+/// Under the runtime root, beside the per-container state dirs (whose IDs never start with
+/// a dot).
+const SECCOMP_CACHE_DIR: &str = ".seccomp";
 
 /// Whether this process holds CAP_SYS_ADMIN in its effective set.
 fn has_cap_sys_admin() -> bool {
@@ -363,8 +404,11 @@ impl Executor for DockerExecutor {
                 nix::sys::prctl::set_no_new_privs()
                     .map_err(|e| ExecutorError::Other(format!("no_new_privs: {e}")))?;
             }
-            libcontainer::seccomp::initialize_seccomp(seccomp)
-                .map_err(|e| ExecutorError::Other(format!("loading seccomp: {e}")))?;
+            match self.compiled_seccomp(seccomp) {
+                Some(program) => libcontainer::seccomp::load_exported(seccomp, program),
+                None => libcontainer::seccomp::initialize_seccomp(seccomp).map(|_| ()),
+            }
+            .map_err(|e| ExecutorError::Other(format!("loading seccomp: {e}")))?;
         }
         let err = nix::unistd::execv(&path, &argv).unwrap_err();
         Err(ExecutorError::Other(format!(
@@ -372,6 +416,14 @@ impl Executor for DockerExecutor {
             args[0],
             err.desc().to_ascii_lowercase()
         )))
+    }
+
+    fn compiled_seccomp(&self, seccomp: &LinuxSeccomp) -> Option<&[u8]> {
+        // Only ever the program of exactly this filter.
+        self.compiled
+            .as_ref()
+            .filter(|c| &c.filter == seccomp)
+            .map(|c| c.program.as_slice())
     }
 
     fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {

@@ -65,13 +65,19 @@ fn manager(cgroups_path: &str) -> Result<libcgroups::common::AnyCgroupManager, R
 }
 
 /// Accounting of the cgroup at `cgroups_path` (CPU, memory, pids, block I/O).
+/// On a pure v2 host the files are read by [`crate::cgroups_v2`], which tolerates the
+/// controllers and files a v2 cgroup may lack.
 pub fn stats(cgroups_path: &str) -> Result<Stats, RuntimeError> {
-    manager(cgroups_path)?
-        .stats()
-        .map_err(|e| RuntimeError::Runtime {
-            op: "stats",
-            message: e.to_string(),
-        })
+    let manager = manager(cgroups_path)?;
+    if version() == Version::V2 {
+        return crate::cgroups_v2::stats_at(
+            &Path::new("/sys/fs/cgroup").join(cgroups_path.trim_start_matches('/')),
+        );
+    }
+    manager.stats().map_err(|e| RuntimeError::Runtime {
+        op: "stats",
+        message: e.to_string(),
+    })
 }
 
 /// Writes `resources` (memory, cpu, pids, block I/O members; `devices` is left alone) into the

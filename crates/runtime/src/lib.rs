@@ -30,15 +30,18 @@
 
 pub mod builtin;
 pub mod cgroups;
+pub mod cgroups_v2;
 pub mod devices;
 pub mod error;
 pub mod external;
 pub mod mount_target;
 pub mod resources;
 pub mod seccomp;
+pub mod seccomp_cache;
 pub mod seccomp_default;
 pub mod spec;
 pub mod user;
+pub mod userns;
 pub mod workdir;
 
 use std::io::Write;

@@ -251,6 +251,9 @@ pub struct SpecInput {
     pub cgroupns_private: Option<bool>,
     /// OCI annotations.
     pub annotations: BTreeMap<String, String>,
+    /// `--userns-remap`: run in a new user namespace with these mappings (see
+    /// [`crate::userns`]).
+    pub userns: Option<berth_types::idmap::IdMap>,
 }
 
 impl SpecInput {
@@ -292,6 +295,7 @@ impl SpecInput {
             seccomp: Seccomp::Default,
             cgroupns_private: None,
             annotations: BTreeMap::new(),
+            userns: None,
         }
     }
 }
@@ -664,6 +668,9 @@ fn build_spec_value(input: &SpecInput) -> Result<Value, RuntimeError> {
     });
     if !input.domainname.is_empty() {
         spec["domainname"] = json!(input.domainname);
+    }
+    if let Some(map) = &input.userns {
+        crate::userns::apply(&mut spec, map);
     }
     Ok(spec)
 }

@@ -282,11 +282,36 @@ impl ShimClient {
         detach: bool,
         stdin: bool,
     ) -> Result<Option<UnixStream>, ClientError> {
+        self.exec_start_request(exec_id, detach, stdin, None).await
+    }
+
+    /// [`Self::exec_create`] and [`Self::exec_start`] in one round trip.
+    pub async fn exec_run(
+        &self,
+        exec_id: &str,
+        process: &oci_spec::runtime::Process,
+        detach: bool,
+        stdin: bool,
+    ) -> Result<Option<UnixStream>, ClientError> {
+        let process =
+            serde_json::to_value(process).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        self.exec_start_request(exec_id, detach, stdin, Some(process))
+            .await
+    }
+
+    async fn exec_start_request(
+        &self,
+        exec_id: &str,
+        detach: bool,
+        stdin: bool,
+        process: Option<serde_json::Value>,
+    ) -> Result<Option<UnixStream>, ClientError> {
         let (resp, stream) = self
             .call(&Request::ExecStart {
                 exec_id: exec_id.to_string(),
                 detach,
                 stdin,
+                process,
             })
             .await?;
         match resp {

@@ -114,11 +114,14 @@ pub enum Request {
         exec_id: String,
         process: serde_json::Value,
     },
-    /// Start a registered exec. Unless `detach`, the connection becomes its stream.
+    /// Start a registered exec. Unless `detach`, the connection becomes its stream. With
+    /// `process`, the exec is registered first (as by `ExecCreate`): one round trip, not two.
     ExecStart {
         exec_id: String,
         detach: bool,
         stdin: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        process: Option<serde_json::Value>,
     },
     /// Resize an exec's PTY.
     ExecResize {

@@ -95,8 +95,17 @@ pub(crate) fn run(state_dir: &Path) -> ! {
 /// setup): the idle shim runs a small event loop, and only the pages it uses fault back in.
 /// Only read-only file mappings without any anonymous (copied-on-write) page are touched: their
 /// pages are clean copies of the file, so dropping them loses nothing, while relocated
-/// read-only data (which has anonymous pages) is left alone.
+/// read-only data (which has anonymous pages) is left alone. The main stack below the current
+/// frame and the heap's free pages go as well.
 fn drop_cold_pages() {
+    drop_clean_mappings();
+    // Reading smaps took a large transient buffer (and the work before, more): give the heap's
+    // free pages back too.
+    // SAFETY: plain glibc call.
+    unsafe { libc::malloc_trim(0) };
+}
+
+fn drop_clean_mappings() {
     let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
         return;
     };
@@ -120,6 +129,12 @@ fn drop_cold_pages() {
             else {
                 continue;
             };
+            if f.next() == Some("[stack]") {
+                if let Ok(start) = usize::from_str_radix(a, 16) {
+                    drop_unused_stack(start);
+                }
+                continue;
+            }
             if inode == "0" || perms.contains('w') || !perms.starts_with('r') {
                 continue;
             }
@@ -130,6 +145,39 @@ fn drop_cold_pages() {
             let kb = f.next().and_then(|v| v.parse().ok()).unwrap_or(1);
             flush(current.take(), kb);
         }
+    }
+}
+
+/// Room left below the current frame: what the caller's next calls (and a signal frame) use
+/// right away.
+const STACK_MARGIN: usize = 16 * 1024;
+
+/// Gives back the main stack's pages below the current frame (and a margin): create and exec
+/// run deep call chains once, and nothing lives below the stack pointer afterwards. A later
+/// deep call faults fresh zero pages in, as stack growth always does.
+#[inline(never)]
+fn drop_unused_stack(stack_start: usize) {
+    let here = 0u8;
+    let sp = std::hint::black_box(&here) as *const u8 as usize;
+    let page = page_size();
+    let end = sp.saturating_sub(STACK_MARGIN) & !(page - 1);
+    if end > stack_start {
+        // SAFETY: [stack_start, end) lies below every live frame of this single thread.
+        unsafe {
+            libc::madvise(
+                stack_start as *mut libc::c_void,
+                end - stack_start,
+                libc::MADV_DONTNEED,
+            );
+        }
+    }
+}
+
+fn page_size() -> usize {
+    // SAFETY: plain sysconf.
+    match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        n if n > 0 => n as usize,
+        _ => 4096,
     }
 }
 
@@ -510,6 +558,8 @@ struct Counters {
     exit: watch::Sender<Option<ExitStatus>>,
     /// Set once the end of the container has been handled completely.
     done: watch::Sender<bool>,
+    /// Bumped whenever an exec process is reaped.
+    exec_exits: watch::Sender<u64>,
 }
 
 async fn serve(mut shim: Shim) -> i32 {
@@ -530,6 +580,7 @@ async fn serve(mut shim: Shim) -> i32 {
         connections: watch::Sender::new(0),
         exit: watch::Sender::new(None),
         done: watch::Sender::new(false),
+        exec_exits: watch::Sender::new(0),
     });
     let shared: Shared = Rc::new(RefCell::new(shim));
 
@@ -682,6 +733,7 @@ fn reap(shared: &Shared, counters: &Rc<Counters>) {
                     tokio::task::spawn_local(async move { finish(sh, c, code).await });
                 } else if let Some(e) = s.execs.values_mut().find(|e| e.pid == Some(pid)) {
                     e.exit_code = Some(code);
+                    counters.exec_exits.send_modify(|n| *n += 1);
                 }
             }
         }
@@ -886,8 +938,11 @@ async fn handle(shared: Shared, counters: Rc<Counters>, mut stream: UnixStream) 
     let resp = match req {
         Request::Start => {
             let r = do_start(&shared);
+            // The start path is cold code for the idle shim; forgotten once the daemon has
+            // its answer, off the critical path of `run`.
+            let _ = respond(&mut stream, &r).await;
             drop_cold_pages();
-            r
+            return;
         }
         Request::State => {
             let s = shared.borrow();
@@ -950,7 +1005,15 @@ async fn handle(shared: Shared, counters: Rc<Counters>, mut stream: UnixStream) 
             exec_id,
             detach,
             stdin,
+            process,
         } => {
+            if let Some(process) = process {
+                let created = exec_create(&shared, exec_id.clone(), process);
+                if !matches!(created, Response::Ok) {
+                    let _ = respond(&mut stream, &created).await;
+                    return;
+                }
+            }
             exec_start(&shared, &counters, stream, exec_id, detach, stdin).await;
             return;
         }
@@ -1228,8 +1291,6 @@ async fn exec_start(
     want_stdin: bool,
 ) {
     let started = launch_exec(shared, &exec_id, detach, want_stdin);
-    // The runtime's exec path is cold code for the idle shim.
-    drop_cold_pages();
     let LaunchedExec {
         pid,
         outs,
@@ -1247,11 +1308,15 @@ async fn exec_start(
                 });
             }
             let _ = respond(&mut stream, &err(e)).await;
+            drop_cold_pages();
             return;
         }
     };
     watch_pid(shared.clone(), counters.clone(), pid);
     let _ = respond(&mut stream, &Response::Ok).await;
+    // The runtime's exec path is cold code for the idle shim; forgotten once the daemon has
+    // its answer.
+    drop_cold_pages();
 
     let mut fds = Vec::new();
     for (fd, st) in outs {
@@ -1328,11 +1393,33 @@ async fn exec_start(
             client_gone = true;
         }
     }
+    // The output ends a moment before the process is reaped. Closing the stream only once the
+    // exit code is known lets the daemon read it at once instead of polling for it (bounded:
+    // a process that closed its output may run on).
+    let mut exits = counters.exec_exits.subscribe();
+    let reaped = || {
+        shared
+            .borrow()
+            .execs
+            .get(&exec_id)
+            .is_none_or(|e| e.exit_code.is_some())
+    };
+    let _ = tokio::time::timeout(EXEC_REAP_WAIT, async {
+        while !reaped() {
+            if exits.changed().await.is_err() {
+                break;
+            }
+        }
+    })
+    .await;
     let _ = wr.shutdown().await;
     if let Some(t) = input_task {
         t.abort();
     }
 }
+
+/// How long a finished exec's stream waits for the process to be reaped.
+const EXEC_REAP_WAIT: Duration = Duration::from_secs(2);
 
 async fn shutdown(shared: &Shared, counters: &Rc<Counters>) {
     let already = shared.borrow().finishing;

@@ -14,6 +14,7 @@
 //!   API turns into HTTP status codes.
 
 pub mod id;
+pub mod idmap;
 pub mod image;
 pub mod reference;
 pub mod units;

@@ -146,6 +146,9 @@ pub struct CreateRequest {
 pub struct VolumeStore {
     root: PathBuf,
     driver: Box<dyn Driver>,
+    /// Owner of a new volume's `_data` (`--userns-remap`: the remapped root), host root
+    /// otherwise.
+    data_owner: Option<(u32, u32)>,
     /// Serialises create, remove, reference, acquire and release.
     state: Mutex<State>,
 }
@@ -211,10 +214,18 @@ impl VolumeStore {
         let store = VolumeStore {
             root,
             driver: Box::new(LocalDriver),
+            data_owner: None,
             state: Mutex::new(State::default()),
         };
         store.clean_leftovers();
         Ok(store)
+    }
+
+    /// New volumes' `_data` will belong to `uid:gid`: a remapped daemon's containers' root,
+    /// so that it can write to the volumes it gets, as with dockerd.
+    pub fn with_data_owner(mut self, owner: Option<(u32, u32)>) -> Self {
+        self.data_owner = owner;
+        self
     }
 
     fn clean_leftovers(&self) {
@@ -364,6 +375,10 @@ impl VolumeStore {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755))
             .map_err(Error::io(format!("chmod {}", data.display())))?;
+        if let Some((uid, gid)) = self.data_owner {
+            std::os::unix::fs::chown(&data, Some(uid), Some(gid))
+                .map_err(Error::io(format!("chown {}", data.display())))?;
+        }
         write_atomic(
             &tmp.join(RECORD_FILE),
             &serde_json::to_vec_pretty(&vol).map_err(|e| Error::Invalid(e.to_string()))?,

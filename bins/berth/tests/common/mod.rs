@@ -53,6 +53,13 @@ impl TestDaemon {
     }
 
     pub fn start_with(name: &str, extra_args: &[&str]) -> TestDaemon {
+        let mut d = Self::unstarted(name, extra_args);
+        d.spawn();
+        d
+    }
+
+    /// A daemon on private paths, not started yet (call [`TestDaemon::spawn`]).
+    pub fn unstarted(name: &str, extra_args: &[&str]) -> TestDaemon {
         require_root();
         let tmp = tempfile::Builder::new()
             .prefix(&format!("berth-it-{name}-"))
@@ -65,7 +72,7 @@ impl TestDaemon {
         std::fs::create_dir_all(&exec_root).unwrap();
         let socket = exec_root.join("api.sock");
         let log = tmp.path().join("daemon.log");
-        let mut d = TestDaemon {
+        TestDaemon {
             name: name.to_owned(),
             data_root,
             exec_root,
@@ -76,9 +83,7 @@ impl TestDaemon {
             bridge: unique_bridge_name(),
             env: Vec::new(),
             _tmp: tmp,
-        };
-        d.spawn();
-        d
+        }
     }
 
     pub fn host(&self) -> String {
@@ -348,8 +353,9 @@ pub fn docker_cli() -> PathBuf {
     panic!("the docker CLI is required (scripts/test.sh installs it)");
 }
 
-/// A rootfs tar made from the host's static busybox, like ../shared/tools/anchors.sh does: one
-/// file per process, built once.
+/// A rootfs tar made from the host's static busybox, like ../shared/tools/anchors.sh does:
+/// built once per busybox binary and shared by every test process (a temporary name, then a
+/// rename, so that processes racing to build it never see half a file).
 pub fn busybox_rootfs_tar() -> PathBuf {
     static TAR: OnceLock<PathBuf> = OnceLock::new();
     TAR.get_or_init(|| {
@@ -358,8 +364,17 @@ pub fn busybox_rootfs_tar() -> PathBuf {
             .find(|p| Path::new(p).exists())
             .expect("busybox-static is required (scripts/test.sh installs it)");
         let list = Command::new(busybox).arg("--list").output().unwrap();
-        let path = std::env::temp_dir().join(format!("berth-busybox-{}.tar", std::process::id()));
-        let file = std::fs::File::create(&path).unwrap();
+        let meta = std::fs::metadata(busybox).unwrap();
+        let path = std::env::temp_dir().join(format!(
+            "berth-busybox-{}-{}.tar",
+            meta.len(),
+            std::os::unix::fs::MetadataExt::mtime(&meta)
+        ));
+        if path.exists() {
+            return path;
+        }
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        let file = std::fs::File::create(&tmp).unwrap();
         let mut b = tar::Builder::new(file);
         let dir = |b: &mut tar::Builder<std::fs::File>, name: &str, mode: u32| {
             let mut h = tar::Header::new_gnu();
@@ -400,7 +415,8 @@ pub fn busybox_rootfs_tar() -> PathBuf {
         file(&mut b, "etc/passwd", "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/home/user:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n", 0o644);
         file(&mut b, "etc/group", "root:x:0:\nuser:x:1000:\nstaff:x:50:user\nnogroup:x:65534:\n", 0o644);
         file(&mut b, "bin/not-executable", "#!/bin/sh\necho no\n", 0o644);
-        b.finish().unwrap();
+        b.into_inner().unwrap().sync_all().unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
         path
     })
     .clone()

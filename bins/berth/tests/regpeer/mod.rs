@@ -392,9 +392,16 @@ fn serve(
     });
     let count = {
         let mut h = hits.lock().unwrap();
-        let c = h.entry(path.clone()).or_insert(0);
-        *c += 1;
-        *c
+        // Ranged requests are counted apart too: `hits("#range=")` finds them.
+        let key = match range {
+            Some(off) => format!("{path}#range={off}"),
+            None => path.clone(),
+        };
+        *h.entry(key).or_insert(0) += 1;
+        h.iter()
+            .filter(|(k, _)| k.split('#').next() == Some(path.as_str()))
+            .map(|(_, v)| *v)
+            .sum::<usize>()
     };
     let reply = |s: &mut TcpStream, status: &str, headers: &[(&str, String)], body: &[u8]| {
         let mut r = format!("HTTP/1.1 {status}\r\nConnection: close\r\n");
@@ -456,13 +463,26 @@ fn serve(
         );
     };
     let len = data.len();
+    // The blob from `off` on: all of it (200), or the rest of it for a `Range` (206).
+    let whole_or_rest = |s: &mut TcpStream, off: usize| {
+        if off == 0 {
+            return reply(s, "200 OK", &[("Content-Length", len.to_string())], &data);
+        }
+        reply(
+            s,
+            "206 Partial Content",
+            &[
+                ("Content-Length", (len - off).to_string()),
+                ("Content-Range", format!("bytes {off}-{}/{len}", len - 1)),
+            ],
+            &data[off..],
+        )
+    };
     match how {
-        Blob::Normal => reply(
-            &mut s,
-            "200 OK",
-            &[("Content-Length", len.to_string())],
-            &data,
-        ),
+        Blob::Normal => match range {
+            Some(off) if (off as usize) < len => whole_or_rest(&mut s, off as usize),
+            _ => whole_or_rest(&mut s, 0),
+        },
         Blob::Corrupt => {
             let mut bad = data.clone();
             for b in bad.iter_mut().skip(len / 2).take(16) {
@@ -482,24 +502,8 @@ fn serve(
             &data[..len / 2],
         ),
         Blob::BreaksOnce => match range {
-            Some(off) if count > 1 => {
-                let off = off as usize;
-                reply(
-                    &mut s,
-                    "206 Partial Content",
-                    &[
-                        ("Content-Length", (len - off).to_string()),
-                        ("Content-Range", format!("bytes {off}-{}/{len}", len - 1)),
-                    ],
-                    &data[off..],
-                )
-            }
-            _ if count > 1 => reply(
-                &mut s,
-                "200 OK",
-                &[("Content-Length", len.to_string())],
-                &data,
-            ),
+            Some(off) if count > 1 => whole_or_rest(&mut s, off as usize),
+            _ if count > 1 => whole_or_rest(&mut s, 0),
             _ => reply(
                 &mut s,
                 "200 OK",

@@ -40,7 +40,10 @@ async fn df(
         out.insert("Volumes".into(), Value::Array(b.volume_disk_usage().await?));
     }
     if want("build-cache") {
-        out.insert("BuildCache".into(), json!([]));
+        out.insert(
+            "BuildCache".into(),
+            full.get("BuildCache").cloned().unwrap_or_else(|| json!([])),
+        );
     }
     Ok(json_response(StatusCode::OK, &Value::Object(out)))
 }

@@ -399,8 +399,9 @@ pub async fn run(ctx: &Ctx, a: BuildArgs) -> Result {
     }
     let mut stream = resp?;
     if let (Some(sent), Mode::Plain) = (&sent, mode) {
-        outln!(
-            "Sending build context to Docker daemon  {}",
+        // Byte for byte what the docker CLI's last upload progress line is.
+        out!(
+            "Sending build context to Docker daemon  {}\r\r\n",
             human_size(sent.load(Ordering::Relaxed) as f64)
         );
     }
@@ -484,11 +485,11 @@ async fn render_quiet(stream: &mut berth_client::JsonStream<Value>) -> Result<Op
             out.push_str(s);
         }
     }
-    // The daemon's quiet stream is the image ID alone; print it as docker does.
-    let text = if out.trim().is_empty() {
-        id.clone().map(|i| format!("{i}\n")).unwrap_or_default()
-    } else {
-        out
+    // The daemon's quiet stream is the image ID alone, which docker prints; when the daemon
+    // also says which ID it built (`aux`), that is the one line to print.
+    let text = match &id {
+        Some(i) => format!("{i}\n"),
+        None => out,
     };
     out!("{text}");
     Ok(id.or_else(|| Some(text.trim().to_string()).filter(|s| !s.is_empty())))
@@ -533,12 +534,17 @@ async fn render_live(stream: &mut berth_client::JsonStream<Value>) -> Result<Opt
     let mut partial = String::new();
     let mut trailer: Vec<String> = Vec::new();
     let start = Instant::now();
+    // Lines wider than the terminal would wrap and break the in-place redraw.
+    let width = terminal::size().map_or(80, |(_, c)| c as usize).max(20);
+    let cut = |l: &str, room: usize| -> String { l.chars().take(room).collect() };
     let redraw = |bar: &Option<(ProgressBar, String, Instant)>, tail: &[String]| {
-        if let Some((b, title, _)) = bar {
-            let mut msg = title.clone();
+        if let Some((b, title, t0)) = bar {
+            let secs = format!(" {:.1}s", t0.elapsed().as_secs_f64());
+            let mut msg = cut(title, width.saturating_sub(4 + secs.len()));
+            msg.push_str(&secs);
             for l in tail {
                 msg.push_str("\n   │ ");
-                msg.push_str(l);
+                msg.push_str(&cut(l, width.saturating_sub(6)));
             }
             b.set_message(msg);
         }

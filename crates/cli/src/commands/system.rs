@@ -73,6 +73,28 @@ fn pct(part: i64, total: i64) -> String {
     }
 }
 
+/// Docker's build cache row: shared records count in neither size nor reclaimable space.
+fn build_cache_row(bc: &[Value]) -> Value {
+    let flag = |v: &Value, k: &str| v[k].as_bool().unwrap_or(false);
+    let size: i64 = bc
+        .iter()
+        .filter(|b| !flag(b, "Shared"))
+        .map(|b| i(b, "Size"))
+        .sum();
+    let reclaim: i64 = bc
+        .iter()
+        .filter(|b| !flag(b, "Shared") && !flag(b, "InUse"))
+        .map(|b| i(b, "Size"))
+        .sum();
+    row(
+        "Build Cache",
+        bc.len(),
+        bc.iter().filter(|b| flag(b, "InUse")).count(),
+        size::human_size(size as f64),
+        size::human_size(reclaim as f64),
+    )
+}
+
 pub async fn df(ctx: &Ctx, a: DfArgs) -> Result {
     let du = ctx.client.system_df().await?;
     let images = du["Images"].as_array().cloned().unwrap_or_default();
@@ -129,7 +151,12 @@ pub async fn df(ctx: &Ctx, a: DfArgs) -> Result {
             size::human_size(v_size as f64),
             pct(v_reclaim, v_size),
         ),
-        row("Build Cache", 0, 0, "0B".into(), "0B".into()),
+        build_cache_row(
+            du["BuildCache"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or(&[]),
+        ),
     ];
     if a.verbose && a.format.is_none() {
         return df_verbose(&images, &containers, &volumes);

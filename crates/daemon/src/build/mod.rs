@@ -106,6 +106,16 @@ impl Daemon {
         let worker = Arc::new(worker::DaemonWorker {
             daemon: Arc::downgrade(self),
             registry_auth: None,
+            limits: berth_types::api::HostConfig {
+                memory: opts.memory,
+                memory_swap: opts.memory_swap,
+                cpu_shares: opts.cpu_shares,
+                cpuset_cpus: opts.cpuset_cpus.clone(),
+                cpu_period: opts.cpu_period,
+                cpu_quota: opts.cpu_quota,
+                shm_size: opts.shm_size,
+                ..Default::default()
+            },
         });
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let out = Output::new(tx, opts.quiet);

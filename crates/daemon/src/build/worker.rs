@@ -22,6 +22,8 @@ use crate::Daemon;
 pub(crate) struct DaemonWorker {
     pub daemon: Weak<Daemon>,
     pub registry_auth: Option<String>,
+    /// The request's resource limits (`memory`, `cpushares`, ...) for every `RUN` container.
+    pub limits: HostConfig,
 }
 
 fn werr(e: impl Kinded + std::fmt::Display) -> BError {
@@ -169,7 +171,7 @@ impl Worker for DaemonWorker {
                 network_mode,
                 mounts: (!mounts.is_empty()).then_some(mounts),
                 extra_hosts: (!req.extra_hosts.is_empty()).then(|| req.extra_hosts.clone()),
-                ..Default::default()
+                ..self.limits.clone()
             }),
             ..Default::default()
         };
@@ -177,12 +179,13 @@ impl Worker for DaemonWorker {
         let cid = created.id.clone();
         out.stream(format!(" ---> Running in {}\n", berth_build::short(&cid)));
         let result = self.run_created(&d, &cid, &req, out).await;
+        // As Docker: `rm` (the default) removes the container of a step that succeeded; the
+        // container of a failed step stays for inspection unless `forcerm`.
         let remove = match &result {
             Ok(_) => !req.keep,
-            Err(_) => req.force_remove || !req.keep,
+            Err(_) => req.force_remove,
         };
         if remove {
-            // Docker removes the failed step's container too when `rm` is set (the default).
             let _ = d.remove_container(&cid, true, true).await;
             if result.is_ok() {
                 out.stream(format!(
@@ -354,7 +357,17 @@ impl DaemonWorker {
         let cfg = req.commit_config.clone();
         let image = req.image.clone();
         let cid = cid.to_string();
+        let targets: Vec<String> = req
+            .mounts
+            .iter()
+            .map(|m| match m {
+                RunMountSpec::Bind { target, .. } | RunMountSpec::Tmpfs { target, .. } => {
+                    target.clone()
+                }
+            })
+            .collect();
         blocking(move || {
+            strip_mount_stubs(&images, &cid, &targets);
             Ok(images.create_step_image(
                 image.as_deref(),
                 cfg,
@@ -364,6 +377,73 @@ impl DaemonWorker {
         .await
         .map_err(werr)
     }
+}
+
+/// The runtime creates missing mount points (`/run/secrets/x`, a cache target) in the
+/// container's root; like BuildKit, the step's layer must not carry them. In an overlay upper
+/// directory an empty, non-opaque entry hides nothing, so removing it leaves exactly the
+/// parent's view; other snapshotters keep the stubs.
+fn strip_mount_stubs(images: &berth_image::ImageStore, cid: &str, targets: &[String]) {
+    let snaps = images.snapshotter();
+    if snaps.layer_format() != berth_snapshot::LayerFormat::OverlayDiff {
+        return;
+    }
+    let Ok(upper) = snaps.upper_dir(cid) else {
+        return;
+    };
+    for t in targets {
+        // Mount targets are absolute container paths; `..` is refused by the runtime anyway.
+        let Ok(rel) = berth_archive::clean_path(Path::new(t.trim_start_matches('/'))) else {
+            continue;
+        };
+        let mut cur = rel.as_path();
+        loop {
+            if cur.as_os_str().is_empty() {
+                break;
+            }
+            let p = upper.join(cur);
+            let Ok(m) = std::fs::symlink_metadata(&p) else {
+                break;
+            };
+            let empty = if m.is_dir() {
+                std::fs::read_dir(&p)
+                    .map(|mut r| r.next().is_none())
+                    .unwrap_or(false)
+            } else {
+                m.is_file() && m.len() == 0
+            };
+            if !empty || is_opaque(&p) {
+                break;
+            }
+            let removed = if m.is_dir() {
+                std::fs::remove_dir(&p)
+            } else {
+                std::fs::remove_file(&p)
+            };
+            if removed.is_err() {
+                break;
+            }
+            cur = cur.parent().unwrap_or(Path::new(""));
+        }
+    }
+}
+
+fn is_opaque(p: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(p.as_os_str().as_bytes()) else {
+        return true;
+    };
+    let mut buf = [0u8; 4];
+    // SAFETY: valid NUL-terminated path and buffer of the given length.
+    let n = unsafe {
+        libc::lgetxattr(
+            c.as_ptr(),
+            c"trusted.overlay.opaque".as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    n > 0
 }
 
 /// Log chunks of a non-tty container come in stdcopy frames (8-byte headers); the build

@@ -90,13 +90,7 @@ impl Daemon {
         validate_log_opts(&host_config)?;
         self.record_links(&name, &mut host_config)?;
         let networking = self.plan_networking(&host_config, networking_config.as_ref())?;
-        if let Some(remap) = &self.config.userns_remap {
-            if host_config.userns_mode.as_deref() != Some("host") {
-                return Err(Error::NotImplemented(format!(
-                    "userns-remap ({remap}) is not implemented in Berth yet: start the daemon without it, or run the container with --userns=host"
-                )));
-            }
-        }
+        super::userns::check(self.config.id_map.is_some(), &host_config)?;
         // Last of the checks: it creates volumes (undone if the create fails later).
         let mount_points = self.resolve_mounts(&id, &config, &host_config)?;
 

@@ -23,6 +23,8 @@ pub struct ExecRecord {
     pub started: bool,
     /// Set when the process could not be started (Docker records 126).
     pub failed_exit_code: Option<i64>,
+    /// Pid and exit code, once the daemon has seen the process end (spares asking the shim).
+    pub exited: Option<(i32, i64)>,
 }
 
 /// Buffer between a hijacked exec connection and the shim's stream.
@@ -62,6 +64,7 @@ impl Daemon {
             config,
             started: false,
             failed_exit_code: None,
+            exited: None,
         };
         self.execs
             .by_id
@@ -147,7 +150,18 @@ impl Daemon {
             match daemon.launch_exec(&c, &rec, &process, false, stdin).await {
                 Ok(Some(shim_stream)) => {
                     let shim = berth_shim::client::ShimClient::new(daemon.state_dir(&c.id));
-                    splice_until_exit(engine_side, shim_stream, &shim, &rec.id).await;
+                    let exited = splice_until_exit(engine_side, shim_stream, &shim, &rec.id).await;
+                    if let Some(exited) = exited {
+                        if let Some(r) = daemon
+                            .execs
+                            .by_id
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .get_mut(&rec.id)
+                        {
+                            r.exited = Some(exited);
+                        }
+                    }
                 }
                 Ok(None) => {}
                 Err(err) => {
@@ -185,9 +199,18 @@ impl Daemon {
         stdin: bool,
     ) -> Result<Option<tokio::net::UnixStream>> {
         let shim = berth_shim::client::ShimClient::new(self.state_dir(&c.id));
-        let started = match shim.exec_create(&rec.id, process).await {
-            Ok(()) => shim.exec_start(&rec.id, detach, stdin).await,
-            Err(e) => Err(e),
+        let started = match shim.exec_run(&rec.id, process, detach, stdin).await {
+            // A shim started by an older daemon takes the process only through ExecCreate.
+            Err(e)
+                if e.shim_error()
+                    .is_some_and(|s| s.kind == berth_shim::protocol::ShimErrorKind::NotFound) =>
+            {
+                match shim.exec_create(&rec.id, process).await {
+                    Ok(()) => shim.exec_start(&rec.id, detach, stdin).await,
+                    Err(e) => Err(e),
+                }
+            }
+            other => other,
         };
         match started {
             Ok(s) => {
@@ -285,6 +308,8 @@ impl Daemon {
         let rec = self.exec_get(exec_id)?;
         let (running, pid, exit_code) = if let Some(code) = rec.failed_exit_code {
             (false, 0, json!(code))
+        } else if let Some((pid, code)) = rec.exited {
+            (false, pid, json!(code))
         } else if rec.started {
             let shim = berth_shim::client::ShimClient::new(self.state_dir(&rec.container_id));
             match shim.exec_state(exec_id).await {
@@ -330,12 +355,13 @@ fn exec_cmdline(rec: &ExecRecord) -> String {
 /// stream is closed only once the exec's exit code is known: clients read it from the exec's
 /// inspect as soon as the output ends, and the output can end a moment before the process is
 /// reaped.
+/// Returns the process's pid and exit code when its end was seen.
 async fn splice_until_exit(
     client: tokio::io::DuplexStream,
     process: tokio::net::UnixStream,
     shim: &berth_shim::client::ShimClient,
     exec_id: &str,
-) {
+) -> Option<(i32, i64)> {
     use tokio::io::AsyncWriteExt;
     let (mut from_client, mut to_client) = tokio::io::split(client);
     let (mut from_process, mut to_process) = process.into_split();
@@ -348,17 +374,27 @@ async fn splice_until_exit(
     let output = async {
         let _ = tokio::io::copy(&mut from_process, &mut to_client).await;
         let deadline = tokio::time::Instant::now() + EXEC_EXIT_GRACE;
+        let mut code = None;
+        // The shim closes the stream once the process is reaped, so the first answer is
+        // final; polling remains for shims that close it earlier.
         while tokio::time::Instant::now() < deadline {
             match shim.exec_state(exec_id).await {
                 Ok(state) if state.running => tokio::time::sleep(EXEC_EXIT_POLL).await,
-                _ => break,
+                Ok(state) => {
+                    code = state
+                        .exit_code
+                        .map(|c| (state.pid.unwrap_or(0), i64::from(c)));
+                    break;
+                }
+                Err(_) => break,
             }
         }
         let _ = to_client.shutdown().await;
+        code
     };
     tokio::select! {
-        _ = input => {}
-        _ = output => {}
+        _ = input => None,
+        code = output => code,
     }
 }
 

@@ -34,6 +34,7 @@ mod status;
 mod stop;
 mod top;
 mod update;
+pub(crate) mod userns;
 mod wait;
 
 pub use exec::ExecRecord;

@@ -170,7 +170,8 @@ impl Daemon {
         let res = tokio::task::spawn_blocking(move || -> Result<()> {
             std::fs::create_dir_all(&rootfs)
                 .map_err(Error::io(format!("creating {}", rootfs.display())))?;
-            crate::rootfs::mount(&images, &cid, &rootfs)?;
+            // Copy-up only reads the rootfs; its writable layer stays untouched.
+            crate::rootfs::mount_discardable(&images, &cid, &rootfs)?;
             let copied = todo
                 .iter()
                 .try_for_each(|(dest, data)| copyup::copy_up(&rootfs, dest, data).map(|_| ()));
@@ -201,6 +202,8 @@ impl Daemon {
         let mut points = c.mount_points.clone();
         points.sort_by_key(|m| m.destination.split('/').filter(|s| !s.is_empty()).count());
         let mut out = Vec::new();
+        // `--mount …,chown` ids are the container's: on a remapped daemon, host ids differ.
+        let map = self.container_id_map(c);
         for mp in points {
             let data = if mp.kind == MountKind::Volume {
                 let p = self.volumes.acquire(&mp.name, &c.id)?;
@@ -210,8 +213,9 @@ impl Daemon {
                 None
             };
             let rootfs = rootfs.to_path_buf();
+            let map = map.clone();
             let entry =
-                tokio::task::spawn_blocking(move || prepare_one(&mp, &rootfs, data, uid, gid))
+                tokio::task::spawn_blocking(move || prepare_one(&mp, &rootfs, data, uid, gid, map))
                     .await
                     .map_err(|e| Error::Internal(format!("mount preparation task: {e}")))??;
             out.push(entry);
@@ -328,6 +332,7 @@ fn prepare_one(
     data: Option<PathBuf>,
     uid: u32,
     gid: u32,
+    map: Option<berth_types::idmap::IdMap>,
 ) -> Result<MountEntry> {
     match mp.kind {
         MountKind::Volume => {
@@ -335,10 +340,21 @@ fn prepare_one(
             if mp.copy_data {
                 copyup::copy_up(rootfs, &mp.destination, &data)?;
             }
-            match mp.chown {
-                Some(Chown::ContainerUser) => copyup::chown_root(&data, uid, gid)?,
-                Some(Chown::Ids { uid, gid }) => copyup::chown_root(&data, uid, gid)?,
-                None => {}
+            let ids = match mp.chown {
+                Some(Chown::ContainerUser) => Some((uid, gid)),
+                Some(Chown::Ids { uid, gid }) => Some((uid, gid)),
+                None => None,
+            };
+            if let Some((uid, gid)) = ids {
+                let (uid, gid) = match &map {
+                    None => (uid, gid),
+                    Some(m) => m.host_uid(uid).zip(m.host_gid(gid)).ok_or_else(|| {
+                        Error::InvalidArgument(format!(
+                            "chown {uid}:{gid}: outside the daemon's userns-remap range"
+                        ))
+                    })?,
+                };
+                copyup::chown_root(&data, uid, gid)?;
             }
             let dest = target::prepare(rootfs, &mp.destination, TargetKind::Directory)?;
             Ok(MountEntry {

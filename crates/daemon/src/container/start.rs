@@ -90,11 +90,24 @@ impl Daemon {
 
         let images = self.images.clone();
         let (cid, target) = (c.id.clone(), rootfs.clone());
-        tokio::task::spawn_blocking(move || crate::rootfs::mount(&images, &cid, &target))
+        let discardable = c.host_config.auto_remove == Some(true);
+        let mount = async move {
+            tokio::task::spawn_blocking(move || {
+                if discardable {
+                    crate::rootfs::mount_discardable(&images, &cid, &target)
+                } else {
+                    crate::rootfs::mount(&images, &cid, &target)
+                }
+            })
             .await
-            .map_err(|e| Error::Internal(format!("mount task: {e}")))??;
-
-        let net = self.network_setup(entry, c).await?;
+            .map_err(|e| Error::Internal(format!("mount task: {e}")))?
+        };
+        // Independent of each other: the rootfs is mounted while the network namespace is
+        // made and plugged. Whatever one did when the other failed is undone by the caller's
+        // teardown, as for any failed start.
+        let (mounted, net) = tokio::join!(mount, self.network_setup(entry, c));
+        mounted?;
+        let net = net?;
         let mut spec_input = self.spec_input(c, &rootfs, &net)?;
         spec_input.extra_mounts = self
             .prepare_mounts(c, &rootfs, spec_input.uid, spec_input.gid)
@@ -274,6 +287,7 @@ impl Daemon {
         }
         let network_host = hc.network_mode.as_deref() == Some("host");
         input.network = net.mode.clone();
+        input.userns = self.container_id_map(c);
         input.annotations.insert(
             "org.opencontainers.image.ref.name".into(),
             c.config.image.clone().unwrap_or_default(),
@@ -311,6 +325,15 @@ impl Daemon {
             )
             .as_bytes(),
         )?;
+        if let Some(map) = &input.userns {
+            // Root in the container may edit them, as with dockerd.
+            let (uid, gid) = map.root();
+            for file in ["hostname", "hosts", "resolv.conf"] {
+                let p = dir.join(file);
+                std::os::unix::fs::chown(&p, Some(uid), Some(gid))
+                    .map_err(Error::io(format!("chown {}", p.display())))?;
+            }
+        }
         for (file, dest) in [
             ("resolv.conf", "/etc/resolv.conf"),
             ("hostname", "/etc/hostname"),
@@ -356,7 +379,12 @@ impl Daemon {
     /// Stops any shim left for `id`, unmounts its rootfs and removes its state directory. Safe
     /// to call when nothing is there.
     pub(crate) async fn teardown_runtime(&self, id: &str) {
-        self.network_teardown(id).await;
+        // Independent resources, released side by side: the network namespace and its
+        // interfaces, and the shim, rootfs and volumes.
+        tokio::join!(self.network_teardown(id), self.teardown_state(id));
+    }
+
+    async fn teardown_state(&self, id: &str) {
         let state_dir = self.state_dir(id);
         if !state_dir.exists() {
             return;

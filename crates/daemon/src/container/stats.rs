@@ -338,6 +338,57 @@ fn parse_net_dev(text: &str) -> Value {
 mod tests {
     use super::*;
 
+    /// The v2 fixture of the runtime crate (files as a v2 kernel writes them), rendered as
+    /// Docker renders a v2 host's stats.
+    #[test]
+    fn v2_cgroup_files_render_in_dockers_v2_shape() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../runtime/testdata/cgroup-v2/full");
+        let st = berth_runtime::cgroups_v2::stats_at(&dir).unwrap();
+        let cpu = cpu_stats(&st, Version::V2);
+        // v2 counts microseconds; Docker's document nanoseconds.
+        assert_eq!(cpu["cpu_usage"]["total_usage"], 2_500_000_000u64);
+        assert_eq!(cpu["cpu_usage"]["usage_in_usermode"], 2_000_000_000u64);
+        assert_eq!(cpu["cpu_usage"]["usage_in_kernelmode"], 500_000_000u64);
+        assert!(cpu["cpu_usage"].get("percpu_usage").is_none());
+        assert_eq!(cpu["throttling_data"]["periods"], 120);
+        assert_eq!(cpu["throttling_data"]["throttled_periods"], 30);
+        assert_eq!(cpu["throttling_data"]["throttled_time"], 1_500_000_000u64);
+
+        let mem = memory_stats(&st, Version::V2);
+        assert_eq!(mem["usage"], 52_428_800);
+        assert!(mem.get("max_usage").is_none() && mem.get("failcnt").is_none());
+        assert_eq!(mem["stats"]["inactive_file"], 6_291_456);
+        let host = host_memory();
+        let want = if host > 0 && 104_857_600 > host {
+            host
+        } else {
+            104_857_600
+        };
+        assert_eq!(mem["limit"], want);
+
+        assert_eq!(pids_stats(&st), json!({"current": 7, "limit": 100}));
+
+        let io = blkio_stats(&st, Version::V2);
+        assert_eq!(
+            io["io_service_bytes_recursive"][0],
+            json!({"major": 8, "minor": 0, "op": "read", "value": 1_048_576})
+        );
+        assert_eq!(
+            io["io_serviced_recursive"][3],
+            json!({"major": 253, "minor": 1, "op": "write", "value": 2})
+        );
+        assert!(io["io_time_recursive"].is_null());
+
+        // No limit (`max`) reads as the host's memory, as Docker reports it.
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("cpu.stat"), "usage_usec 1\n").unwrap();
+        std::fs::write(tmp.path().join("memory.current"), "1\n").unwrap();
+        std::fs::write(tmp.path().join("memory.max"), "max\n").unwrap();
+        let st = berth_runtime::cgroups_v2::stats_at(tmp.path()).unwrap();
+        assert_eq!(memory_stats(&st, Version::V2)["limit"], host);
+    }
+
     #[test]
     fn proc_stat_in_nanoseconds() {
         let text = "cpu  10 0 5 100 1 0 4 7 0 0\ncpu0 1 1 1 1 1 1 1\n";

@@ -232,6 +232,7 @@ impl Daemon {
         let path = path.to_string();
         let job = self.root_job(key)?;
         let given = path.clone();
+        let map = self.config.id_map.clone();
         let work = move |t: &Target, id: &str| {
             let stat = match stat(t) {
                 Ok(s) => s,
@@ -243,7 +244,9 @@ impl Daemon {
             let _ = stat_tx.send(Ok(stat));
             let w = std::io::BufWriter::with_capacity(256 << 10, ChannelWriter(tx));
             let top = t.mount.as_ref().and_then(|m| m.top_name.as_deref());
-            if let Err(e) = berth_archive::tar_from_root_as(&t.root, &t.path, top, w) {
+            if let Err(e) =
+                berth_archive::tar_from_root_named(&t.root, &t.path, top, w, map.as_ref())
+            {
                 tracing::warn!("copying {path} out of {id}: {e}");
             }
             Ok(())
@@ -276,6 +279,8 @@ impl Daemon {
         let path = path.to_string();
         let chunks = body.map(Ok::<Bytes, std::io::Error>);
         let reader = SyncIoBridge::new(StreamReader::new(chunks));
+        // Into a remapped daemon's root filesystem, owners are shifted as the layers' are.
+        let map = self.config.id_map.clone();
         self.with_root(key, &path.clone(), move |t, id| {
             match &t.mount {
                 // Docker's wording; a plain error there, hence a 500.
@@ -289,8 +294,14 @@ impl Daemon {
                 }
                 _ => {}
             }
-            berth_archive::extract_into_root(&t.root, &t.path, reader, no_overwrite_dir_non_dir)
-                .map_err(|e| archive_err(e, &path, id))
+            berth_archive::extract_into_root_as(
+                &t.root,
+                &t.path,
+                reader,
+                no_overwrite_dir_non_dir,
+                map.as_ref(),
+            )
+            .map_err(|e| archive_err(e, &path, id))
         })
         .await?;
         self.container_event(&c, "extract-to-dir", &[]);

@@ -78,10 +78,12 @@ impl Daemon {
         let entry = self.containers.lookup(key)?;
         let c = entry.snapshot();
         let mounted = self.state_dir(&c.id).join("rootfs");
+        // A remapped daemon's root filesystems hold shifted owners: write the image world's.
+        let map = self.config.id_map.clone();
         if c.state.status.is_running() {
             self.container_event(&c, "export", &[]);
             return Ok(blocking_stream(move |w| {
-                berth_archive::tar_dir(&mounted, w)
+                berth_archive::tar_dir_as(&mounted, w, map.as_ref())
                     .map_err(|e| Error::Internal(format!("exporting: {e}")))?;
                 Ok(())
             }));
@@ -93,7 +95,7 @@ impl Daemon {
         Ok(blocking_stream(move |w| {
             let _op = entry.op.blocking_lock();
             let r = crate::rootfs::mount(&images, &c.id, &target).and_then(|()| {
-                berth_archive::tar_dir(&target, w)
+                berth_archive::tar_dir_as(&target, w, map.as_ref())
                     .map(|_| ())
                     .map_err(|e| Error::Internal(format!("exporting: {e}")))
             });

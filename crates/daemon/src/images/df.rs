@@ -22,8 +22,13 @@ impl Daemon {
             ))
         })
         .await?;
+        // Intermediate images (untagged parents, e.g. build steps) are not listed, as in
+        // Docker; their layers count in LayersSize.
+        let parents: std::collections::HashSet<String> =
+            list.iter().map(|s| s.parent_id.clone()).collect();
         let images_json: Vec<Value> = list
             .into_iter()
+            .filter(|s| !(s.repo_tags.is_empty() && parents.contains(&s.id)))
             .map(|mut s| {
                 s.containers = in_use.get(&s.id).copied().unwrap_or(0);
                 s.shared_size = shared.get(&s.id).copied().unwrap_or(0);

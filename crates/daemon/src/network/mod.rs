@@ -470,11 +470,15 @@ fn update_row(db: &berth_metadata::Db, r: &NetworkRecord) -> Result<()> {
 /// `berth daemon --network-cleanup`: removes every bridge the daemon's networks own, its
 /// firewall table and its iptables rules — for test harnesses that throw a daemon away.
 pub fn cleanup(config: &DaemonConfig) -> Result<()> {
-    let db = berth_metadata::Db::open(&config.data_root.join("berth.db"))?;
-    for row in db.list_networks()? {
-        if let Ok(r) = serde_json::from_str::<NetworkRecord>(&row.record) {
-            if r.is_bridge() && !r.bridge.is_empty() {
-                netns::delete_link(&r.bridge)?;
+    // A remapped daemon keeps its database in its mapping's subtree.
+    let db_path = crate::userns::effective_data_root(config).map(|d| d.join("berth.db"));
+    if let Some(db_path) = db_path.filter(|p| p.exists()) {
+        let db = berth_metadata::Db::open(&db_path)?;
+        for row in db.list_networks()? {
+            if let Ok(r) = serde_json::from_str::<NetworkRecord>(&row.record) {
+                if r.is_bridge() && !r.bridge.is_empty() {
+                    netns::delete_link(&r.bridge)?;
+                }
             }
         }
     }

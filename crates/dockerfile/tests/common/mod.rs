@@ -1,5 +1,5 @@
 //! A compact, reviewable rendering of a parsed Dockerfile (one line per instruction, like
-//! BuildKit's `Node.Dump`), shared by the fixture and fuzz tests.
+//! BuildKit's `Node.Dump`) for the fixture test.
 
 use berth_dockerfile::*;
 use std::fmt::Write;
