@@ -382,6 +382,12 @@ pub trait Backend: Send + Sync + 'static {
     ) -> ApiResult<serde_json::Value> {
         Err(ApiError::not_implemented("image search"))
     }
+    // --- Berth extensions ---
+    /// `GET /images/{name}/layers`: what each layer adds and which bytes later layers delete
+    /// or overwrite (see `berth_types::waste`).
+    async fn image_layers(&self, _name: &str) -> ApiResult<berth_types::waste::LayerReport> {
+        Err(ApiError::not_implemented("the layer report"))
+    }
     // --- build ---
     /// Builds an image from `context` (a tar, possibly compressed; empty when
     /// `opts.remote` is set). The stream carries the legacy builder's JSON messages

@@ -260,14 +260,27 @@ pub fn tar_from_root_as<W: Write>(
     out: W,
     map: Option<&IdMap>,
 ) -> Result<(W, PathStat)> {
+    tar_from_root_named(root, path, None, out, map)
+}
+
+/// [`tar_from_root_as`], naming the top entry `top_name` unless `path` ends in `/.`: a volume's
+/// root, or a bound file, has the name of its mount point in the container.
+pub fn tar_from_root_named<W: Write>(
+    root: &Path,
+    path: &str,
+    top_name: Option<&OsStr>,
+    out: W,
+    map: Option<&IdMap>,
+) -> Result<(W, PathStat)> {
     let stat = stat_in_root(root, path)?;
     let r = resolve(root, path, path_follows(path))?;
     let mut b = tar::Builder::new(out);
     let mut links = HashMap::new();
-    let top = if path.ends_with("/.") || r.name == "." {
-        PathBuf::from(".")
-    } else {
-        PathBuf::from(&r.name)
+    let top = match top_name {
+        _ if path.ends_with("/.") => PathBuf::from("."),
+        Some(n) => PathBuf::from(n),
+        None if r.name == "." => PathBuf::from("."),
+        None => PathBuf::from(&r.name),
     };
     add(&mut b, r.parent.as_fd(), &r.name, &top, &mut links, map)?;
     let w = b.into_inner().map_err(Error::io("write tar", path))?;

@@ -29,7 +29,7 @@ pub use apply::{
 pub use compression::{decompress, Compression};
 pub use copy::{
     extract_into_root, extract_into_root_as, go_file_mode, stat_in_root, tar_from_root,
-    tar_from_root_as, PathStat,
+    tar_from_root_as, tar_from_root_named, PathStat,
 };
 pub use error::{Error, Result};
 pub use pack::{tar_dir, tar_dir_as};

@@ -32,6 +32,7 @@ pub mod host;
 mod image_cmds;
 mod images;
 pub mod jsonstream;
+mod layers;
 mod networks;
 pub mod stdcopy;
 mod system;

@@ -157,6 +157,9 @@ impl Backend for Daemon {
     async fn image_history(&self, name: &str) -> ApiResult<Vec<api::ImageHistoryResponseItem>> {
         Ok(Daemon::image_history(self, name).await?)
     }
+    async fn image_layers(&self, name: &str) -> ApiResult<berth_types::waste::LayerReport> {
+        Ok(Daemon::image_layers(self, name).await?)
+    }
     async fn image_prune(&self, filters: Filters) -> ApiResult<api::ImagePruneResponse> {
         Ok(self.prune_images(filters).await?)
     }

@@ -19,6 +19,7 @@ mod check;
 mod commit;
 mod df;
 mod fetch;
+mod layers;
 mod prune;
 mod save;
 

@@ -14,7 +14,9 @@
 //!    familiar (`busybox:latest`); [`ImageStore::resolve`] accepts names, IDs and ID prefixes.
 //! 3. **Used**: [`ImageStore::rootfs_for_container`] prepares a writable snapshot on the image's
 //!    top layer; [`ImageStore::remove_container_rootfs`] drops it.
-//! 4. **Out**: [`ImageStore::remove`] untags and, when nothing names or uses the image, deletes
+//! 4. **Looked at**: [`ImageStore::layer_report`] tells which bytes each layer carries that
+//!    later layers delete or overwrite (see [`waste`]).
+//! 5. **Out**: [`ImageStore::remove`] untags and, when nothing names or uses the image, deletes
 //!    it with the layers and blobs no other image shares.
 
 mod build;
@@ -34,6 +36,7 @@ pub mod reference;
 mod save;
 mod store;
 mod unpack;
+pub mod waste;
 
 pub use build::StepLayer;
 pub use changes::apply_changes;

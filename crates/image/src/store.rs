@@ -2,7 +2,7 @@
 //! root filesystems.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use berth_content::{Digest, Store};
@@ -27,6 +27,8 @@ pub struct ImageStore {
     pub(crate) content: Store,
     pub(crate) db: Db,
     pub(crate) snapshots: Arc<dyn Snapshotter>,
+    /// Cached layer file indexes (see `waste`).
+    pub(crate) layer_index_dir: PathBuf,
     /// `--userns-remap`: layers unpack with owners shifted into this mapping, and container
     /// roots belong to its root (see [`ImageStore::with_id_map`]).
     pub(crate) id_map: Option<berth_types::idmap::IdMap>,
@@ -72,12 +74,15 @@ impl ImageStore {
                 snapshots.remove(&info.key)?;
             }
         }
-        Ok(ImageStore {
+        let store = ImageStore {
             content,
             db,
             snapshots,
+            layer_index_dir: data_root.join(crate::waste::INDEX_DIR),
             id_map: None,
-        })
+        };
+        store.sweep_layer_indexes()?;
+        Ok(store)
     }
 
     /// The store of a remapped daemon: every layer it unpacks has its owners shifted into
@@ -494,6 +499,7 @@ impl ImageStore {
                 Err(e) => return Err(e.into()),
             }
         }
+        self.sweep_layer_indexes()?;
         Ok((out, reclaimed))
     }
 

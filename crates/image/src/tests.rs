@@ -1043,3 +1043,80 @@ fn committed_images_keep_their_parent_as_docker_keeps_intermediates() {
     );
     assert_empty(&e, "after removing the child");
 }
+
+#[test]
+fn layer_report_names_the_layers_that_waste_and_its_cache_goes_with_the_image() {
+    let e = env(Backend::Overlay);
+    let big = vec![1u8; 300_000];
+    let layers = vec![
+        base_layer(),
+        Tar::new()
+            .dir("data/")
+            .file("data/big", &big)
+            .file("etc/conf", &[2u8; 100_000])
+            .bytes(),
+        Tar::new()
+            .file("data/.wh.big", b"")
+            .file("etc/conf", b"small")
+            .bytes(),
+    ];
+    let diff_ids: Vec<String> = layers.iter().map(|l| Digest::of(l).to_string()).collect();
+    let config = serde_json::to_vec(&json!({
+        "architecture": platform::host().1,
+        "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "history": [
+            {"created_by": "/bin/sh -c #(nop) ADD file:base in / "},
+            {"created_by": "/bin/sh -c #(nop)  CMD [\"sh\"]", "empty_layer": true},
+            {"created_by": "/bin/sh -c fetch-data"},
+            {"created_by": "/bin/sh -c rm /data/big && shrink /etc/conf"}
+        ]
+    }))
+    .unwrap();
+    e.store
+        .load(&docker_save_legacy(&layers, &config, &["waste:1"])[..])
+        .unwrap();
+    let r = e.store.layer_report("waste:1").unwrap();
+    assert_eq!(r.layers.len(), 3);
+    assert_eq!(r.layers[1].instruction, "RUN fetch-data");
+    assert_eq!(r.layers[1].size, 400_000);
+    assert_eq!(r.layers[1].wasted_size, 400_000);
+    assert_eq!(r.layers[2].removed_size, 400_000);
+    assert_eq!(r.wasted_size, 400_000);
+    assert_eq!(r.waste.len(), 2);
+    assert_eq!(
+        (r.waste[0].layer, r.waste[0].added_by, r.waste[0].size),
+        (3, 2, 300_000)
+    );
+    assert_eq!(r.waste[0].paths, ["/data/big"]);
+    assert_eq!(r.waste[1].paths, ["/etc/conf"]);
+    assert_eq!(r.suggestions.len(), 1);
+    assert_eq!(
+        (
+            r.suggestions[0].layer,
+            r.suggestions[0].added_by,
+            r.suggestions[0].size
+        ),
+        (3, 2, 400_000)
+    );
+    assert_eq!(
+        r.suggestions[0].text,
+        "layer 3 (RUN rm /data/big && shrink /etc/conf) removes or overwrites 400 kB that \
+          layer 2 (RUN fetch-data) added: do both in one RUN"
+    );
+    // The indexes are cached by diff ID, and a second report reads only them.
+    let cached = e.root.join("layer-index");
+    assert_eq!(fs::read_dir(&cached).unwrap().count(), 3);
+    assert_eq!(e.store.layer_report("waste:1").unwrap(), r);
+    // A temp file a crash left is swept at the next open.
+    fs::write(cached.join(".tmp-crashed"), b"{").unwrap();
+    let reopened = ImageStore::open(
+        &e.root,
+        Db::open(&e.root.join("berth.db")).unwrap(),
+        e.store.snapshotter().clone(),
+    )
+    .unwrap();
+    assert!(!cached.join(".tmp-crashed").exists());
+    reopened.remove("waste:1", false, &|_| None).unwrap();
+    assert_eq!(fs::read_dir(&cached).unwrap().count(), 0);
+}

@@ -161,5 +161,6 @@ impl ImageStore {
         for blob in &added.blobs {
             let _ = self.content.delete(blob);
         }
+        let _ = self.sweep_layer_indexes();
     }
 }

@@ -18,6 +18,7 @@ pub mod idmap;
 pub mod image;
 pub mod reference;
 pub mod units;
+pub mod waste;
 
 /// Docker Engine API models, re-exported so that crates depend on one name.
 pub use bollard_stubs::models as api;

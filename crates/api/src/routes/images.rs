@@ -1,5 +1,5 @@
 //! `/images/...`. Image names contain `/` and `:`, so everything below `/images/` is matched
-//! as one path and split on its last segment (`json`, `tag`, `history`, `push`, `get`).
+//! as one path and split on its last segment (`json`, `tag`, `history`, `push`, `get`, `layers`).
 
 use std::collections::HashMap;
 
@@ -105,7 +105,12 @@ async fn by_name(
     Query(q): Q,
 ) -> Result<Response, ApiError> {
     let (name, action) = match rest.rsplit_once('/') {
-        Some((name, action)) if matches!(action, "json" | "tag" | "history" | "push" | "get") => {
+        Some((name, action))
+            if matches!(
+                action,
+                "json" | "tag" | "history" | "push" | "get" | "layers"
+            ) =>
+        {
             (name, action)
         }
         _ => (rest.as_str(), ""),
@@ -133,6 +138,7 @@ async fn by_name(
         (Method::GET, "history") => {
             Ok(json_response(StatusCode::OK, &b.image_history(name).await?))
         }
+        (Method::GET, "layers") => super::layers::get(b, name).await,
         (Method::POST, "push") => super::distribution::push(b, name, &q, &headers).await,
         (Method::GET, "get") => {
             let stream = b.image_save(vec![name.to_string()]).await?;

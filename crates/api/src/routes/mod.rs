@@ -8,6 +8,7 @@ mod distribution;
 mod exec;
 mod image_cmds;
 mod images;
+mod layers;
 mod networks;
 mod system;
 mod volumes;

@@ -446,6 +446,10 @@ pub async fn run(ctx: &Ctx, a: BuildArgs) -> Result {
         write_atomic(Path::new(path), id.as_bytes())
             .map_err(|e| CliError::local(format!("writing {path}: {e}")))?;
     }
+    if let (Some(id), false) = (&image_id, mode == Mode::Quiet) {
+        // Advice only: a daemon that cannot make the report does not fail the build.
+        let _ = super::layers::print_waste_report(&ctx.client, id, &mut std::io::stdout()).await;
+    }
     Ok(0)
 }
 

@@ -39,6 +39,9 @@ pub struct ContainerInspectArgs {
 pub struct ImageInspectArgs {
     #[arg(short = 'f', long, value_name = "string")]
     pub format: Option<String>,
+    /// Show each layer's size and the bytes later layers delete or overwrite (Berth extension)
+    #[arg(long)]
+    pub layers: bool,
     #[arg(required = true, value_name = "IMAGE")]
     pub names: Vec<String>,
 }
@@ -73,6 +76,9 @@ pub async fn run_container(ctx: &Ctx, a: ContainerInspectArgs) -> Result {
 }
 
 pub async fn run_image(ctx: &Ctx, a: ImageInspectArgs) -> Result {
+    if a.layers {
+        return super::layers::run(ctx, &a.names, a.format.as_deref()).await;
+    }
     inspect(ctx, Kind::Image, &a.names, a.format.as_deref(), false).await
 }
 

@@ -14,6 +14,7 @@ pub mod import;
 pub mod info;
 pub mod inspect;
 pub mod kill;
+pub mod layers;
 pub mod load;
 pub mod login;
 pub mod logs;

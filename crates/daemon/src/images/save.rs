@@ -45,7 +45,7 @@ fn tokio_stream_from(mut rx: tokio::sync::mpsc::Receiver<Bytes>) -> ByteStream {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed()
 }
 
-fn not_found(name: String) -> impl FnOnce(berth_image::Error) -> Error {
+pub(super) fn not_found(name: String) -> impl FnOnce(berth_image::Error) -> Error {
     move |e| {
         if e.kind() == berth_types::ErrorKind::NotFound {
             Error::NoSuchImage(name)
