@@ -751,3 +751,93 @@ fn build_add_fetches_urls() {
     let b = build(&d, ctx.path(), "");
     assert!(b.error().is_some() || b.status != 200, "{:?}", b.lines);
 }
+
+/// The source notes' two lessons as builds: the redis Dockerfile done the wrong way (download,
+/// unpack and clean up in separate RUNs: the deleted archive still travels in its layer) and
+/// the right way (one RUN), with a local stand-in for the download; and the multi-stage Go
+/// example (build tools in one stage, only the program in the final image).
+#[test]
+fn build_the_notes_examples_redis_wrong_and_right_and_multi_stage() {
+    let d = daemon("build-notes");
+    // 3 MB of incompressible "source archive" generated in the build (the stand-in for wget).
+    let fetch = "head -c 3000000 /dev/urandom > /redis.tar.gz";
+    let wrong = format!(
+        "FROM busybox\nRUN mkdir -p /usr/src/redis\nRUN {fetch}\nRUN cp /redis.tar.gz /usr/src/redis/src.bin\nRUN rm /redis.tar.gz /usr/src/redis/src.bin\n"
+    );
+    let right = format!(
+        "FROM busybox\nRUN mkdir -p /usr/src/redis && {fetch} && cp /redis.tar.gz /usr/src/redis/src.bin && rm /redis.tar.gz /usr/src/redis/src.bin\n"
+    );
+    let size = |df: &str, tag: &str| -> (i64, usize) {
+        let ctx = context(&[("Dockerfile", df)]);
+        build(&d, ctx.path(), &format!("t={tag}")).ok();
+        let i = inspect(&d, tag);
+        let layers = i["RootFS"]["Layers"].as_array().unwrap().len();
+        (i["Size"].as_i64().unwrap(), layers)
+    };
+    let (base, base_layers) = {
+        let i = inspect(&d, "busybox");
+        (
+            i["Size"].as_i64().unwrap(),
+            i["RootFS"]["Layers"].as_array().unwrap().len(),
+        )
+    };
+    let (wrong_size, wrong_layers) = size(&wrong, "redis:wrong");
+    let (right_size, right_layers) = size(&right, "redis:right");
+    assert_eq!(wrong_layers, base_layers + 4, "a layer per RUN");
+    assert_eq!(right_layers, base_layers + 1);
+    // Deleting in a later layer does not take the bytes out of the image; one RUN does.
+    assert!(
+        wrong_size - base >= 6_000_000,
+        "wrong {wrong_size} base {base}"
+    );
+    assert!(
+        right_size - base < 100_000,
+        "right {right_size} base {base}"
+    );
+    // Both images are the same inside.
+    for tag in ["redis:wrong", "redis:right"] {
+        assert_eq!(
+            run(
+                &d,
+                &[
+                    tag,
+                    "sh",
+                    "-c",
+                    "ls /usr/src/redis; ls / | grep -c redis.tar.gz || true"
+                ]
+            ),
+            "0\n"
+        );
+    }
+    // The layer report names the step that wastes and the one that added the bytes.
+    let o = d.berth(&["image", "inspect", "--layers", "redis:wrong"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report = stdout(&o);
+    assert!(report.contains("RUN rm /redis.tar.gz"), "{report}");
+    assert!(report.contains("do both in one RUN"), "{report}");
+
+    // Multi-stage: the compiler's stage is big, the final image carries only the program.
+    let go = "FROM busybox AS builder\nWORKDIR /src\nRUN head -c 4000000 /dev/urandom > /src/toolchain.bin\nRUN mkdir -p /out && printf '#!/bin/sh\\necho hello from the program\\n' > /out/app && chmod +x /out/app\n\nFROM busybox\nCOPY --from=builder /out/app /usr/local/bin/app\nENTRYPOINT [\"/usr/local/bin/app\"]\n";
+    let ctx = context(&[("Dockerfile", go)]);
+    build(&d, ctx.path(), "t=goapp:1").ok();
+    assert_eq!(run(&d, &["goapp:1"]), "hello from the program\n");
+    let app = inspect(&d, "goapp:1")["Size"].as_i64().unwrap();
+    assert!(
+        app - base < 4_000_000,
+        "the toolchain leaked: {app} vs {base}"
+    );
+    assert_eq!(
+        run(
+            &d,
+            &[
+                "--entrypoint",
+                "sh",
+                "goapp:1",
+                "-c",
+                "test -e /src || echo absent"
+            ]
+        ),
+        "absent\n",
+        "nothing of the builder stage but the program"
+    );
+}
