@@ -19,6 +19,9 @@ command -v nft >/dev/null || need+=(nftables)
 command -v ip >/dev/null || need+=(iproute2)
 command -v iptables >/dev/null || need+=(iptables)  # the network tests cover the iptables fallback
 command -v iperf3 >/dev/null || need+=(iperf3)
+# Builds: git contexts and `ADD` of git URLs use the host's git (its tests serve a repository
+# with `git daemon` on loopback).
+command -v git >/dev/null || need+=(git)
 # userns-remap: the daemon and its tests create remap users and subordinate ranges.
 [ -x /usr/sbin/useradd ] && [ -x /usr/sbin/usermod ] || need+=(passwd)
 if [ ${#need[@]} -gt 0 ]; then
