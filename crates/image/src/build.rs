@@ -69,12 +69,7 @@ impl ImageStore {
                 }
             };
             if let Some(w) = blob {
-                let digest = w.digest();
-                let existed = self.content.exists(&digest);
-                let blob = w.commit(None, None)?;
-                if !existed {
-                    added.blobs.push(blob.clone());
-                }
+                let blob = self.commit_blob(w, None, None, &mut added)?;
                 let layer = self.unpack_layer(
                     &blob,
                     parent_chain.as_deref(),

@@ -100,12 +100,7 @@ impl ImageStore {
         let reference = format!("commit-{}", hex::encode(rand::random::<[u8; 8]>()));
         let w = self.content.writer(&reference)?;
         let w = self.container_changes_tar(container_id, w)?;
-        let digest = w.digest();
-        let existed = self.content.exists(&digest);
-        let blob = w.commit(None, None)?;
-        if !existed {
-            added.blobs.push(blob.clone());
-        }
+        let blob = self.commit_blob(w, None, None, added)?;
         let layer = self.unpack_layer(
             &blob,
             base.row.chain_id.as_deref(),

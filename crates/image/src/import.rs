@@ -71,12 +71,7 @@ impl ImageStore {
             op: "reading import stream".into(),
             source: e,
         })?;
-        let digest = w.digest();
-        let existed = self.content.exists(&digest);
-        let blob = w.commit(None, None)?;
-        if !existed {
-            added.blobs.push(blob.clone());
-        }
+        let blob = self.commit_blob(w, None, None, added)?;
 
         let layer = self.unpack_layer(&blob, None, None, "import", 0, added)?;
         let created = now();

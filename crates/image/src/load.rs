@@ -221,13 +221,8 @@ impl ImageStore {
                     let mut w = self.content.writer(&reference)?;
                     std::io::copy(&mut entry, &mut w).map_err(bad)?;
                     let size = w.written();
-                    // Hash first, so we know whether the store had this blob before.
                     let digest = w.digest();
-                    let existed = self.content.exists(&digest);
-                    let digest = w.commit(Some(size), Some(&digest))?;
-                    if !existed && !added.blobs.contains(&digest) {
-                        added.blobs.push(digest.clone());
-                    }
+                    let digest = self.commit_blob(w, Some(size), Some(&digest), added)?;
                     // Blob files name their own digest: check it.
                     if let Some(name) = path
                         .strip_prefix("blobs/sha256")

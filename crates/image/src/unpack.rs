@@ -38,6 +38,24 @@ pub(crate) struct Unpacked {
 }
 
 impl ImageStore {
+    /// Commits the blob `w` wrote (checked against `size` and `expected` when given) and, when
+    /// the store did not have it before, records it in `added` so that a failure takes it back.
+    pub(crate) fn commit_blob(
+        &self,
+        w: berth_content::Writer,
+        size: Option<u64>,
+        expected: Option<&Digest>,
+        added: &mut Added,
+    ) -> Result<Digest> {
+        // Hashed before the commit, so that we know whether the store had this blob already.
+        let existed = self.content.exists(&w.digest());
+        let blob = w.commit(size, expected)?;
+        if !existed && !added.blobs.contains(&blob) {
+            added.blobs.push(blob.clone());
+        }
+        Ok(blob)
+    }
+
     /// Unpacks `blob` on top of `parent` unless the resulting chain exists already. `expected`
     /// is the diff ID the image config promises; without it (import) the computed one is used.
     pub(crate) fn unpack_layer(
