@@ -630,15 +630,18 @@ impl<'a> StageBuilder<'a> {
         let mut secret_env = Vec::new();
         let mut temp_files = Vec::new();
         for m in &run.mounts {
+            // tmpfs, cache and bind mounts need a target (a secret has a default one).
+            let required_target = || {
+                m.target
+                    .clone()
+                    .ok_or_else(|| Error::Invalid("mount: target is required".into()))
+            };
             match m.kind {
                 MountType::Ssh => {
                     return Err(Error::NotImplemented("RUN --mount=type=ssh".into()));
                 }
                 MountType::Tmpfs => {
-                    let target = m
-                        .target
-                        .clone()
-                        .ok_or_else(|| Error::Invalid("mount: target is required".into()))?;
+                    let target = required_target()?;
                     extra.push_str(&format!("tmpfs:{target};"));
                     mounts.push(RunMountSpec::Tmpfs {
                         target,
@@ -646,10 +649,7 @@ impl<'a> StageBuilder<'a> {
                     });
                 }
                 MountType::Cache => {
-                    let target = m
-                        .target
-                        .clone()
-                        .ok_or_else(|| Error::Invalid("mount: target is required".into()))?;
+                    let target = required_target()?;
                     if m.from.is_some() {
                         return Err(Error::NotImplemented("RUN --mount=type=cache,from=".into()));
                     }
@@ -700,10 +700,7 @@ impl<'a> StageBuilder<'a> {
                     });
                 }
                 MountType::Bind => {
-                    let target = m
-                        .target
-                        .clone()
-                        .ok_or_else(|| Error::Invalid("mount: target is required".into()))?;
+                    let target = required_target()?;
                     let src = m.source.clone().unwrap_or_else(|| "/".into());
                     let rel = crate::paths::clean_rel(&src).ok_or_else(|| {
                         Error::Copy(format!(

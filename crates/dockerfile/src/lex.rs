@@ -160,6 +160,16 @@ impl Scanner<'_> {
         r
     }
 
+    /// The word up to `stop` inside a `${...}`; when the input ends before it, `missing` is
+    /// the error (what is missing is clearer than where the word broke off).
+    fn word_until(&mut self, stop: char, raw_escapes: bool, missing: &str) -> LexResult<String> {
+        match self.process_stop_on(Some(stop), raw_escapes) {
+            Ok((w, _)) => Ok(w),
+            Err(_) if self.peek().is_none() => Err(missing.into()),
+            Err(e) => Err(e),
+        }
+    }
+
     fn process_stop_on_inner(&mut self, stop: Option<char>) -> LexResult<(String, Vec<String>)> {
         let mut result = String::new();
         let mut words = Words::default();
@@ -382,15 +392,7 @@ impl Scanner<'_> {
                 if null_is_unset && raw {
                     return Err(format!("unsupported modifier ({chs}) in substitution"));
                 }
-                let word = match self.process_stop_on(Some('}'), raw) {
-                    Ok((w, _)) => w,
-                    Err(e) => {
-                        if self.peek().is_none() {
-                            return Err("syntax error: missing '}'".into());
-                        }
-                        return Err(e);
-                    }
-                };
+                let word = self.word_until('}', raw, "syntax error: missing '}'")?;
                 let value = self.get_env(&name);
                 if self.lex.skip_unset_env && value.is_none() {
                     return Ok(format!("${{{name}{chs}{word}}}"));
@@ -449,24 +451,8 @@ impl Scanner<'_> {
                 if all {
                     self.next();
                 }
-                let pattern = match self.process_stop_on(Some('/'), true) {
-                    Ok((w, _)) => w,
-                    Err(e) => {
-                        if self.peek().is_none() {
-                            return Err("syntax error: missing '/' in ${}".into());
-                        }
-                        return Err(e);
-                    }
-                };
-                let replacement = match self.process_stop_on(Some('}'), true) {
-                    Ok((w, _)) => w,
-                    Err(e) => {
-                        if self.peek().is_none() {
-                            return Err("syntax error: missing '}'".into());
-                        }
-                        return Err(e);
-                    }
-                };
+                let pattern = self.word_until('/', true, "syntax error: missing '/' in ${}")?;
+                let replacement = self.word_until('}', true, "syntax error: missing '}'")?;
                 let value = self.get_env(&name);
                 if self.lex.skip_unset_env && value.is_none() {
                     return Ok(format!("${{{name}/{pattern}/{replacement}}}"));
