@@ -47,6 +47,13 @@ impl Built {
     fn error(&self) -> Option<&Value> {
         self.lines.iter().find(|l| l.get("error").is_some())
     }
+    /// The `error` message the build ended with (there must be one).
+    fn error_text(&self) -> String {
+        self.error().expect("an error")["error"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
     fn id(&self) -> String {
         self.lines
             .iter()
@@ -451,19 +458,13 @@ fn build_errors_name_the_step() {
     // COPY of a path outside the context.
     let ctx = context(&[("Dockerfile", "FROM busybox\nCOPY ../secret /x\n")]);
     let b = build(&d, ctx.path(), "");
-    let e = b.error().expect("an error")["error"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let e = b.error_text();
     assert!(e.contains("outside the build context"), "{e}");
 
     // A missing source.
     let ctx = context(&[("Dockerfile", "FROM busybox\nCOPY nothere /x\n")]);
     let b = build(&d, ctx.path(), "");
-    let e = b.error().expect("an error")["error"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let e = b.error_text();
     assert!(e.contains("file not found in build context"), "{e}");
 
     // Parse errors name the line; a Dockerfile without FROM is refused.
@@ -486,10 +487,7 @@ fn build_errors_name_the_step() {
     }
     let ctx = context(&[("Dockerfile", df.as_str()), ("f", "x")]);
     let b = build(&d, ctx.path(), "");
-    let e = b.error().expect("an error")["error"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let e = b.error_text();
     assert!(e.contains("max depth exceeded"), "{e}");
     assert!(b.text().contains("Step 128/129"), "127 layers are fine");
 }
@@ -661,17 +659,11 @@ EOF
         "FROM busybox\nRUN --mount=type=secret,id=nope,required=true true\n",
     )]);
     let b = build(&d, ctx2.path(), "");
-    let e = b.error().expect("an error")["error"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let e = b.error_text();
     assert!(e.contains("nope"), "{e}");
     let ctx3 = context(&[("Dockerfile", "FROM busybox\nRUN --mount=type=ssh true\n")]);
     let b = build(&d, ctx3.path(), "");
-    let e = b.error().expect("an error")["error"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let e = b.error_text();
     assert!(e.contains("not supported"), "{e}");
 }
 
